@@ -1,0 +1,61 @@
+// swift-tools-version:6.0
+// sentiment: DistilBERT/BERT sentiment classification and fine-tuning on the CPU, exported as a C ABI.
+//
+//   swift build -c release            -> .build/release/libsentiment.so (static Swift runtime, sentiment_* exports only)
+//   SENTIMENT_DYNAMIC_STDLIB=1 swift test   (XCTest/Testing bundles cannot link the static runtime; see TOOLCHAIN.md)
+//
+// Environment knobs (read when the manifest is evaluated):
+//   SENTIMENT_MARCH=<cpu>       -march for C and Swift SIMD code (default: native)
+//   SENTIMENT_DYNAMIC_STDLIB=1  link the toolchain's shared Swift runtime instead of the static one
+import PackageDescription
+
+let env = Context.environment
+let march = env["SENTIMENT_MARCH"] ?? "native"
+let dynamicStdlib = env["SENTIMENT_DYNAMIC_STDLIB"] != nil
+let exportsMap = Context.packageDirectory + "/Sources/Sentiment/exports.map"
+
+let codegen: [SwiftSetting] = [
+    .unsafeFlags(["-Xcc", "-march=\(march)", "-enforce-exclusivity=unchecked"]),
+]
+// Only the sentiment_* C symbols are exported; the static runtime keeps the .so free of toolchain paths.
+let libraryLink: [LinkerSetting] = [.unsafeFlags(["-Xlinker", "--version-script=\(exportsMap)"])]
+    + (dynamicStdlib ? [] : [.unsafeFlags(["-static-stdlib", "-no-toolchain-stdlib-rpath"])])
+
+let package = Package(
+    name: "sentiment",
+    products: [
+        .library(name: "sentiment", type: .dynamic, targets: ["Sentiment"]),
+    ],
+    targets: [
+        // oneDNN (GEMM) and libgomp (thread pool shared with oneDNN).
+        .systemLibrary(name: "CDnnl", path: "Sources/CDnnl"),
+        // Numerics: tokenizer, checkpoints, kernels, model, inference. No C-ABI or JSON-request concerns.
+        .target(
+            name: "SentimentCore",
+            dependencies: ["CDnnl"],
+            path: "Sources/SentimentCore",
+            swiftSettings: codegen + (dynamicStdlib ? [] : [.unsafeFlags(["-static-stdlib"])])
+        ),
+        // The C ABI: @_cdecl exports, JSON requests and results, status codes. No numerics.
+        .target(
+            name: "Sentiment",
+            dependencies: ["SentimentCore"],
+            path: "Sources/Sentiment",
+            exclude: ["exports.map"],
+            swiftSettings: codegen + (dynamicStdlib ? [] : [.unsafeFlags(["-static-stdlib"])]),
+            linkerSettings: libraryLink
+        ),
+        .testTarget(
+            name: "SentimentCoreTests",
+            dependencies: ["SentimentCore"],
+            path: "Tests/SentimentCoreTests",
+            swiftSettings: codegen
+        ),
+        .testTarget(
+            name: "SentimentABITests",
+            dependencies: ["Sentiment"],
+            path: "Tests/SentimentABITests",
+            swiftSettings: codegen
+        ),
+    ]
+)
