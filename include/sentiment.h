@@ -1,0 +1,138 @@
+/*
+ * sentiment.h: the one public header of libsentiment.
+ *
+ * An embeddable sentiment classifier for DistilBERT/BERT-family encoders on the CPU:
+ * load a Hugging Face checkpoint folder, classify, evaluate, save, fine-tune.
+ *
+ * Conventions (every function follows them):
+ *   - Names are sentiment_<object>_<verb>. Inputs are borrowed NUL-terminated UTF-8
+ *     JSON strings; the library never keeps a pointer to them after the call returns.
+ *   - Every fallible function returns an int32_t status (SENTIMENT_OK on success) and,
+ *     when out_json is not NULL, stores a malloc'ed NUL-terminated JSON document in
+ *     *out_json on success AND on failure. On failure it is an error document:
+ *       {"error": {"status": 2, "code": "invalid_argument",
+ *                  "message": "train_batch_size must be > 0", "field": "train_batch_size"}}
+ *     The caller owns *out_json and frees it with sentiment_string_free(). It is set to
+ *     NULL only when out_json itself could not be allocated (SENTIMENT_NOMEM).
+ *   - JSON keys are snake_case. An unknown key is SENTIMENT_INVALID_ARGUMENT naming it,
+ *     so typos never pass silently. Consumers must ignore unknown keys in results.
+ *   - Nothing is printed to stdout or stderr. No input (bad JSON, bad files, NULL
+ *     pointers, invalid UTF-8, huge texts) traps or aborts the host process.
+ *
+ * Threading and ownership:
+ *   - A sentiment_model is immutable after sentiment_model_load(). sentiment_model_info,
+ *     sentiment_tokenize, sentiment_classify, sentiment_evaluate and sentiment_model_save
+ *     may run concurrently on one handle from any number of threads.
+ *   - sentiment_model_free() must not race with any other call on the same handle.
+ *   - Progress callbacks run on the calling thread, synchronously; event_json is valid
+ *     only during the callback. Return 0 to continue, nonzero to cancel (the call then
+ *     returns SENTIMENT_CANCELLED).
+ *   - Compute threads: "threads" in the JSON (0 = OMP_NUM_THREADS or all cores). The
+ *     library runs its parallel loops and oneDNN on the libgomp (OpenMP) thread pool.
+ *
+ * Full JSON reference: README.md ("C API"), and ARCHITECTURE.md.
+ */
+#ifndef SENTIMENT_H
+#define SENTIMENT_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__)
+#define SENTIMENT_API __attribute__((visibility("default")))
+#else
+#define SENTIMENT_API
+#endif
+
+/* Bumped on any incompatible change of the functions or JSON below. Compare with
+ * sentiment_abi_version() at run time to detect a header/library mismatch. */
+#define SENTIMENT_ABI_VERSION 1
+
+/* Status codes. Values are stable; new codes are only ever appended. */
+enum {
+    SENTIMENT_OK = 0,
+    SENTIMENT_ERROR = 1,            /* unclassified failure */
+    SENTIMENT_INVALID_ARGUMENT = 2, /* bad JSON, bad value, unknown key: "field" names it */
+    SENTIMENT_IO = 3,               /* a file or folder cannot be read or written: "field" names it */
+    SENTIMENT_FORMAT = 4,           /* a file is malformed (checkpoint, vocab, TSV): the message names it */
+    SENTIMENT_CANCELLED = 5,        /* a progress callback returned nonzero */
+    SENTIMENT_BUSY = 6,             /* the resource is in use (e.g. an output_dir being trained into) */
+    SENTIMENT_NOMEM = 7,            /* an allocation failed */
+    SENTIMENT_MISUSE = 8,           /* NULL handle or out-pointer, wrong call order */
+    SENTIMENT_INTERNAL = 9          /* a bug in the library: please report it */
+};
+
+/* An opaque loaded model: encoder weights, classification head, tokenizer, labels. */
+typedef struct sentiment_model sentiment_model;
+
+/* Progress callback. event_json is one event object, e.g.
+ *   {"event":"step","epoch":1,"step":10,"total_steps":1320,"loss":0.61,
+ *    "learning_rate":1.9e-05,"examples_per_second":410.2}
+ *   {"event":"eval", ...metrics}   {"event":"saved","path":"..."}
+ * Unknown events must be ignored. Return 0 to continue, nonzero to cancel. */
+typedef int32_t (*sentiment_progress_fn)(const char *event_json, void *user_data);
+
+/* Library version string, e.g. "0.1.0". Static storage: do not free. */
+SENTIMENT_API const char *sentiment_version(void);
+
+/* SENTIMENT_ABI_VERSION of the library actually loaded. */
+SENTIMENT_API int32_t sentiment_abi_version(void);
+
+/* Static English text for a status code ("invalid argument"); never NULL. */
+SENTIMENT_API const char *sentiment_status_string(int32_t status);
+
+/* Frees a string returned through out_json. NULL is ignored. */
+SENTIMENT_API void sentiment_string_free(char *s);
+
+/* Loads a model folder (config.json, vocab.txt, model.safetensors).
+ * config_json: {"model_dir": "...", "precision": "fp32", "max_length": 128, "threads": 0,
+ *               "head": "auto", "seed": 42}
+ * On success *out_model is a new handle (free with sentiment_model_free) and *out_json
+ * holds the same document as sentiment_model_info. On failure *out_model is NULL. */
+SENTIMENT_API int32_t sentiment_model_load(const char *config_json, sentiment_model **out_model,
+                                           char **out_json);
+
+/* Effective settings: model_type, hidden_size, layers, heads, parameters, precision,
+ * labels, threads, max_length, head, fresh_head, load_seconds, version. */
+SENTIMENT_API int32_t sentiment_model_info(const sentiment_model *model, char **out_json);
+
+/* {"texts": ["...", ...], "max_length": 128} ->
+ * {"input_ids": [[101, ...]], "tokens": [["[CLS]", ...]]} */
+SENTIMENT_API int32_t sentiment_tokenize(const sentiment_model *model, const char *request_json,
+                                         char **out_json);
+
+/* {"texts": ["...", ...], "batch_size": 32} ->
+ * {"results": [{"label": "POSITIVE", "label_id": 1, "score": 0.99,
+ *               "probabilities": [0.01, 0.99], "logits": [-2.1, 2.5]}]}
+ * Texts longer than max_length tokens are truncated. */
+SENTIMENT_API int32_t sentiment_classify(const sentiment_model *model, const char *request_json,
+                                         char **out_json);
+
+/* {"data_file": "dev.tsv"} or {"texts": [...], "labels": [...]}, optional "batch_size" ->
+ * {"examples": 872, "accuracy": 0.9, "loss": 0.3, "seconds": 1.2}
+ * A data_file is a TSV with a header naming "sentence" and "label" columns (GLUE SST-2).
+ * cb may be NULL; it receives {"event":"progress","examples":N,"total":M} events. */
+SENTIMENT_API int32_t sentiment_evaluate(const sentiment_model *model, const char *request_json,
+                                         sentiment_progress_fn cb, void *user_data, char **out_json);
+
+/* {"output_dir": "...", "precision": "fp32"} -> {"output_dir": "...", "files": [...]}
+ * Writes a Hugging Face folder (config.json, model.safetensors, vocab.txt, ...) that
+ * transformers.AutoModelForSequenceClassification.from_pretrained() loads. Each file is
+ * written to a temporary name and renamed, so a crash never leaves a half-written file. */
+SENTIMENT_API int32_t sentiment_model_save(const sentiment_model *model, const char *config_json,
+                                           char **out_json);
+
+/* Frees a model. NULL is ignored. */
+SENTIMENT_API void sentiment_model_free(sentiment_model *model);
+
+/* Fine-tuning (sentiment_train) arrives with the training path in a later ABI revision;
+ * its JSON contract is in ARCHITECTURE.md. */
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* SENTIMENT_H */
