@@ -1,0 +1,66 @@
+/// AdamW exactly as `torch.optim.AdamW` (the optimizer Hugging Face's Trainer uses):
+///
+///     p  <- p - lr * wd * p                      (decoupled weight decay, decayed tensors only)
+///     m  <- b1 * m + (1 - b1) * g
+///     v  <- b2 * v + (1 - b2) * g^2
+///     p  <- p - (lr / (1 - b1^t)) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)
+///
+/// Like the Trainer, weight decay skips biases and LayerNorm weights.
+public final class AdamW {
+    public struct Hyperparameters: Sendable, Equatable {
+        public var beta1: Float = 0.9
+        public var beta2: Float = 0.999
+        public var epsilon: Float = 1e-8
+        public var weightDecay: Float = 0
+        public init() {}
+    }
+
+    public let hyper: Hyperparameters
+    public private(set) var step = 0
+    private let parameters: [(name: String, tensor: Tensor)]
+    private let moments: [(m: Tensor, v: Tensor)]
+    private let decays: [Bool]
+
+    public init(parameters: [(name: String, tensor: Tensor)], hyper: Hyperparameters) throws {
+        self.hyper = hyper
+        self.parameters = parameters
+        self.moments = try parameters.map { (try Tensor(shape: $0.tensor.shape), try Tensor(shape: $0.tensor.shape)) }
+        self.decays = parameters.map { AdamW.isDecayed($0.name) }
+    }
+
+    /// Biases and LayerNorm parameters are not decayed (HF `get_decay_parameter_names`).
+    public static func isDecayed(_ name: String) -> Bool {
+        !(name.hasSuffix(".bias") || name.contains("norm"))
+    }
+
+    /// One update with learning rate `lr`; `gradients` are in the same order as the parameters.
+    public func update(gradients: [Tensor], lr: Float) {
+        step += 1
+        let t = Float(step)
+        let b1 = hyper.beta1, b2 = hyper.beta2, eps = hyper.epsilon
+        let stepSize = lr / (1 - pow(b1, t))
+        let bc2Sqrt = (1 - pow(b2, t)).squareRoot()
+        for (k, (p, g)) in zip(parameters.map(\.tensor), gradients).enumerated() {
+            let (m, v) = moments[k]
+            let decay = decays[k] ? 1 - lr * hyper.weightDecay : 1
+            let pp = p.data, gp = g.data, mp = m.data, vp = v.data
+            Parallel.forRanges(p.count, grain: 1 << 16) { range in
+                for i in range {
+                    let gi = gp[i]
+                    let mi = b1 * mp[i] + (1 - b1) * gi
+                    let vi = b2 * vp[i] + (1 - b2) * gi * gi
+                    mp[i] = mi
+                    vp[i] = vi
+                    pp[i] = pp[i] * decay - stepSize * mi / (vi.squareRoot() / bc2Sqrt + eps)
+                }
+            }
+        }
+    }
+}
+
+@inline(__always) private func pow(_ x: Float, _ y: Float) -> Float { Float(powDouble(Double(x), Double(y))) }
+
+#if canImport(Glibc)
+import Glibc
+@inline(__always) private func powDouble(_ x: Double, _ y: Double) -> Double { Glibc.pow(x, y) }
+#endif
