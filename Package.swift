@@ -45,10 +45,18 @@ let package = Package(
             swiftSettings: codegen + (dynamicStdlib ? [] : [.unsafeFlags(["-static-stdlib"])]),
             linkerSettings: libraryLink
         ),
+        // Benchmarks: `sentiment-bench <name>` (see bench/README.md).
+        .executableTarget(
+            name: "sentiment-bench",
+            dependencies: ["SentimentCore"],
+            path: "bench/SentimentBench",
+            swiftSettings: codegen
+        ),
         .testTarget(
             name: "SentimentCoreTests",
             dependencies: ["SentimentCore"],
             path: "Tests/SentimentCoreTests",
+            exclude: ["Fixtures"],   // read by path from #filePath at test time, not as resources
             swiftSettings: codegen
         ),
         .testTarget(
