@@ -56,7 +56,7 @@ public func sentiment_model_load(_ configJSON: UnsafePointer<CChar>?, _ outModel
         options.precision = try request.choice("precision", default: Precision.fp32)
         options.maxLength = try request.int("max_length", default: 128, range: 2...512)
         options.threads = try request.int("threads", default: 0, range: 0...1024)
-        options.head = try request.choice("head", default: Checkpoint.HeadChoice.auto)
+        options.head = try request.choice("head", default: LoadOptions.Head.auto)
         options.seed = UInt64(try request.int("seed", default: 42, range: 0...Int.max))
         let model = try SentimentModel.load(options)
         let info = Documents.info(model)

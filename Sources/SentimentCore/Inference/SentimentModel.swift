@@ -16,8 +16,8 @@ public struct ModelOptions: Sendable {
     public var maxLength: Int = 128
     /// Compute threads; 0 = OMP_NUM_THREADS or every online core.
     public var threads: Int = 0
-    /// Which classification head to use (see `Checkpoint.HeadChoice`).
-    public var head: Checkpoint.HeadChoice = .auto
+    /// Which classification head to use (see `LoadOptions.Head`).
+    public var head: LoadOptions.Head = .auto
     /// Seed for a fresh (untrained) classification head.
     public var seed: UInt64 = 42
 
@@ -75,7 +75,7 @@ public final class SentimentModel: @unchecked Sendable {
         self.options = options
         self.threads = SentimentModel.effectiveThreads(options.threads)
         Parallel.setThreads(threads)
-        var loadOptions = Checkpoint.LoadOptions()
+        var loadOptions = LoadOptions()
         loadOptions.head = options.head
         loadOptions.seed = options.seed
         self.checkpoint = try Checkpoint.load(directory: options.modelDirectory, options: loadOptions)
@@ -192,6 +192,8 @@ public final class SentimentModel: @unchecked Sendable {
             throw SentimentError.invalidArgument(
                 "precision \"\(precision.rawValue)\" is not available yet; use \"fp32\"", field: "precision")
         }
-        return try Checkpoint.save(checkpoint, sourceDirectory: options.modelDirectory, to: directory)
+        let saved = try Checkpoint.save(weights: weights, rawConfig: checkpoint.rawConfig,
+                                        tokenizerFrom: options.modelDirectory, to: directory)
+        return saved.files
     }
 }
