@@ -136,6 +136,11 @@ import Testing
         let fresh = try Checkpoint.load(directory: Fixtures.path("distilbert_f32"), options: LoadOptions(labels: ["a", "b", "c"], freshHead: true))
         #expect(fresh.config.labels == ["a", "b", "c"] && fresh.freshTensors.count == 4)
         #expect(fresh.ignoredTensors == ["classifier.bias", "classifier.weight", "pre_classifier.bias", "pre_classifier.weight"])
+        // On a BERT checkpoint the pretrained pooler survives a fresh head.
+        let bert = try Checkpoint.load(directory: Fixtures.path("bert_f32"), options: LoadOptions(numLabels: 5, freshHead: true))
+        #expect(bert.config.headKind == .bertPooler && bert.config.labels.count == 5)
+        #expect(bert.freshTensors == ["classifier.weight", "classifier.bias"])
+        try expectSlot(bert.weights.head.dense, "bert_f32", "bert.pooler.dense.weight")
         let renamed = try Checkpoint.load(directory: Fixtures.path("distilbert_f32"), options: LoadOptions(labels: ["bad", "good"]))
         #expect(renamed.config.labels == ["bad", "good"] && !renamed.freshHead)
         expectError(.invalidArgument, mentions: ["distinct"]) {

@@ -32,7 +32,8 @@ public struct LoadOptions: Sendable, Equatable {
     public var labels: [String]?
     /// Number of labels (LABEL_0, ...) when `labels` is nil, overriding config.json.
     public var numLabels: Int?
-    /// Ignore any head tensors in the checkpoint and initialize the whole head fresh.
+    /// Ignore the checkpoint's classifier (and pre_classifier) and initialize them fresh;
+    /// a BERT pooler is part of the pretrained encoder and is kept.
     public var freshHead: Bool
 
     public init(head: Head = .auto, seed: UInt64 = 42, labels: [String]? = nil, numLabels: Int? = nil, freshHead: Bool = false) {
@@ -154,7 +155,8 @@ public enum Checkpoint {
         let denseHFNames = config.headKind == .bertPooler ? denseNames.map { prefix + $0 } : denseNames
         // A classifier belongs to the head it was trained with: BERT's only with a pooler,
         // DistilBERT's only with a pre_classifier (a BERT checkpoint's own classifier sits on the pooler).
-        let denseFound = !options.freshHead && (config.headKind == .bertPooler ? hasPooler : hasPreClassifier)
+        // `freshHead` replaces the classifier (and pre_classifier); a BERT pooler is pretrained and kept.
+        let denseFound = config.headKind == .bertPooler ? hasPooler : (hasPreClassifier && !options.freshHead)
         let classifierFound = !options.freshHead && hasClassifier && (config.headKind == .bertPooler || hasPreClassifier)
 
         let d = config.hiddenSize, l = config.numLabels

@@ -152,7 +152,7 @@ extension EncoderConfig {
                 JSON.Member("vocab_size", JSON(vocabSize)),
             ]
         }
-        return .object(members)
+        return .object(members.sorted { $0.key < $1.key })
     }
 
     /// The fields a checkpoint's tensors depend on, for comparing two configs.
