@@ -13,7 +13,7 @@ func defaultModelDirectory() -> String? {
     let cache = getenv("SENTIMENT_CACHE_DIR").map { String(cString: $0) }
         ?? (getenv("HOME").map { String(cString: $0) + "/.cache/sentiment" } ?? "/nonexistent")
     candidates.append(cache + "/models/all-MiniLM-L6-v2")
-    return candidates.first { FileIO.exists($0 + "/model.safetensors") }
+    return candidates.first { FileSystem.exists($0 + "/model.safetensors") }
 }
 
 /// The model folder, or a test failure under CI (where the model must be present).

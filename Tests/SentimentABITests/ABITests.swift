@@ -129,7 +129,7 @@ import Glibc
     @Test func evaluateDevFileWithProgressAndCancel() throws {
         guard let dir = requireModelDirectory() else { return }
         let data = [getenv("SENTIMENT_DATA_DIR").map { String(cString: $0) }, "../shared/data/sst2"]
-            .compactMap { $0 }.first { FileIO.exists($0 + "/dev.tsv") }
+            .compactMap { $0 }.first { FileSystem.exists($0 + "/dev.tsv") }
         guard let data else {
             if getenv("CI") != nil { Issue.record("SST-2 dev.tsv not found (SENTIMENT_DATA_DIR)") }
             return

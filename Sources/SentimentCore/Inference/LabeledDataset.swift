@@ -21,7 +21,13 @@ public struct LabeledDataset: Sendable {
     /// (GLUE SST-2: `sentence<TAB>label`). Labels must be integers in `0..<numLabels`.
     /// Errors are `.format` naming the file and line; a missing file is `.io`.
     public static func readTSV(path: String, numLabels: Int, field: String = "data_file") throws -> LabeledDataset {
-        let bytes = try FileIO.read(path, field: field)
+        let bytes: [UInt8]
+        do {
+            bytes = try FileSystem.readFile(path, limit: 1 << 34)
+        } catch var e as SentimentError {
+            e.field = field
+            throw e
+        }
         guard let text = String(validating: bytes, as: UTF8.self) else {
             throw SentimentError.format("\(path) is not valid UTF-8", field: field)
         }

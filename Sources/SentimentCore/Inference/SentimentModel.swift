@@ -65,7 +65,7 @@ public final class SentimentModel: @unchecked Sendable {
         guard !options.modelDirectory.isEmpty else {
             throw SentimentError.invalidArgument("model_dir must not be empty", field: "model_dir")
         }
-        guard FileIO.isDirectory(options.modelDirectory) else {
+        guard FileSystem.kind(options.modelDirectory) == .directory else {
             throw SentimentError.io("model_dir \(options.modelDirectory) is not a readable directory", field: "model_dir")
         }
         guard options.precision == .fp32 else {
@@ -89,7 +89,7 @@ public final class SentimentModel: @unchecked Sendable {
         guard tokenizer.vocabSize <= config.vocabSize else {
             throw SentimentError.format(
                 "vocab.txt has \(tokenizer.vocabSize) tokens but the model's embedding has \(config.vocabSize) rows",
-                field: FileIO.join(options.modelDirectory, "vocab.txt"))
+                field: FileSystem.join(options.modelDirectory, "vocab.txt"))
         }
         self.encoder = EncoderForward(weights: checkpoint.weights)
         self.loadSeconds = Clock.now() - start

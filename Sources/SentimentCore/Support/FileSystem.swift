@@ -1,36 +1,36 @@
-// Small POSIX file helpers for checkpoint IO: whole-file reads with a size cap,
+// Small POSIX file helpers (no Foundation needed): whole-file reads with a size cap,
 // directory creation, and atomic writes (temp file in the same directory, fsync, rename).
 
 #if canImport(Glibc)
 import Glibc
 #endif
 
-enum FileSystem {
+public enum FileSystem {
     /// `strerror(errno)` as a String.
-    static func errnoText(_ code: Int32 = errno) -> String {
+    public static func errnoText(_ code: Int32 = errno) -> String {
         guard let s = strerror(code) else { return "errno \(code)" }
         return String(cString: s)
     }
 
-    static func join(_ directory: String, _ name: String) -> String {
+    public static func join(_ directory: String, _ name: String) -> String {
         if directory.isEmpty { return name }
         return directory.hasSuffix("/") ? directory + name : directory + "/" + name
     }
 
-    static func directoryName(_ path: String) -> String {
+    public static func directoryName(_ path: String) -> String {
         guard let slash = path.lastIndex(of: "/") else { return "." }
         if slash == path.startIndex { return "/" }
         return String(path[..<slash])
     }
 
-    static func baseName(_ path: String) -> String {
+    public static func baseName(_ path: String) -> String {
         guard let slash = path.lastIndex(of: "/") else { return path }
         return String(path[path.index(after: slash)...])
     }
 
-    enum Kind { case missing, file, directory, other }
+    public enum Kind { case missing, file, directory, other }
 
-    static func kind(_ path: String) -> Kind {
+    public static func kind(_ path: String) -> Kind {
         var st = stat()
         guard stat(path, &st) == 0 else { return .missing }
         switch st.st_mode & S_IFMT {
@@ -40,6 +40,8 @@ enum FileSystem {
         }
     }
 
+    public static func exists(_ path: String) -> Bool { kind(path) != .missing }
+
     /// (device, inode) of an existing path, to tell whether two paths are the same file.
     static func identity(_ path: String) -> (UInt64, UInt64)? {
         var st = stat()
@@ -48,7 +50,7 @@ enum FileSystem {
     }
 
     /// Reads a whole regular file. Missing or unreadable -> `.io`; larger than `limit` -> `.format`.
-    static func readFile(_ path: String, limit: Int) throws -> [UInt8] {
+    public static func readFile(_ path: String, limit: Int) throws -> [UInt8] {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw SentimentError.io("cannot open \(path): \(errnoText())", field: path) }
         defer { close(fd) }
@@ -79,7 +81,7 @@ enum FileSystem {
     }
 
     /// `mkdir -p`: creates `path` and missing parents (mode 0755).
-    static func makeDirectories(_ path: String) throws {
+    public static func makeDirectories(_ path: String) throws {
         switch kind(path) {
         case .directory: return
         case .file, .other: throw SentimentError.io("\(path) exists and is not a directory", field: path)
@@ -93,11 +95,11 @@ enum FileSystem {
     }
 
     /// An open file being written; `write` handles partial writes and EINTR.
-    struct Writer {
+    public struct Writer {
         let fd: Int32
         let path: String
 
-        func write(_ bytes: UnsafeRawBufferPointer) throws {
+        public func write(_ bytes: UnsafeRawBufferPointer) throws {
             guard var p = bytes.baseAddress else { return }
             var left = bytes.count
             while left > 0 {
@@ -111,7 +113,7 @@ enum FileSystem {
             }
         }
 
-        func write(_ bytes: [UInt8]) throws {
+        public func write(_ bytes: [UInt8]) throws {
             try bytes.withUnsafeBytes { try write($0) }
         }
     }
@@ -119,7 +121,7 @@ enum FileSystem {
     /// Writes `path` atomically: `body` fills a temp file in the same directory, which is
     /// fsynced and renamed over `path`. On any error the temp file is removed and `path`
     /// is untouched, so a reader never sees a half-written file.
-    static func writeAtomically(_ path: String, _ body: (Writer) throws -> Void) throws {
+    public static func writeAtomically(_ path: String, _ body: (Writer) throws -> Void) throws {
         let dir = directoryName(path)
         var template = Array(join(dir, "." + baseName(path) + ".tmp-XXXXXX").utf8CString)
         let fd = template.withUnsafeMutableBufferPointer { buf -> Int32 in
@@ -156,7 +158,7 @@ enum FileSystem {
     }
 
     /// Copies a regular file atomically (whole file in memory; meant for tokenizer files).
-    static func copyAtomically(from source: String, to destination: String, limit: Int) throws {
+    public static func copyAtomically(from source: String, to destination: String, limit: Int) throws {
         let bytes = try readFile(source, limit: limit)
         try writeAtomically(destination) { try $0.write(bytes) }
     }
