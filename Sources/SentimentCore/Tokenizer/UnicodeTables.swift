@@ -3,7 +3,7 @@
 //
 // Built once, on first use, and never freed (raw pointers, so the hot loops pay no ARC or bounds checks).
 
-struct UnicodeTables: @unchecked Sendable {
+final class UnicodeTables: @unchecked Sendable {
     // Flag bits. The low six come straight from the generated data (what the library does to the
     // code point); the two high ones are derived here to send the hot loop to the slow path.
     static let remove = UnicodeTableData.flagRemove            // clean_text drops it
