@@ -12,47 +12,88 @@
 // UnicodeTableData, which is measured from the library itself (tools/make_tokenizer_tables.py),
 // because the library uses its own (older and mixed) Unicode tables, not the current standard.
 
-/// The current word: normalized UTF-8 plus where each character starts.
+/// The current word: normalized UTF-8 plus where each character starts. Manually managed memory
+/// (one allocation per call, not per word); the owner calls `deallocate()`.
 struct WordBuffer {
-    var bytes: [UInt8] = []
-    var charStarts: [Int32] = []
-    var charCount: Int { charStarts.count }
-    var isEmpty: Bool { charStarts.isEmpty }
+    private(set) var bytes: UnsafeMutablePointer<UInt8>
+    private(set) var byteCount = 0
+    private var byteCapacity: Int
+    private(set) var charStarts: UnsafeMutablePointer<Int32>
+    private(set) var charCount = 0
+    private var charCapacity: Int
+    var isEmpty: Bool { charCount == 0 }
 
-    init() {
-        bytes.reserveCapacity(128)
-        charStarts.reserveCapacity(128)
+    init(capacity: Int = 256) {
+        byteCapacity = max(capacity, 16)
+        charCapacity = max(capacity, 16)
+        bytes = .allocate(capacity: byteCapacity)
+        charStarts = .allocate(capacity: charCapacity)
+    }
+
+    func deallocate() {
+        bytes.deallocate()
+        charStarts.deallocate()
+    }
+
+    private mutating func reserve(bytes extra: Int) {
+        if byteCount + extra > byteCapacity {
+            let newCapacity = max(byteCapacity * 2, byteCount + extra)
+            let p = UnsafeMutablePointer<UInt8>.allocate(capacity: newCapacity)
+            p.moveInitialize(from: bytes, count: byteCount)
+            bytes.deallocate()
+            bytes = p
+            byteCapacity = newCapacity
+        }
+        if charCount + 1 > charCapacity {
+            let newCapacity = charCapacity * 2
+            let p = UnsafeMutablePointer<Int32>.allocate(capacity: newCapacity)
+            p.moveInitialize(from: charStarts, count: charCount)
+            charStarts.deallocate()
+            charStarts = p
+            charCapacity = newCapacity
+        }
     }
 
     @inline(__always)
     mutating func appendASCII(_ b: UInt8) {
-        charStarts.append(Int32(truncatingIfNeeded: bytes.count))
-        bytes.append(b)
+        if byteCount >= byteCapacity || charCount >= charCapacity { reserve(bytes: 1) }
+        charStarts[charCount] = Int32(truncatingIfNeeded: byteCount)
+        charCount += 1
+        bytes[byteCount] = b
+        byteCount += 1
     }
 
     @inline(__always)
     mutating func append(_ cp: UInt32) {
-        charStarts.append(Int32(truncatingIfNeeded: bytes.count))
         if cp < 0x80 {
-            bytes.append(UInt8(truncatingIfNeeded: cp))
-        } else if cp < 0x800 {
-            bytes.append(UInt8(truncatingIfNeeded: 0xC0 | cp >> 6))
-            bytes.append(UInt8(truncatingIfNeeded: 0x80 | cp & 0x3F))
+            appendASCII(UInt8(truncatingIfNeeded: cp))
+            return
+        }
+        reserve(bytes: 4)
+        charStarts[charCount] = Int32(truncatingIfNeeded: byteCount)
+        charCount += 1
+        if cp < 0x800 {
+            bytes[byteCount] = UInt8(truncatingIfNeeded: 0xC0 | cp >> 6)
+            bytes[byteCount + 1] = UInt8(truncatingIfNeeded: 0x80 | cp & 0x3F)
+            byteCount += 2
         } else if cp < 0x10000 {
-            bytes.append(UInt8(truncatingIfNeeded: 0xE0 | cp >> 12))
-            bytes.append(UInt8(truncatingIfNeeded: 0x80 | (cp >> 6) & 0x3F))
-            bytes.append(UInt8(truncatingIfNeeded: 0x80 | cp & 0x3F))
+            bytes[byteCount] = UInt8(truncatingIfNeeded: 0xE0 | cp >> 12)
+            bytes[byteCount + 1] = UInt8(truncatingIfNeeded: 0x80 | (cp >> 6) & 0x3F)
+            bytes[byteCount + 2] = UInt8(truncatingIfNeeded: 0x80 | cp & 0x3F)
+            byteCount += 3
         } else {
-            bytes.append(UInt8(truncatingIfNeeded: 0xF0 | cp >> 18))
-            bytes.append(UInt8(truncatingIfNeeded: 0x80 | (cp >> 12) & 0x3F))
-            bytes.append(UInt8(truncatingIfNeeded: 0x80 | (cp >> 6) & 0x3F))
-            bytes.append(UInt8(truncatingIfNeeded: 0x80 | cp & 0x3F))
+            bytes[byteCount] = UInt8(truncatingIfNeeded: 0xF0 | cp >> 18)
+            bytes[byteCount + 1] = UInt8(truncatingIfNeeded: 0x80 | (cp >> 12) & 0x3F)
+            bytes[byteCount + 2] = UInt8(truncatingIfNeeded: 0x80 | (cp >> 6) & 0x3F)
+            bytes[byteCount + 3] = UInt8(truncatingIfNeeded: 0x80 | cp & 0x3F)
+            byteCount += 4
         }
     }
 
+    @inline(__always)
     mutating func clear() {
-        bytes.removeAll(keepingCapacity: true)
-        charStarts.removeAll(keepingCapacity: true)
+        byteCount = 0
+        charCount = 0
     }
 }
 
@@ -165,7 +206,7 @@ struct BasicTokenizer: Sendable {
 
     /// The slow path for non-ASCII scalars, and the shared word/pending logic.
     private struct Stream {
-        let tables: UnicodeTables
+        unowned(unsafe) let tables: UnicodeTables
         let lowercase: Bool
         let strip: Bool
         let chinese: Bool

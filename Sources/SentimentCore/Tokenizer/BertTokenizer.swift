@@ -113,6 +113,7 @@ public final class BertTokenizer: Sendable {
     /// WordPiece tokens of `text`, without [CLS]/[SEP] (special tokens written in the text included).
     public func tokenize(_ text: String) -> [String] {
         var c = Collector(wordPiece: wordPiece, limit: Int.max)
+        defer { c.deallocate() }
         run(text, into: &c)
         return c.ids.map { token(forId: $0) ?? "[UNK]" }
     }
@@ -122,6 +123,7 @@ public final class BertTokenizer: Sendable {
     public func encode(_ text: String, maxLength: Int) -> [Int32] {
         let total = max(maxLength, 2)
         var c = Collector(wordPiece: wordPiece, limit: total - 1)
+        defer { c.deallocate() }
         c.ids.reserveCapacity(min(total, 64))
         c.ids.append(clsId)
         run(text, into: &c)
@@ -147,16 +149,24 @@ public final class BertTokenizer: Sendable {
     private struct Collector: WordConsumer {
         let wordPiece: WordPieceTokenizer
         let limit: Int
+        let first: ByteStringTableView
+        let rest: ByteStringTableView
+        let scratch: UnsafeMutablePointer<Int32>
         var ids: [Int32] = []
-        var scratch: [Int32] = []
 
         init(wordPiece: WordPieceTokenizer, limit: Int) {
             self.wordPiece = wordPiece
             self.limit = limit
+            first = wordPiece.vocabulary.wordStart.view
+            rest = wordPiece.vocabulary.continuation.view
+            scratch = .allocate(capacity: wordPiece.maxInputCharsPerWord + 1)
         }
 
+        func deallocate() { scratch.deallocate() }
+
+        @inline(__always)
         mutating func consume(_ word: borrowing WordBuffer) -> Bool {
-            wordPiece.append(word, to: &ids, limit: limit, scratch: &scratch)
+            wordPiece.append(word, to: &ids, limit: limit, scratch: scratch, first: first, rest: rest)
             return ids.count < limit
         }
     }
@@ -166,6 +176,7 @@ public final class BertTokenizer: Sendable {
         if c.ids.count >= c.limit { return }
         var text = text
         var word = WordBuffer()
+        defer { word.deallocate() }
         var pending: [UInt64] = []
         text.withUTF8 { buf in
             guard let p = buf.baseAddress else { return }

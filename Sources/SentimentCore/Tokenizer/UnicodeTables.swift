@@ -3,7 +3,7 @@
 //
 // Built once, on first use, and never freed (raw pointers, so the hot loops pay no ARC or bounds checks).
 
-struct UnicodeTables: @unchecked Sendable {
+final class UnicodeTables: @unchecked Sendable {
     // Flag bits. The low six come straight from the generated data (what the library does to the
     // code point); the two high ones are derived here to send the hot loop to the slow path.
     static let remove = UnicodeTableData.flagRemove            // clean_text drops it
@@ -39,10 +39,11 @@ struct UnicodeTables: @unchecked Sendable {
             runFlags.append(UInt8(truncatingIfNeeded: e[1]))
         }
         for r in runStarts.indices {
-            let end = r + 1 < runStarts.count ? runStarts[r + 1] : 0x110000
+            let lo = runStarts[r]
+            let hi = min(r + 1 < runStarts.count ? runStarts[r + 1] : 0x110000, 0x110000)
             let f = runFlags[r]
-            if f != 0, runStarts[r] < end {
-                for c in runStarts[r]..<min(end, 0x110000) { flags[c] = f }
+            if f != 0, lo < hi {
+                for c in lo..<hi { flags[c] = f }
             }
         }
 
@@ -61,7 +62,7 @@ struct UnicodeTables: @unchecked Sendable {
         cp = 0
         for e in UnicodeTables.parseEntries(UnicodeTableData.combiningClasses) where e.count == 3 {
             cp += Int(e[0])
-            for c in cp..<(cp + Int(e[1])) where c < flags.count {
+            for c in cp..<(cp + Int(e[1])) where c >= 0 && c < flags.count {
                 ccc[UInt32(c)] = UInt8(truncatingIfNeeded: e[2])
                 flags[c] |= UnicodeTables.nfdSpecial
             }

@@ -100,6 +100,30 @@ final class ByteStringTable: @unchecked Sendable {
     /// The id for the `n` bytes at `p`, or -1.
     @inline(__always)
     func lookup(_ p: UnsafePointer<UInt8>, _ n: Int) -> Int32 {
+        view.lookup(p, n)
+    }
+
+    /// Raw pointers into this table, for hot loops. Valid while the table is alive.
+    var view: ByteStringTableView {
+        ByteStringTableView(arena: arena, keyStart: keyStart, keyLength: keyLength, values: values, slots: slots,
+                            slotHash: slotHash, mask: mask, maxKeyLength: maxKeyLength)
+    }
+}
+
+/// A borrowed view of a ByteStringTable (no reference counting in the hot loop).
+struct ByteStringTableView {
+    let arena: UnsafeMutablePointer<UInt8>
+    let keyStart: UnsafeMutablePointer<Int32>
+    let keyLength: UnsafeMutablePointer<Int32>
+    let values: UnsafeMutablePointer<Int32>
+    let slots: UnsafeMutablePointer<Int32>
+    let slotHash: UnsafeMutablePointer<UInt32>
+    let mask: Int
+    let maxKeyLength: Int
+
+    /// The id for the `n` bytes at `p`, or -1.
+    @inline(__always)
+    func lookup(_ p: UnsafePointer<UInt8>, _ n: Int) -> Int32 {
         if n > maxKeyLength { return -1 }
         let h = ByteStringTable.hash(p, n)
         let tag = UInt32(truncatingIfNeeded: h >> 32)
@@ -107,9 +131,11 @@ final class ByteStringTable: @unchecked Sendable {
         while true {
             let e = Int(slots[s])
             if e < 0 { return -1 }
-            if slotHash[s] == tag && Int(keyLength[e]) == n
-                && memcmp(arena + Int(keyStart[e]), p, n) == 0 {
-                return values[e]
+            if slotHash[s] == tag && Int(keyLength[e]) == n {
+                let k = UnsafePointer(arena + Int(keyStart[e]))
+                var j = 0
+                while j < n && k[j] == p[j] { j += 1 }
+                if j == n { return values[e] }
             }
             s = (s + 1) & mask
         }

@@ -14,9 +14,10 @@ struct WordPieceTokenizer: Sendable {
     }
 
     /// Appends the pieces of `word` to `ids`, stopping once `ids.count == limit`.
-    /// `scratch` holds the pieces until the word is known to be matchable.
+    /// `scratch` (room for `maxInputCharsPerWord` ids) holds the pieces until the word is known to be matchable.
     @inline(__always)
-    func append(_ word: borrowing WordBuffer, to ids: inout [Int32], limit: Int, scratch: inout [Int32]) {
+    func append(_ word: borrowing WordBuffer, to ids: inout [Int32], limit: Int,
+                scratch: UnsafeMutablePointer<Int32>, first: ByteStringTableView, rest: ByteStringTableView) {
         if ids.count >= limit { return }
         let n = word.charCount
         if n == 0 { return }
@@ -24,43 +25,37 @@ struct WordPieceTokenizer: Sendable {
             ids.append(unkId)
             return
         }
-        let first = vocabulary.wordStart
-        let rest = vocabulary.continuation
-        scratch.removeAll(keepingCapacity: true)
-        let ok = word.bytes.withUnsafeBufferPointer { bytes -> Bool in
-            word.charStarts.withUnsafeBufferPointer { starts -> Bool in
-                guard let p = bytes.baseAddress else { return false }
-                let byteCount = bytes.count
-                var start = 0  // in characters
-                while start < n {
-                    let table = start == 0 ? first : rest
-                    let sb = Int(starts[start])
-                    let maxLen = table.maxKeyLength
-                    var end = n
-                    var found: Int32 = -1
-                    while end > start {
-                        let eb = end == n ? byteCount : Int(starts[end])
-                        let len = eb - sb
-                        if len <= maxLen {
-                            found = table.lookup(p + sb, len)
-                            if found >= 0 { break }
-                        }
-                        end -= 1
-                    }
-                    if found < 0 { return false }
-                    scratch.append(found)
-                    start = end
+        let p = UnsafePointer(word.bytes)
+        let starts = word.charStarts
+        let byteCount = word.byteCount
+        var pieces = 0
+        var start = 0  // in characters
+        while start < n {
+            let table = start == 0 ? first : rest
+            let sb = Int(starts[start])
+            let maxLen = table.maxKeyLength
+            var end = n
+            var found: Int32 = -1
+            while end > start {
+                let eb = end == n ? byteCount : Int(starts[end])
+                let len = eb - sb
+                if len <= maxLen {
+                    found = table.lookup(p + sb, len)
+                    if found >= 0 { break }
                 }
-                return true
+                end -= 1
             }
+            if found < 0 {
+                ids.append(unkId)
+                return
+            }
+            scratch[pieces] = found  // pieces <= n <= maxInputCharsPerWord
+            pieces += 1
+            start = end
         }
-        if !ok {
-            ids.append(unkId)
-            return
-        }
-        for id in scratch {
+        for k in 0..<pieces {
             if ids.count >= limit { return }
-            ids.append(id)
+            ids.append(scratch[k])
         }
     }
 }
