@@ -1,0 +1,434 @@
+// Loading and saving Hugging Face checkpoint folders (config.json + model.safetensors).
+//
+// Tensors used (names with or without the `distilbert.` / `bert.` prefix; LayerNorm
+// `gamma`/`beta` accepted for `weight`/`bias`):
+//   DistilBERT  embeddings.{word,position}_embeddings.weight, embeddings.LayerNorm.*,
+//               transformer.layer.N.{attention.{q,k,v,out}_lin, sa_layer_norm, ffn.lin1, ffn.lin2,
+//               output_layer_norm}.*, head pre_classifier.*, classifier.*
+//   BERT        embeddings.{word,position,token_type}_embeddings.weight, embeddings.LayerNorm.*,
+//               encoder.layer.N.{attention.self.{query,key,value}, attention.output.dense,
+//               attention.output.LayerNorm, intermediate.dense, output.dense, output.LayerNorm}.*,
+//               pooler.dense.* (BERT head only), head classifier.* (or pre_classifier.* + classifier.*)
+// Everything else (embeddings.position_ids, MLM heads, unused heads) is ignored and listed
+// in `LoadedCheckpoint.ignoredTensors`.
+
+/// How to load a checkpoint.
+public struct LoadOptions: Sendable, Equatable {
+    /// Which classification head to build.
+    public enum Head: String, Sendable {
+        /// BERT with `pooler` + `classifier` -> BERT pooler head; otherwise the DistilBERT head
+        /// (`pre_classifier` + `classifier` when present, else fresh).
+        case auto
+        /// DistilBERT head: pre_classifier -> ReLU -> classifier. A BERT checkpoint's pooler is ignored.
+        case distilbert
+        /// BERT head: pooler -> tanh -> classifier (BERT checkpoints only). Missing parts are fresh.
+        case bert
+    }
+
+    public var head: Head
+    /// Seed for fresh head weights.
+    public var seed: UInt64
+    /// Label names, overriding config.json. Their count must match a loaded classifier.
+    public var labels: [String]?
+    /// Number of labels (LABEL_0, ...) when `labels` is nil, overriding config.json.
+    public var numLabels: Int?
+    /// Ignore any head tensors in the checkpoint and initialize the whole head fresh.
+    public var freshHead: Bool
+
+    public init(head: Head = .auto, seed: UInt64 = 42, labels: [String]? = nil, numLabels: Int? = nil, freshHead: Bool = false) {
+        self.head = head
+        self.seed = seed
+        self.labels = labels
+        self.numLabels = numLabels
+        self.freshHead = freshHead
+    }
+}
+
+/// A checkpoint in memory.
+public struct LoadedCheckpoint: @unchecked Sendable {
+    public let directory: String
+    public let weights: EncoderWeights
+    /// config.json as read; `Checkpoint.save` keeps its unknown keys.
+    public let rawConfig: JSON
+    /// True when any head tensor was initialized here rather than read.
+    public var freshHead: Bool { !freshTensors.isEmpty }
+    /// Head tensors initialized here (normal(0, initializer_range) weights, zero biases), by HF name.
+    public let freshTensors: [String]
+    /// Checkpoint tensors read, by their name in the file.
+    public let usedTensors: [String]
+    /// Checkpoint tensors present but not used (e.g. `embeddings.position_ids`, an unused pooler).
+    public let ignoredTensors: [String]
+    /// `__metadata__` of the safetensors file(s).
+    public let metadata: [String: String]
+    /// The safetensors files read.
+    public let files: [String]
+    /// Their total size in bytes.
+    public let fileBytes: Int
+    /// Dtypes of the tensors read (e.g. ["F32"], ["BF16"]).
+    public let sourceDTypes: [String]
+
+    public var config: EncoderConfig { weights.config }
+    public var parameterCount: Int { weights.parameterCount }
+}
+
+/// What `Checkpoint.save` wrote.
+public struct SavedCheckpoint: Sendable, Equatable {
+    public let directory: String
+    /// Layout written: a BERT encoder with the DistilBERT head is written as DistilBERT.
+    public let modelType: EncoderConfig.ModelType
+    public let architecture: String
+    /// Files written, in order (model.safetensors first, then config.json, then tokenizer files).
+    public let files: [String]
+}
+
+public enum Checkpoint {
+    static let configName = "config.json"
+    static let configLimit = 16 << 20
+    /// Tokenizer files copied by `save` when present in the source folder.
+    public static let tokenizerFiles = ["vocab.txt", "tokenizer_config.json", "special_tokens_map.json", "tokenizer.json"]
+
+    // MARK: Loading
+
+    /// Reads config.json and the safetensors file(s) of a Hugging Face checkpoint folder.
+    /// Missing folder or files -> `.io`; malformed config or tensors -> `.format` naming the
+    /// file and tensor or key; contradictory options -> `.invalidArgument`.
+    public static func load(directory: String, options: LoadOptions = LoadOptions()) throws -> LoadedCheckpoint {
+        switch FileSystem.kind(directory) {
+        case .directory: break
+        case .missing: throw SentimentError.io("model directory \(directory) does not exist", field: directory)
+        default: throw SentimentError.io("\(directory) is not a directory", field: directory)
+        }
+        let configPath = FileSystem.join(directory, configName)
+        let raw = try readConfig(configPath)
+        var config = try EncoderConfig.fromHuggingFace(raw, path: configPath)
+        let initRange = try EncoderConfig.initializerRange(raw, path: configPath)
+        config.labels = try labels(config.labels, options: options)
+
+        var files = try CheckpointFiles(directory: directory)
+        let type = config.modelType
+        let prefix = TensorNames.prefix(type)
+        func load(_ names: [String], _ shapes: [[Int]], prefixed: Bool = true) throws -> [Tensor] {
+            try zip(names, shapes).map { try files.load(TensorNames.candidates($0, prefix: prefixed ? prefix : nil), shape: $1) }
+        }
+
+        // Encoder. Check the vocabulary first for a clearer message than a shape mismatch.
+        let embNames = TensorNames.embeddings(type)
+        if let word = files.find(TensorNames.candidates(embNames[0], prefix: prefix)), let (file, e) = files.entry(word),
+            e.shape.count == 2, e.shape[1] == config.hiddenSize, e.shape[0] != config.vocabSize
+        {
+            throw SentimentError.format(
+                "vocab_size in \(configPath) is \(config.vocabSize) but tensor \(word) in \(file.path) has \(e.shape[0]) rows", field: word)
+        }
+        let emb = try load(embNames, TensorNames.embeddingShapes(config))
+        let embeddings = type == .bert
+            ? EmbeddingWeights(word: emb[0], position: emb[1], tokenType: emb[2], normWeight: emb[3], normBias: emb[4])
+            : EmbeddingWeights(word: emb[0], position: emb[1], tokenType: nil, normWeight: emb[2], normBias: emb[3])
+        var layers: [LayerWeights] = []
+        for i in 0..<config.numLayers {
+            let t = try load(TensorNames.layer(i, type), TensorNames.layerShapes(config))
+            layers.append(
+                LayerWeights(
+                    query: t[0], queryBias: t[1], key: t[2], keyBias: t[3], value: t[4], valueBias: t[5],
+                    attentionOut: t[6], attentionOutBias: t[7], attentionNormWeight: t[8], attentionNormBias: t[9],
+                    ffnIn: t[10], ffnInBias: t[11], ffnOut: t[12], ffnOutBias: t[13],
+                    outputNormWeight: t[14], outputNormBias: t[15]))
+        }
+
+        // Head: pick the kind, then read what the checkpoint has and initialize the rest.
+        let has = { (names: [String], prefixed: Bool) -> Bool in
+            names.allSatisfy { files.find(TensorNames.candidates($0, prefix: prefixed ? prefix : nil)) != nil }
+        }
+        let hasPooler = type == .bert && has(TensorNames.pooler, true)
+        let hasClassifier = has(TensorNames.classifier, false)
+        let hasPreClassifier = has(TensorNames.preClassifier, false)
+        switch options.head {
+        case .auto: config.headKind = hasPooler && hasClassifier ? .bertPooler : .distilbert
+        case .distilbert: config.headKind = .distilbert
+        case .bert:
+            guard type == .bert else {
+                throw SentimentError.invalidArgument("the BERT pooler head needs a BERT checkpoint; \(directory) is DistilBERT", field: "head")
+            }
+            config.headKind = .bertPooler
+        }
+        let denseNames = config.headKind == .bertPooler ? TensorNames.pooler : TensorNames.preClassifier
+        let denseHFNames = config.headKind == .bertPooler ? denseNames.map { prefix + $0 } : denseNames
+        // A classifier belongs to the head it was trained with: BERT's only with a pooler,
+        // DistilBERT's only with a pre_classifier (a BERT checkpoint's own classifier sits on the pooler).
+        let denseFound = !options.freshHead && (config.headKind == .bertPooler ? hasPooler : hasPreClassifier)
+        let classifierFound = !options.freshHead && hasClassifier && (config.headKind == .bertPooler || hasPreClassifier)
+
+        let d = config.hiddenSize, l = config.numLabels
+        if classifierFound, let (file, e) = files.entry("classifier.weight"),
+            e.shape.count == 2, e.shape[1] == d, e.shape[0] != l
+        {
+            let why = options.labels != nil || options.numLabels != nil
+                ? "but \(l) labels were requested; load with a fresh head to replace it"
+                : "but \(configPath) has \(l) labels (id2label)"
+            let error = "tensor classifier.weight in \(file.path) has \(e.shape[0]) rows (labels) \(why)"
+            throw options.labels != nil || options.numLabels != nil
+                ? SentimentError.invalidArgument(error, field: "classifier.weight")
+                : SentimentError.format(error, field: "classifier.weight")
+        }
+        var rng = SeededRandom(seed: options.seed)
+        var fresh: [String] = []
+        func freshLinear(_ names: [String], out: Int, in inDim: Int) throws -> (Tensor, Tensor) {
+            let w = try Tensor(shape: [out, inDim])
+            for i in 0..<w.count { w.data[i] = Float(rng.nextNormal() * initRange) }
+            fresh += names
+            return (w, try Tensor(shape: [out]))
+        }
+        let dense: (Tensor, Tensor)
+        if denseFound {
+            let t = try load(denseNames, [[d, d], [d]], prefixed: config.headKind == .bertPooler)
+            dense = (t[0], t[1])
+        } else {
+            dense = try freshLinear(denseHFNames, out: d, in: d)
+        }
+        let classifier: (Tensor, Tensor)
+        if classifierFound {
+            let t = try load(TensorNames.classifier, [[l, d], [l]], prefixed: false)
+            classifier = (t[0], t[1])
+        } else {
+            classifier = try freshLinear(TensorNames.classifier, out: l, in: d)
+        }
+
+        let weights = EncoderWeights(
+            config: config, embeddings: embeddings, layers: layers,
+            head: HeadWeights(dense: dense.0, denseBias: dense.1, classifier: classifier.0, classifierBias: classifier.1))
+        let used = files.used
+        let dtypes = Set(used.compactMap { files.entry($0)?.1.dtype.rawValue }).sorted()
+        return LoadedCheckpoint(
+            directory: directory, weights: weights, rawConfig: raw, freshTensors: fresh,
+            usedTensors: used.sorted(), ignoredTensors: files.allNames.filter { !used.contains($0) },
+            metadata: files.metadata, files: files.files.map(\.path), fileBytes: files.totalBytes, sourceDTypes: dtypes)
+    }
+
+    static func readConfig(_ path: String) throws -> JSON {
+        let bytes = try FileSystem.readFile(path, limit: configLimit)
+        let json: JSON
+        do {
+            json = try JSON.parse(bytes)
+        } catch let e as SentimentError where e.status == .invalidArgument {
+            throw SentimentError.format("\(path) is not valid JSON (\(e.message))", field: path)
+        }
+        guard json.objectMembers != nil else {
+            throw SentimentError.format("\(path): is a JSON \(json.typeName), not an object", field: path)
+        }
+        return json
+    }
+
+    private static func labels(_ fromConfig: [String], options: LoadOptions) throws -> [String] {
+        if let labels = options.labels {
+            guard !labels.isEmpty, labels.count <= EncoderConfig.Limits.labels else {
+                throw SentimentError.invalidArgument("labels must have 1 to \(EncoderConfig.Limits.labels) names", field: "labels")
+            }
+            guard labels.allSatisfy({ !$0.isEmpty }), Set(labels).count == labels.count else {
+                throw SentimentError.invalidArgument("label names must be non-empty and distinct", field: "labels")
+            }
+            if let n = options.numLabels, n != labels.count {
+                throw SentimentError.invalidArgument("num_labels \(n) disagrees with \(labels.count) labels", field: "num_labels")
+            }
+            return labels
+        }
+        if let n = options.numLabels {
+            guard n >= 1, n <= EncoderConfig.Limits.labels else {
+                throw SentimentError.invalidArgument("num_labels must be 1 to \(EncoderConfig.Limits.labels)", field: "num_labels")
+            }
+            return n == fromConfig.count ? fromConfig : (0..<n).map { "LABEL_\($0)" }
+        }
+        return fromConfig
+    }
+
+    // MARK: Saving
+
+    /// Writes `weights` as a Hugging Face checkpoint folder loadable by
+    /// `AutoModelForSequenceClassification.from_pretrained(directory)`: model.safetensors (F32,
+    /// prefixed HF names), config.json (`rawConfig` with architectures, id2label, label2id set;
+    /// other keys kept), and the tokenizer files found in `tokenizerFrom`. Each file is written
+    /// atomically; the folder is created if needed.
+    ///
+    /// A BERT encoder with the DistilBERT head has no Hugging Face BERT class, so it is written
+    /// as DistilBERT (same block; token type 0 folded into the position embeddings). That is
+    /// exact only for LayerNorm eps 1e-12 (DistilBERT hard-codes it); otherwise `.invalidArgument`.
+    @discardableResult
+    public static func save(
+        weights: EncoderWeights, rawConfig: JSON, tokenizerFrom sourceDirectory: String?, to directory: String,
+        metadata: [String: String] = [:]
+    ) throws -> SavedCheckpoint {
+        let c = weights.config
+        try checkShapes(weights)
+        let plan = try plan(weights)
+        let architecture = plan.type == .distilbert ? "DistilBertForSequenceClassification" : "BertForSequenceClassification"
+        let configJSON = try outputConfig(c, rawConfig: rawConfig, type: plan.type, architecture: architecture)
+
+        try FileSystem.makeDirectories(directory)
+        var written: [String] = []
+        let modelPath = FileSystem.join(directory, CheckpointFiles.single)
+        try SafeTensorsWriter.write(
+            plan.tensors.map { SafeTensorsWriter.Entry(name: $0.0, tensor: $0.1) },
+            metadata: metadata.merging(["format": "pt"]) { mine, _ in mine }, to: modelPath)
+        written.append(modelPath)
+        let configPath = FileSystem.join(directory, configName)
+        try FileSystem.writeAtomically(configPath) { try $0.write(Array((configJSON.serialized(indent: 2) + "\n").utf8)) }
+        written.append(configPath)
+
+        if let source = sourceDirectory {
+            for name in tokenizerFiles {
+                let from = FileSystem.join(source, name), to = FileSystem.join(directory, name)
+                guard FileSystem.kind(from) == .file else { continue }
+                if let a = FileSystem.identity(from), let b = FileSystem.identity(to), a == b { continue }  // saving in place
+                try FileSystem.copyAtomically(from: from, to: to, limit: 256 << 20)
+                written.append(to)
+            }
+        }
+        return SavedCheckpoint(directory: directory, modelType: plan.type, architecture: architecture, files: written)
+    }
+
+    /// Output layout and HF-named tensors (with prefix), in a fixed order.
+    private static func plan(_ w: EncoderWeights) throws -> (type: EncoderConfig.ModelType, tensors: [(String, Tensor)]) {
+        let c = w.config
+        let e = w.embeddings
+        var out: [(String, Tensor)] = []
+        switch (c.modelType, c.headKind) {
+        case (.distilbert, .bertPooler):
+            throw SentimentError.invalidArgument("a DistilBERT encoder has no pooler; it cannot have the BERT head", field: "head")
+
+        case (.bert, .bertPooler):
+            let p = TensorNames.prefix(.bert)
+            guard let tokenType = e.tokenType else {
+                throw SentimentError.invalidArgument("BERT weights have no token type embeddings", field: "embeddings.token_type")
+            }
+            let emb = [e.word, e.position, tokenType, e.normWeight, e.normBias]
+            out += zip(TensorNames.embeddings(.bert).map { p + $0 }, emb).map { ($0, $1) }
+            out += layerTensors(w, type: .bert, prefix: p)
+            out += zip(TensorNames.pooler.map { p + $0 }, [w.head.dense, w.head.denseBias]).map { ($0, $1) }
+            out += zip(TensorNames.classifier, [w.head.classifier, w.head.classifierBias]).map { ($0, $1) }
+            return (.bert, out)
+
+        case (.distilbert, .distilbert), (.bert, .distilbert):
+            var position = e.position
+            if c.modelType == .bert {
+                guard c.layerNormEps == Float(1e-12) else {
+                    throw SentimentError.invalidArgument(
+                        "cannot save a BERT encoder with layer_norm_eps \(c.layerNormEps) and the DistilBERT head: Hugging Face has no BERT class with a pre_classifier, and DistilBERT (the exact equivalent) hard-codes LayerNorm eps 1e-12; use the BERT pooler head for this model",
+                        field: "layer_norm_eps")
+                }
+                // Single-sentence input always uses token type 0: fold that row into every position.
+                position = try e.position.copy()
+                if let tokenType = e.tokenType {
+                    let d = c.hiddenSize
+                    for r in 0..<position.shape[0] {
+                        for k in 0..<d { position.data[r * d + k] += tokenType.data[k] }
+                    }
+                }
+            }
+            let p = TensorNames.prefix(.distilbert)
+            let emb = [e.word, position, e.normWeight, e.normBias]
+            out += zip(TensorNames.embeddings(.distilbert).map { p + $0 }, emb).map { ($0, $1) }
+            out += layerTensors(w, type: .distilbert, prefix: p)
+            out += zip(TensorNames.preClassifier, [w.head.dense, w.head.denseBias]).map { ($0, $1) }
+            out += zip(TensorNames.classifier, [w.head.classifier, w.head.classifierBias]).map { ($0, $1) }
+            return (.distilbert, out)
+        }
+    }
+
+    private static func layerTensors(_ w: EncoderWeights, type: EncoderConfig.ModelType, prefix: String) -> [(String, Tensor)] {
+        var out: [(String, Tensor)] = []
+        for (i, l) in w.layers.enumerated() {
+            out += zip(TensorNames.layer(i, type).map { prefix + $0 }, layerList(l)).map { ($0, $1) }
+        }
+        return out
+    }
+
+    /// A layer's tensors in `TensorNames.layer` order.
+    private static func layerList(_ l: LayerWeights) -> [Tensor] {
+        [
+            l.query, l.queryBias, l.key, l.keyBias, l.value, l.valueBias, l.attentionOut, l.attentionOutBias,
+            l.attentionNormWeight, l.attentionNormBias, l.ffnIn, l.ffnInBias, l.ffnOut, l.ffnOutBias,
+            l.outputNormWeight, l.outputNormBias,
+        ]
+    }
+
+    /// Weights must match their own config before anything is written.
+    private static func checkShapes(_ w: EncoderWeights) throws {
+        let c = w.config
+        guard w.layers.count == c.numLayers else {
+            throw SentimentError.invalidArgument("weights have \(w.layers.count) layers, config says \(c.numLayers)")
+        }
+        guard !c.labels.isEmpty, Set(c.labels).count == c.labels.count, c.labels.allSatisfy({ !$0.isEmpty }) else {
+            throw SentimentError.invalidArgument("label names must be non-empty and distinct: \(c.labels)", field: "labels")
+        }
+        let d = c.hiddenSize, l = c.numLabels
+        var expected: [(String, Tensor, [Int])] = []
+        let embShapes = TensorNames.embeddingShapes(c)
+        var emb: [(String, Tensor)] = [("embeddings.word", w.embeddings.word), ("embeddings.position", w.embeddings.position)]
+        if c.modelType == .bert {
+            guard let t = w.embeddings.tokenType else {
+                throw SentimentError.invalidArgument("BERT weights have no token type embeddings", field: "embeddings.token_type")
+            }
+            emb.append(("embeddings.token_type", t))
+        }
+        emb += [("embeddings.norm.weight", w.embeddings.normWeight), ("embeddings.norm.bias", w.embeddings.normBias)]
+        expected += zip(emb, embShapes).map { ($0.0, $0.1, $1) }
+        let layerShapes = TensorNames.layerShapes(c)
+        for (i, l) in w.layers.enumerated() {
+            expected += zip(zip(TensorNames.layer(i, c.modelType), layerList(l)), layerShapes).map { ($0.0, $0.1, $1) }
+        }
+        expected += [
+            ("head.dense.weight", w.head.dense, [d, d]), ("head.dense.bias", w.head.denseBias, [d]),
+            ("head.classifier.weight", w.head.classifier, [l, d]), ("head.classifier.bias", w.head.classifierBias, [l]),
+        ]
+        for (name, t, shape) in expected where t.shape != shape {
+            throw SentimentError.invalidArgument("weight \(name) has shape \(t.shape), expected \(shape) from the config", field: name)
+        }
+    }
+
+    /// config.json to write: `rawConfig` updated when it describes the same architecture,
+    /// else (no raw config, or BERT written as DistilBERT) generated from `c`.
+    private static func outputConfig(
+        _ c: EncoderConfig, rawConfig: JSON, type: EncoderConfig.ModelType, architecture: String
+    ) throws -> JSON {
+        let maps = EncoderConfig.labelMaps(c.labels)
+        guard rawConfig.objectMembers != nil, !(rawConfig.objectMembers ?? []).isEmpty else {
+            return c.huggingFaceJSON(architecture: architecture)
+        }
+        let parsed: EncoderConfig
+        do {
+            parsed = try EncoderConfig.fromHuggingFace(rawConfig, path: "rawConfig")
+        } catch let e as SentimentError {
+            throw SentimentError.invalidArgument("the config to save is not valid: \(e.message)", field: "config")
+        }
+        if let diff = parsed.architectureDifference(from: c) {
+            throw SentimentError.invalidArgument("the config to save does not describe these weights (\(diff))", field: "config")
+        }
+        let initRange = (try? EncoderConfig.initializerRange(rawConfig, path: "rawConfig")) ?? 0.02
+        if type != c.modelType {
+            // BERT written as DistilBERT: a fresh DistilBERT config, keeping the raw values we can.
+            var out = c.withModelType(.distilbert).huggingFaceJSON(architecture: architecture, initializerRange: initRange)
+            let carried = [
+                ("hidden_dropout_prob", "dropout"), ("hidden_dropout_prob", "qa_dropout"),
+                ("attention_probs_dropout_prob", "attention_dropout"),
+            ]
+            for (from, to) in carried { if let v = rawConfig[from], v.doubleValue != nil { out = out.setting(to, v) } }
+            return out
+        }
+        var out = rawConfig
+            .setting("architectures", [JSON.string(architecture)])
+            .setting("id2label", maps.id2label)
+            .setting("label2id", maps.label2id)
+        if out["num_labels"] != nil { out = out.setting("num_labels", JSON(c.numLabels)) }
+        // Tensors are written as F32 whatever the source dtype was.
+        for key in ["torch_dtype", "dtype"] where out[key] != nil { out = out.setting(key, "float32") }
+        return out
+    }
+}
+
+extension EncoderConfig {
+    /// The same sizes viewed as another model type (BERT written as DistilBERT drops token types).
+    func withModelType(_ t: ModelType) -> EncoderConfig {
+        var c = self
+        c.modelType = t
+        if t == .distilbert { c.typeVocabSize = 0 }
+        return c
+    }
+}

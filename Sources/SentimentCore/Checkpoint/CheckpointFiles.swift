@@ -1,0 +1,109 @@
+// The safetensors file(s) of a checkpoint folder: `model.safetensors`, or the shards listed
+// by `model.safetensors.index.json` ({"metadata": ..., "weight_map": {tensor: file}}).
+// Tensors are looked up by name across files and validated against expected shapes.
+
+struct CheckpointFiles {
+    static let single = "model.safetensors"
+    static let index = "model.safetensors.index.json"
+
+    let files: [SafeTensorsFile]
+    /// Tensor name -> index into `files`.
+    let location: [String: Int]
+    /// Names actually read (for `LoadedCheckpoint.usedTensors`).
+    private(set) var used: Set<String> = []
+
+    /// Opens `model.safetensors` in `directory`, else the sharded index. Neither -> `.io` naming the folder.
+    init(directory: String) throws {
+        let singlePath = FileSystem.join(directory, CheckpointFiles.single)
+        let indexPath = FileSystem.join(directory, CheckpointFiles.index)
+        if FileSystem.kind(singlePath) != .missing {
+            let f = try SafeTensorsFile(path: singlePath)
+            files = [f]
+            location = Dictionary(uniqueKeysWithValues: f.entries.keys.map { ($0, 0) })
+            return
+        }
+        guard FileSystem.kind(indexPath) != .missing else {
+            let legacy = ["pytorch_model.bin", "tf_model.h5", "flax_model.msgpack"]
+                .filter { FileSystem.kind(FileSystem.join(directory, $0)) == .file }
+            let hint = legacy.isEmpty ? "" : " (found \(legacy.joined(separator: ", ")); convert it to safetensors)"
+            throw SentimentError.io("no \(CheckpointFiles.single) or \(CheckpointFiles.index) in \(directory)\(hint)", field: singlePath)
+        }
+        (files, location) = try CheckpointFiles.openShards(directory: directory, indexPath: indexPath)
+    }
+
+    private static func openShards(directory: String, indexPath: String) throws -> ([SafeTensorsFile], [String: Int]) {
+        func fail(_ message: String) -> SentimentError { SentimentError.format("\(indexPath): \(message)", field: indexPath) }
+        let json: JSON
+        do {
+            json = try JSON.parse(try FileSystem.readFile(indexPath, limit: 64 << 20))
+        } catch let e as SentimentError where e.status == .invalidArgument {
+            throw fail("not valid JSON (\(e.message))")
+        }
+        guard let map = json["weight_map"]?.objectMembers else { throw fail("missing \"weight_map\" object") }
+        var fileIndex: [String: Int] = [:]
+        var files: [SafeTensorsFile] = []
+        var location: [String: Int] = [:]
+        for m in map {
+            guard let name = m.value.stringValue else { throw fail("weight_map entry for \(m.key) is not a file name") }
+            // Shards live next to the index: plain file names only.
+            guard !name.isEmpty, !name.contains("/"), name != ".", name != ".." else {
+                throw fail("weight_map names shard \"\(name)\" for \(m.key); shards must be plain file names in the same folder")
+            }
+            let k: Int
+            if let existing = fileIndex[name] {
+                k = existing
+            } else {
+                k = files.count
+                files.append(try SafeTensorsFile(path: FileSystem.join(directory, name)))
+                fileIndex[name] = k
+            }
+            guard files[k].entries[m.key] != nil else {
+                throw SentimentError.format(
+                    "\(indexPath): weight_map puts tensor \(m.key) in \(name), but \(files[k].path) does not contain it", field: m.key)
+            }
+            location[m.key] = k
+        }
+        return (files, location)
+    }
+
+    var allNames: [String] { location.keys.sorted() }
+
+    var metadata: [String: String] {
+        var out: [String: String] = [:]
+        for f in files { out.merge(f.metadata) { first, _ in first } }
+        return out
+    }
+
+    var totalBytes: Int { files.reduce(0) { $0 + $1.fileSize } }
+
+    func contains(_ name: String) -> Bool { location[name] != nil }
+
+    /// The first candidate present in the checkpoint.
+    func find(_ candidates: [String]) -> String? { candidates.first { location[$0] != nil } }
+
+    func entry(_ name: String) -> (SafeTensorsFile, SafeTensorsEntry)? {
+        guard let k = location[name], let e = files[k].entries[name] else { return nil }
+        return (files[k], e)
+    }
+
+    /// A description of where tensors live, for messages.
+    var describe: String {
+        files.count == 1 ? files[0].path : "\(files.count) shards of \(files.first.map { FileSystem.directoryName($0.path) } ?? "?")"
+    }
+
+    /// Loads the first present candidate as float32 with the expected shape.
+    /// Missing -> `.format` naming the tensor and file; wrong shape -> `.format` with expected vs found.
+    mutating func load(_ candidates: [String], shape: [Int], note: String = "") throws -> Tensor {
+        let primary = candidates.first ?? "?"
+        guard let name = find(candidates), let (file, e) = entry(name) else {
+            let also = candidates.count > 1 ? " (also tried \(candidates.dropFirst().joined(separator: ", ")))" : ""
+            throw SentimentError.format("missing tensor \(primary)\(also) in \(describe)", field: primary)
+        }
+        guard e.shape == shape else {
+            throw SentimentError.format(
+                "tensor \(name) in \(file.path) has shape \(e.shape), expected \(shape) from config.json\(note)", field: name)
+        }
+        used.insert(name)
+        return try file.floatTensor(name)
+    }
+}

@@ -1,0 +1,163 @@
+// Small POSIX file helpers for checkpoint IO: whole-file reads with a size cap,
+// directory creation, and atomic writes (temp file in the same directory, fsync, rename).
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+enum FileSystem {
+    /// `strerror(errno)` as a String.
+    static func errnoText(_ code: Int32 = errno) -> String {
+        guard let s = strerror(code) else { return "errno \(code)" }
+        return String(cString: s)
+    }
+
+    static func join(_ directory: String, _ name: String) -> String {
+        if directory.isEmpty { return name }
+        return directory.hasSuffix("/") ? directory + name : directory + "/" + name
+    }
+
+    static func directoryName(_ path: String) -> String {
+        guard let slash = path.lastIndex(of: "/") else { return "." }
+        if slash == path.startIndex { return "/" }
+        return String(path[..<slash])
+    }
+
+    static func baseName(_ path: String) -> String {
+        guard let slash = path.lastIndex(of: "/") else { return path }
+        return String(path[path.index(after: slash)...])
+    }
+
+    enum Kind { case missing, file, directory, other }
+
+    static func kind(_ path: String) -> Kind {
+        var st = stat()
+        guard stat(path, &st) == 0 else { return .missing }
+        switch st.st_mode & S_IFMT {
+        case S_IFREG: return .file
+        case S_IFDIR: return .directory
+        default: return .other
+        }
+    }
+
+    /// (device, inode) of an existing path, to tell whether two paths are the same file.
+    static func identity(_ path: String) -> (UInt64, UInt64)? {
+        var st = stat()
+        guard stat(path, &st) == 0 else { return nil }
+        return (UInt64(st.st_dev), UInt64(st.st_ino))
+    }
+
+    /// Reads a whole regular file. Missing or unreadable -> `.io`; larger than `limit` -> `.format`.
+    static func readFile(_ path: String, limit: Int) throws -> [UInt8] {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw SentimentError.io("cannot open \(path): \(errnoText())", field: path) }
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { throw SentimentError.io("cannot stat \(path): \(errnoText())", field: path) }
+        guard st.st_mode & S_IFMT == S_IFREG else {
+            throw SentimentError.io("\(path) is not a regular file", field: path)
+        }
+        let size = Int(st.st_size)
+        guard size <= limit else {
+            throw SentimentError.format("\(path) is \(size) bytes, more than the \(limit)-byte limit for this file", field: path)
+        }
+        var bytes = [UInt8](repeating: 0, count: size)
+        var done = 0
+        while done < size {
+            let n = bytes.withUnsafeMutableBytes { buf -> Int in
+                guard let base = buf.baseAddress else { return 0 }
+                return read(fd, base + done, size - done)
+            }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw SentimentError.io("cannot read \(path): \(errnoText())", field: path)
+            }
+            if n == 0 { break }  // shrank while reading
+            done += n
+        }
+        return done == size ? bytes : Array(bytes[0..<done])
+    }
+
+    /// `mkdir -p`: creates `path` and missing parents (mode 0755).
+    static func makeDirectories(_ path: String) throws {
+        switch kind(path) {
+        case .directory: return
+        case .file, .other: throw SentimentError.io("\(path) exists and is not a directory", field: path)
+        case .missing: break
+        }
+        let parent = directoryName(path)
+        if parent != path, !parent.isEmpty, parent != "." { try makeDirectories(parent) }
+        if mkdir(path, 0o755) != 0, errno != EEXIST {
+            throw SentimentError.io("cannot create directory \(path): \(errnoText())", field: path)
+        }
+    }
+
+    /// An open file being written; `write` handles partial writes and EINTR.
+    struct Writer {
+        let fd: Int32
+        let path: String
+
+        func write(_ bytes: UnsafeRawBufferPointer) throws {
+            guard var p = bytes.baseAddress else { return }
+            var left = bytes.count
+            while left > 0 {
+                let n = Glibc.write(fd, p, Swift.min(left, 1 << 30))
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    throw SentimentError.io("cannot write \(path): \(errnoText())", field: path)
+                }
+                p += n
+                left -= n
+            }
+        }
+
+        func write(_ bytes: [UInt8]) throws {
+            try bytes.withUnsafeBytes { try write($0) }
+        }
+    }
+
+    /// Writes `path` atomically: `body` fills a temp file in the same directory, which is
+    /// fsynced and renamed over `path`. On any error the temp file is removed and `path`
+    /// is untouched, so a reader never sees a half-written file.
+    static func writeAtomically(_ path: String, _ body: (Writer) throws -> Void) throws {
+        let dir = directoryName(path)
+        var template = Array(join(dir, "." + baseName(path) + ".tmp-XXXXXX").utf8CString)
+        let fd = template.withUnsafeMutableBufferPointer { buf -> Int32 in
+            guard let base = buf.baseAddress else { return -1 }
+            return mkstemp(base)
+        }
+        guard fd >= 0 else { throw SentimentError.io("cannot create a temporary file in \(dir): \(errnoText())", field: path) }
+        // mkstemp replaced the X's in place; drop the terminating NUL.
+        let tempPath = String(decoding: template.dropLast().map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        var committed = false
+        var closed = false
+        defer {
+            if !closed { close(fd) }
+            if !committed { unlink(tempPath) }
+        }
+        _ = fchmod(fd, 0o644)   // mkstemp creates 0600; saved models are ordinary files
+        try body(Writer(fd: fd, path: path))
+        guard fsync(fd) == 0 else { throw SentimentError.io("cannot sync \(path): \(errnoText())", field: path) }
+        closed = true
+        guard close(fd) == 0 else { throw SentimentError.io("cannot close \(path): \(errnoText())", field: path) }
+        guard rename(tempPath, path) == 0 else {
+            throw SentimentError.io("cannot rename the temporary file to \(path): \(errnoText())", field: path)
+        }
+        committed = true
+        syncDirectory(dir)
+    }
+
+    /// Makes a rename durable; best effort (some file systems refuse fsync on directories).
+    static func syncDirectory(_ dir: String) {
+        let fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0 else { return }
+        _ = fsync(fd)
+        close(fd)
+    }
+
+    /// Copies a regular file atomically (whole file in memory; meant for tokenizer files).
+    static func copyAtomically(from source: String, to destination: String, limit: Int) throws {
+        let bytes = try readFile(source, limit: limit)
+        try writeAtomically(destination) { try $0.write(bytes) }
+    }
+}
