@@ -49,6 +49,7 @@ let package = Package(
             name: "SentimentCoreTests",
             dependencies: ["SentimentCore"],
             path: "Tests/SentimentCoreTests",
+            exclude: ["Fixtures"],   // read from the source tree at test time (see CheckpointTestSupport.swift)
             swiftSettings: codegen
         ),
         .testTarget(

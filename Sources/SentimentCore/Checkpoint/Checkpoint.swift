@@ -257,7 +257,7 @@ public enum Checkpoint {
     ) throws -> SavedCheckpoint {
         let c = weights.config
         try checkShapes(weights)
-        let plan = try plan(weights)
+        let plan = try huggingFaceTensors(weights)
         let architecture = plan.type == .distilbert ? "DistilBertForSequenceClassification" : "BertForSequenceClassification"
         let configJSON = try outputConfig(c, rawConfig: rawConfig, type: plan.type, architecture: architecture)
 
@@ -285,7 +285,7 @@ public enum Checkpoint {
     }
 
     /// Output layout and HF-named tensors (with prefix), in a fixed order.
-    private static func plan(_ w: EncoderWeights) throws -> (type: EncoderConfig.ModelType, tensors: [(String, Tensor)]) {
+    static func huggingFaceTensors(_ w: EncoderWeights) throws -> (type: EncoderConfig.ModelType, tensors: [(String, Tensor)]) {
         let c = w.config
         let e = w.embeddings
         var out: [(String, Tensor)] = []
@@ -398,8 +398,8 @@ public enum Checkpoint {
         } catch let e as SentimentError {
             throw SentimentError.invalidArgument("the config to save is not valid: \(e.message)", field: "config")
         }
-        if let diff = parsed.architectureDifference(from: c) {
-            throw SentimentError.invalidArgument("the config to save does not describe these weights (\(diff))", field: "config")
+        if let diff = c.architectureDifference(from: parsed) {
+            throw SentimentError.invalidArgument("the config to save does not describe these weights (weights vs config: \(diff))", field: "config")
         }
         let initRange = (try? EncoderConfig.initializerRange(rawConfig, path: "rawConfig")) ?? 0.02
         if type != c.modelType {
