@@ -45,6 +45,13 @@ let package = Package(
             swiftSettings: codegen + (dynamicStdlib ? [] : [.unsafeFlags(["-static-stdlib"])]),
             linkerSettings: libraryLink
         ),
+        // Benchmarks: `sentiment-bench <name>` (see bench/README.md).
+        .executableTarget(
+            name: "sentiment-bench",
+            dependencies: ["SentimentCore"],
+            path: "bench/SentimentBench",
+            swiftSettings: codegen
+        ),
         .testTarget(
             name: "SentimentCoreTests",
             dependencies: ["SentimentCore"],

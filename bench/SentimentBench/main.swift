@@ -1,0 +1,29 @@
+// sentiment-bench: micro-benchmarks of the library, one subcommand per bench.
+//
+//   sentiment-bench tokenizer [--model DIR] [--data FILE] [--reps N] [--max-length N]
+//
+// Each bench prints human-readable lines and one final JSON line (machine-readable, for the
+// Python drivers in bench/).
+#if canImport(Glibc)
+import Glibc
+#endif
+import SentimentCore
+
+func usage() -> Never {
+    print("usage: sentiment-bench <bench> [options]\n  benches: tokenizer")
+    exit(2)
+}
+
+var args = Array(CommandLine.arguments.dropFirst())
+guard let bench = args.first else { usage() }
+args.removeFirst()
+
+do {
+    switch bench {
+    case "tokenizer": try TokenizerBench.run(args)
+    default: usage()
+    }
+} catch {
+    print("error: \(error)")
+    exit(1)
+}
