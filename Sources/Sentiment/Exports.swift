@@ -13,8 +13,9 @@ public typealias ProgressCallback = @convention(c) (UnsafePointer<CChar>?, Unsaf
 let libraryVersion = "0.1.0"
 let abiVersion: Int32 = 1
 
-/// NUL-terminated static strings handed out by sentiment_version/sentiment_status_string.
-private let staticStrings: [String: UnsafeMutablePointer<CChar>] = {
+/// NUL-terminated static strings handed out by sentiment_version/sentiment_status_string
+/// (built once, never mutated or freed, so sharing them across threads is safe).
+nonisolated(unsafe) private let staticStrings: [String: UnsafeMutablePointer<CChar>] = {
     var table: [String: UnsafeMutablePointer<CChar>] = [:]
     for s in [libraryVersion, "unknown status"] + Status.allCases.map(\.summary) {
         if let p = strdup(s) { table[s] = p }

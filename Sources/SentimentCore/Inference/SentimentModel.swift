@@ -91,7 +91,7 @@ public final class SentimentModel: @unchecked Sendable {
                 "vocab.txt has \(tokenizer.vocabSize) tokens but the model's embedding has \(config.vocabSize) rows",
                 field: FileSystem.join(options.modelDirectory, "vocab.txt"))
         }
-        self.encoder = EncoderForward(weights: checkpoint.weights)
+        self.encoder = try EncoderForward(weights: checkpoint.weights)
         self.loadSeconds = Clock.now() - start
     }
 

@@ -1,0 +1,80 @@
+// Softmax over the last dimension, with max subtraction (as torch.softmax).
+//
+//   softmaxForward: out[r, :] = exp(inp[r, :] - max) / sum(exp(inp[r, :] - max))
+//
+// `exp16` is the vectorized exp the other kernels (erf, attention) share.
+
+/// exp(x) for 16 lanes: Cody-Waite reduction x = n*ln2 + r, |r| <= ln2/2, degree-6 polynomial
+/// (Cephes expf coefficients), 2^n built from the exponent bits. Relative error ~1-2 ulp.
+/// Inputs below -87.3 return ~1e-38 (not 0), above 88.7 return ~FLT_MAX; NaN is not handled.
+@inline(__always) func exp16(_ x: F16) -> F16 {
+    let lo = F16(repeating: -87.336_54), hi = F16(repeating: 88.722_83)
+    let xc = min16(max16(x, lo), hi)
+    // n = round(x / ln2) with the 1.5*2^23 trick: the sum's low mantissa bits hold n.
+    let magic = F16(repeating: 12_582_912.0)
+    let shifted = xc * F16(repeating: 1.442_695_04) + magic
+    let n = shifted - magic
+    var r = xc.addingProduct(n, F16(repeating: -0.693_359_375))
+    r = r.addingProduct(n, F16(repeating: 2.121_944_4e-4))
+    var p = F16(repeating: 1.987_569_15e-4)
+    p = F16(repeating: 1.398_199_95e-3).addingProduct(p, r)
+    p = F16(repeating: 8.333_451_9e-3).addingProduct(p, r)
+    p = F16(repeating: 4.166_579_59e-2).addingProduct(p, r)
+    p = F16(repeating: 1.666_666_55e-1).addingProduct(p, r)
+    p = F16(repeating: 5.000_000_1e-1).addingProduct(p, r)
+    let r2 = r * r
+    p = (r + F16(repeating: 1)).addingProduct(p, r2)
+    let ni = unsafeBitCast(shifted, to: I16.self) &- unsafeBitCast(magic, to: I16.self)
+    let scale = unsafeBitCast((ni &+ I16(repeating: 127)) &<< I16(repeating: 23), to: F16.self)
+    return p * scale
+}
+
+/// Scalar exp with the same polynomial (for tails and tests).
+@inline(__always) func expScalar(_ x: Float) -> Float { exp16(F16(repeating: x))[0] }
+
+/// In-place softmax of one row of `n` floats. Returns nothing; the row sums to 1.
+@inline(__always) func softmaxRowInPlace(_ p: UnsafeMutablePointer<Float>, _ n: Int) {
+    let full = n & ~15, rem = n - full
+    // max
+    var m0 = F16(repeating: -Float.infinity), m1 = m0
+    var j = 0
+    while j + 32 <= full {
+        m0 = max16(m0, load16(p + j)); m1 = max16(m1, load16(p + j + 16)); j += 32
+    }
+    if j < full { m0 = max16(m0, load16(p + j)) }
+    if rem > 0 { m1 = max16(m1, loadPartial16(p + full, rem, fill: -Float.infinity)) }
+    let mx = F16(repeating: hmax16(max16(m0, m1)))
+    // exp and sum
+    var s0 = F16(), s1 = F16()
+    j = 0
+    while j + 32 <= full {
+        let e0 = exp16(load16(p + j) - mx), e1 = exp16(load16(p + j + 16) - mx)
+        store16(e0, p + j); store16(e1, p + j + 16)
+        s0 += e0; s1 += e1; j += 32
+    }
+    if j < full { let e = exp16(load16(p + j) - mx); store16(e, p + j); s0 += e }
+    if rem > 0 {
+        var e = exp16(loadPartial16(p + full, rem, fill: 0) - mx)
+        e = e.replacing(with: 0, where: laneIndex16() .>= I16(repeating: Int32(rem)))
+        storePartial16(e, p + full, rem)
+        s1 += e
+    }
+    let inv = F16(repeating: 1 / hsum16(s0 + s1))
+    j = 0
+    while j + 16 <= full { store16(load16(p + j) * inv, p + j); j += 16 }
+    if rem > 0 { storePartial16(loadPartial16(p + full, rem, fill: 0) * inv, p + full, rem) }
+}
+
+/// out[r, :] = softmax(inp[r, :]) for `rows` rows of `cols`; `out` may alias `inp`.
+public func softmaxForward(
+    out: UnsafeMutablePointer<Float>, inp: UnsafePointer<Float>, rows: Int, cols: Int
+) {
+    guard rows > 0, cols > 0 else { return }
+    Parallel.forRanges(rows, grain: Swift.max(1, 16384 / cols)) { range in
+        for r in range {
+            let o = out + r * cols
+            if UnsafePointer(o) != inp + r * cols { o.update(from: inp + r * cols, count: cols) }
+            softmaxRowInPlace(o, cols)
+        }
+    }
+}
