@@ -1,4 +1,198 @@
+// The C ABI: every function declared in include/sentiment.h. Each body parses its JSON
+// request, calls SentimentCore, and writes a result or error document; nothing here
+// computes, and nothing here may trap on any input.
 import SentimentCore
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
+public typealias OutJSON = UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>
+public typealias ProgressCallback = @convention(c) (UnsafePointer<CChar>?, UnsafeMutableRawPointer?) -> Int32
+
+let libraryVersion = "0.1.0"
+let abiVersion: Int32 = 1
+
+/// NUL-terminated static strings handed out by sentiment_version/sentiment_status_string.
+private let staticStrings: [String: UnsafeMutablePointer<CChar>] = {
+    var table: [String: UnsafeMutablePointer<CChar>] = [:]
+    for s in [libraryVersion, "unknown status"] + Status.allCases.map(\.summary) {
+        if let p = strdup(s) { table[s] = p }
+    }
+    return table
+}()
+private let emptyCString: StaticString = ""
+
+private func staticString(_ s: String) -> UnsafePointer<CChar> {
+    if let p = staticStrings[s] { return UnsafePointer(p) }
+    return UnsafeRawPointer(emptyCString.utf8Start).assumingMemoryBound(to: CChar.self)
+}
+
+@_cdecl("sentiment_version")
+public func sentiment_version() -> UnsafePointer<CChar> { staticString(libraryVersion) }
+
 @_cdecl("sentiment_abi_version")
-public func sentiment_abi_version() -> Int32 { 1 }
+public func sentiment_abi_version() -> Int32 { abiVersion }
+
+@_cdecl("sentiment_status_string")
+public func sentiment_status_string(_ status: Int32) -> UnsafePointer<CChar> {
+    staticString(Status(rawValue: status)?.summary ?? "unknown status")
+}
+
+@_cdecl("sentiment_string_free")
+public func sentiment_string_free(_ s: UnsafeMutablePointer<CChar>?) { free(s) }
+
+// MARK: Models
+
+@_cdecl("sentiment_model_load")
+public func sentiment_model_load(_ configJSON: UnsafePointer<CChar>?, _ outModel: UnsafeMutablePointer<OpaquePointer?>?,
+                                 _ outJSON: OutJSON?) -> Int32 {
+    outModel?.pointee = nil
+    return Documents.run(outJSON) {
+        guard let outModel else { throw SentimentError(.misuse, "out_model is NULL", field: "out_model") }
+        let request = try Request(configJSON, argument: "config_json",
+                                  allowed: ["model_dir", "precision", "max_length", "threads", "head", "seed"])
+        var options = ModelOptions(modelDirectory: try request.requiredString("model_dir"))
+        options.precision = try request.choice("precision", default: Precision.fp32)
+        options.maxLength = try request.int("max_length", default: 128, range: 2...512)
+        options.threads = try request.int("threads", default: 0, range: 0...1024)
+        options.head = try request.choice("head", default: Checkpoint.HeadChoice.auto)
+        options.seed = UInt64(try request.int("seed", default: 42, range: 0...Int.max))
+        let model = try SentimentModel.load(options)
+        let info = Documents.info(model)
+        outModel.pointee = ModelRegistry.shared.register(model)
+        return info
+    }
+}
+
+@_cdecl("sentiment_model_free")
+public func sentiment_model_free(_ model: OpaquePointer?) {
+    ModelRegistry.shared.remove(model)
+}
+
+@_cdecl("sentiment_model_info")
+public func sentiment_model_info(_ model: OpaquePointer?, _ outJSON: OutJSON?) -> Int32 {
+    Documents.run(outJSON) {
+        Documents.info(try ModelRegistry.shared.model(model))
+    }
+}
+
+@_cdecl("sentiment_tokenize")
+public func sentiment_tokenize(_ model: OpaquePointer?, _ requestJSON: UnsafePointer<CChar>?, _ outJSON: OutJSON?) -> Int32 {
+    Documents.run(outJSON) {
+        let m = try ModelRegistry.shared.model(model)
+        let request = try Request(requestJSON, argument: "request_json", allowed: ["texts", "max_length"])
+        guard let texts = try request.strings("texts") else {
+            throw SentimentError.invalidArgument("texts is required", field: "texts")
+        }
+        let maxLength = try request.int("max_length", default: m.options.maxLength, range: 2...m.config.maxPositions)
+        var ids: [JSON] = []
+        var tokens: [JSON] = []
+        for text in texts {
+            let encoded = m.tokenizer.encodeTokens(text, maxLength: maxLength)
+            ids.append(.array(encoded.ids.map { JSON(Int($0)) }))
+            tokens.append(.array(encoded.tokens.map { JSON($0) }))
+        }
+        return JSON(["input_ids": .array(ids), "tokens": .array(tokens)])
+    }
+}
+
+@_cdecl("sentiment_classify")
+public func sentiment_classify(_ model: OpaquePointer?, _ requestJSON: UnsafePointer<CChar>?, _ outJSON: OutJSON?) -> Int32 {
+    Documents.run(outJSON) {
+        let m = try ModelRegistry.shared.model(model)
+        let request = try Request(requestJSON, argument: "request_json", allowed: ["texts", "batch_size"])
+        guard let texts = try request.strings("texts") else {
+            throw SentimentError.invalidArgument("texts is required", field: "texts")
+        }
+        let batchSize = try request.int("batch_size", default: 32, range: 1...65_536)
+        let predictions = try m.classify(texts, batchSize: batchSize)
+        return JSON(["results": .array(predictions.map(Documents.prediction))])
+    }
+}
+
+@_cdecl("sentiment_evaluate")
+public func sentiment_evaluate(_ model: OpaquePointer?, _ requestJSON: UnsafePointer<CChar>?,
+                               _ callback: ProgressCallback?, _ userData: UnsafeMutableRawPointer?,
+                               _ outJSON: OutJSON?) -> Int32 {
+    Documents.run(outJSON) {
+        let m = try ModelRegistry.shared.model(model)
+        let request = try Request(requestJSON, argument: "request_json",
+                                  allowed: ["data_file", "texts", "labels", "batch_size"])
+        let batchSize = try request.int("batch_size", default: 32, range: 1...65_536)
+        let data: LabeledDataset
+        if let path = try request.string("data_file") {
+            guard !request.has("texts"), !request.has("labels") else {
+                throw SentimentError.invalidArgument("give either data_file or texts+labels, not both", field: "data_file")
+            }
+            data = try LabeledDataset.readTSV(path: path, numLabels: m.config.numLabels)
+        } else if let texts = try request.strings("texts") {
+            guard let labels = try request.ints("labels") else {
+                throw SentimentError.invalidArgument("labels is required with texts", field: "labels")
+            }
+            data = try LabeledDataset(texts: texts, labels: labels)
+        } else {
+            throw SentimentError.invalidArgument("data_file or texts+labels is required", field: "data_file")
+        }
+        let progress: ((Int, Int) -> Bool)? = callback.map { cb in
+            { done, total in
+                let event = JSON(["event": "progress", "examples": JSON(done), "total": JSON(total)]).serialized()
+                return event.withCString { cb($0, userData) } == 0
+            }
+        }
+        let result = try m.evaluate(data, batchSize: batchSize, progress: progress)
+        return JSON([
+            "examples": JSON(result.examples), "accuracy": JSON(result.accuracy), "loss": JSON(result.loss),
+            "seconds": JSON(result.seconds),
+        ])
+    }
+}
+
+@_cdecl("sentiment_model_save")
+public func sentiment_model_save(_ model: OpaquePointer?, _ configJSON: UnsafePointer<CChar>?, _ outJSON: OutJSON?) -> Int32 {
+    Documents.run(outJSON) {
+        let m = try ModelRegistry.shared.model(model)
+        let request = try Request(configJSON, argument: "config_json", allowed: ["output_dir", "precision"])
+        let dir = try request.requiredString("output_dir")
+        guard !dir.isEmpty else { throw SentimentError.invalidArgument("output_dir must not be empty", field: "output_dir") }
+        let precision = try request.choice("precision", default: Precision.fp32)
+        let files = try m.save(to: dir, precision: precision)
+        return JSON(["output_dir": JSON(dir), "files": .array(files.map { JSON($0) })])
+    }
+}
+
+// MARK: Documents
+
+extension Documents {
+    static func info(_ m: SentimentModel) -> JSON {
+        let c = m.config
+        return JSON([
+            "model_dir": JSON(m.options.modelDirectory),
+            "model_type": JSON(c.modelType.rawValue),
+            "hidden_size": JSON(c.hiddenSize),
+            "layers": JSON(c.numLayers),
+            "heads": JSON(c.numHeads),
+            "intermediate_size": JSON(c.intermediateSize),
+            "vocab_size": JSON(c.vocabSize),
+            "max_position_embeddings": JSON(c.maxPositions),
+            "parameters": JSON(m.weights.parameterCount),
+            "precision": JSON(m.options.precision.rawValue),
+            "head": JSON(c.headKind.rawValue),
+            "fresh_head": JSON(m.checkpoint.freshHead),
+            "labels": .array(c.labels.map { JSON($0) }),
+            "threads": JSON(m.threads),
+            "max_length": JSON(m.options.maxLength),
+            "load_seconds": JSON(m.loadSeconds),
+            "version": JSON(libraryVersion),
+            "abi_version": JSON(Int(abiVersion)),
+        ])
+    }
+
+    static func prediction(_ p: Prediction) -> JSON {
+        JSON([
+            "label": JSON(p.label), "label_id": JSON(p.labelId), "score": JSON(p.score),
+            "probabilities": .array(p.probabilities.map { JSON($0) }),
+            "logits": .array(p.logits.map { JSON($0) }),
+        ])
+    }
+}

@@ -1,0 +1,60 @@
+import SentimentCore
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Result and error documents, and handing them to C callers as malloc'ed strings.
+enum Documents {
+    static func error(_ e: SentimentError) -> JSON {
+        var fields: [JSON.Member] = [
+            JSON.Member("status", JSON(Int(e.status.rawValue))),
+            JSON.Member("code", JSON(e.status.code)),
+            JSON.Member("message", JSON(e.message)),
+        ]
+        if let f = e.field { fields.append(JSON.Member("field", JSON(f))) }
+        return .object([JSON.Member("error", .object(fields))])
+    }
+
+    /// Any thrown error as a `SentimentError` (non-library errors are internal bugs).
+    static func sentimentError(_ error: Error) -> SentimentError {
+        if let e = error as? SentimentError { return e }
+        return SentimentError(.internal, "unexpected error: \(error)")
+    }
+
+    /// Copies `text` into a malloc'ed C string, or nil when memory is exhausted.
+    static func cString(_ text: String) -> UnsafeMutablePointer<CChar>? {
+        var text = text
+        return text.withUTF8 { utf8 -> UnsafeMutablePointer<CChar>? in
+            guard let p = malloc(utf8.count + 1)?.assumingMemoryBound(to: CChar.self) else { return nil }
+            if let base = utf8.baseAddress {
+                memcpy(p, base, utf8.count)
+            }
+            p[utf8.count] = 0
+            return p
+        }
+    }
+
+    /// Stores `document` in `*out` (when `out` is not NULL) and returns `status`, or
+    /// NOMEM when the string cannot be allocated.
+    static func deliver(_ document: JSON, status: Status, to out: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> Int32 {
+        guard let out else { return status.rawValue }
+        guard let p = cString(document.serialized()) else {
+            out.pointee = nil
+            return Status.noMemory.rawValue
+        }
+        out.pointee = p
+        return status.rawValue
+    }
+
+    /// Runs `body`, delivering its document on success or the error document on failure.
+    static func run(_ out: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?, _ body: () throws -> JSON) -> Int32 {
+        out?.pointee = nil
+        do {
+            return deliver(try body(), status: .ok, to: out)
+        } catch {
+            let e = sentimentError(error)
+            return deliver(Documents.error(e), status: e.status, to: out)
+        }
+    }
+}

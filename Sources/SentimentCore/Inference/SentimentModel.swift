@@ -1,0 +1,197 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Numeric precision of a loaded model's encoder.
+public enum Precision: String, Sendable {
+    case fp32
+    case int8
+}
+
+/// How to load a model folder. Defaults match the C API's load config.
+public struct ModelOptions: Sendable {
+    public var modelDirectory: String
+    public var precision: Precision = .fp32
+    /// Token budget per text including [CLS] and [SEP]; longer texts are truncated.
+    public var maxLength: Int = 128
+    /// Compute threads; 0 = OMP_NUM_THREADS or every online core.
+    public var threads: Int = 0
+    /// Which classification head to use (see `Checkpoint.HeadChoice`).
+    public var head: Checkpoint.HeadChoice = .auto
+    /// Seed for a fresh (untrained) classification head.
+    public var seed: UInt64 = 42
+
+    public init(modelDirectory: String) { self.modelDirectory = modelDirectory }
+}
+
+/// One classified text.
+public struct Prediction: Sendable, Equatable {
+    public var labelId: Int
+    public var label: String
+    public var score: Float            // probability of `label`
+    public var probabilities: [Float]  // softmax of `logits`
+    public var logits: [Float]
+}
+
+/// Metrics of one evaluation pass.
+public struct Evaluation: Sendable {
+    public var examples: Int
+    public var accuracy: Double
+    public var loss: Double            // mean cross-entropy (natural log)
+    public var seconds: Double
+}
+
+/// A loaded, immutable classifier: tokenizer + encoder + head + labels.
+/// Every method may be called concurrently from several threads.
+public final class SentimentModel: @unchecked Sendable {
+    public let options: ModelOptions
+    public let config: EncoderConfig
+    public let tokenizer: BertTokenizer
+    public let checkpoint: LoadedCheckpoint
+    public let encoder: EncoderForward
+    /// Effective compute threads.
+    public let threads: Int
+    public let loadSeconds: Double
+
+    public var weights: EncoderWeights { checkpoint.weights }
+    public var labels: [String] { config.labels }
+
+    public static func load(_ options: ModelOptions) throws -> SentimentModel {
+        try SentimentModel(options)
+    }
+
+    private init(_ options: ModelOptions) throws {
+        let start = Clock.now()
+        guard !options.modelDirectory.isEmpty else {
+            throw SentimentError.invalidArgument("model_dir must not be empty", field: "model_dir")
+        }
+        guard FileIO.isDirectory(options.modelDirectory) else {
+            throw SentimentError.io("model_dir \(options.modelDirectory) is not a readable directory", field: "model_dir")
+        }
+        guard options.precision == .fp32 else {
+            throw SentimentError.invalidArgument(
+                "precision \"\(options.precision.rawValue)\" is not available yet; use \"fp32\"", field: "precision")
+        }
+        self.options = options
+        self.threads = SentimentModel.effectiveThreads(options.threads)
+        Parallel.setThreads(threads)
+        var loadOptions = Checkpoint.LoadOptions()
+        loadOptions.head = options.head
+        loadOptions.seed = options.seed
+        self.checkpoint = try Checkpoint.load(directory: options.modelDirectory, options: loadOptions)
+        self.config = checkpoint.weights.config
+        guard options.maxLength >= 2, options.maxLength <= config.maxPositions else {
+            throw SentimentError.invalidArgument(
+                "max_length must be in 2...\(config.maxPositions) for this model, got \(options.maxLength)",
+                field: "max_length")
+        }
+        self.tokenizer = try BertTokenizer.load(modelDirectory: options.modelDirectory)
+        guard tokenizer.vocabSize <= config.vocabSize else {
+            throw SentimentError.format(
+                "vocab.txt has \(tokenizer.vocabSize) tokens but the model's embedding has \(config.vocabSize) rows",
+                field: FileIO.join(options.modelDirectory, "vocab.txt"))
+        }
+        self.encoder = EncoderForward(weights: checkpoint.weights)
+        self.loadSeconds = Clock.now() - start
+    }
+
+    static func effectiveThreads(_ requested: Int) -> Int {
+        if requested > 0 { return requested }
+        if let env = getenv("OMP_NUM_THREADS"), let n = Int(String(cString: env).split(separator: ",").first ?? ""), n > 0 {
+            return n
+        }
+        return Swift.max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
+    }
+
+    // MARK: Tokenize
+
+    public func encode(_ texts: [String]) -> [[Int32]] {
+        texts.map { tokenizer.encode($0, maxLength: options.maxLength) }
+    }
+
+    // MARK: Classify
+
+    /// Logits for token-id sequences, in input order. Sequences are grouped by length into
+    /// batches of `batchSize` (packed, so no padding is computed); a sequence's logits do
+    /// not depend on which others share its batch.
+    public func logits(_ sequences: [[Int32]], batchSize: Int, progress: ((Int) -> Bool)? = nil) throws -> [[Float]] {
+        guard batchSize > 0 else { throw SentimentError.invalidArgument("batch_size must be > 0", field: "batch_size") }
+        Parallel.setThreads(threads)
+        let order = sequences.indices.sorted { sequences[$0].count < sequences[$1].count }
+        var out = [[Float]](repeating: [], count: sequences.count)
+        var workspace: ForwardWorkspace? = nil
+        var done = 0
+        while done < order.count {
+            let chunk = order[done..<Swift.min(order.count, done + batchSize)]
+            let batch = try PackedBatch(sequences: chunk.map { sequences[$0] })
+            let rows = try encoder.logits(batch, workspace: &workspace)
+            for (k, i) in chunk.enumerated() { out[i] = rows[k] }
+            done += chunk.count
+            if let progress, !progress(done) {
+                throw SentimentError(.cancelled, "cancelled by the progress callback")
+            }
+        }
+        return out
+    }
+
+    public func classify(_ texts: [String], batchSize: Int = 32) throws -> [Prediction] {
+        let rows = try logits(encode(texts), batchSize: batchSize)
+        return rows.map(prediction(from:))
+    }
+
+    func prediction(from logits: [Float]) -> Prediction {
+        let probs = SentimentModel.softmax(logits)
+        var best = 0
+        for k in probs.indices where probs[k] > probs[best] { best = k }
+        let name = best < labels.count ? labels[best] : "LABEL_\(best)"
+        return Prediction(labelId: best, label: name, score: Float(probs[best]),
+                          probabilities: probs.map { Float($0) }, logits: logits)
+    }
+
+    static func softmax(_ logits: [Float]) -> [Double] {
+        let m = Double(logits.max() ?? 0)
+        let e = logits.map { exp(Double($0) - m) }
+        let s = e.reduce(0, +)
+        return e.map { $0 / s }
+    }
+
+    // MARK: Evaluate
+
+    /// Accuracy and mean cross-entropy over labelled examples. `progress(done, total)`
+    /// returning false cancels.
+    public func evaluate(_ data: LabeledDataset, batchSize: Int = 32,
+                         progress: ((Int, Int) -> Bool)? = nil) throws -> Evaluation {
+        let start = Clock.now()
+        for (i, y) in data.labels.enumerated() where y < 0 || y >= config.numLabels {
+            throw SentimentError.invalidArgument(
+                "labels[\(i)] = \(y) is outside 0..<\(config.numLabels)", field: "labels")
+        }
+        let total = data.count
+        let rows = try logits(encode(data.texts), batchSize: batchSize,
+                              progress: progress.map { p in { done in p(done, total) } })
+        var correct = 0
+        var loss = 0.0
+        for (row, y) in zip(rows, data.labels) {
+            let m = Double(row.max() ?? 0)
+            let lse = m + log(row.reduce(0.0) { $0 + exp(Double($1) - m) })
+            loss += lse - Double(row[y])
+            var best = 0
+            for k in row.indices where row[k] > row[best] { best = k }
+            if best == y { correct += 1 }
+        }
+        let n = Swift.max(total, 1)
+        return Evaluation(examples: total, accuracy: Double(correct) / Double(n), loss: loss / Double(n),
+                          seconds: Clock.now() - start)
+    }
+
+    // MARK: Save
+
+    /// Writes a Hugging Face checkpoint folder; returns the files written.
+    public func save(to directory: String, precision: Precision = .fp32) throws -> [String] {
+        guard precision == .fp32 else {
+            throw SentimentError.invalidArgument(
+                "precision \"\(precision.rawValue)\" is not available yet; use \"fp32\"", field: "precision")
+        }
+        return try Checkpoint.save(checkpoint, sourceDirectory: options.modelDirectory, to: directory)
+    }
+}

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Installs what building and testing sentiment needs on a fresh Debian 12 machine with
+# Swift 6.3 and Python 3: oneDNN (GEMM), json-c (C examples), pkg-config, pytest.
+# Idempotent and quiet when everything is there. Run as root (or with sudo available).
+set -euo pipefail
+need=()
+for pkg in libdnnl-dev libjson-c-dev pkg-config; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
+done
+if [ ${#need[@]} -gt 0 ]; then
+    sudo=""
+    [ "$(id -u)" = 0 ] || sudo="sudo"
+    echo "installing ${need[*]} (apt)" >&2
+    $sudo apt-get update -qq >&2
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need[@]}" >&2
+fi
+python3 -c "import pytest" 2>/dev/null || python3 -m pip install --quiet --disable-pip-version-check pytest >&2
