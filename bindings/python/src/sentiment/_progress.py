@@ -20,7 +20,8 @@ class Progress:
     def __init__(self, callback):
         self.callback = callback
         self.error = None
-        self.function = PROGRESS_FN(self._trampoline) if callback is not None else None
+        # PROGRESS_FN() is a NULL function pointer (ctypes refuses None for this argtype).
+        self.function = PROGRESS_FN(self._trampoline) if callback is not None else PROGRESS_FN()
 
     def _trampoline(self, event_json, _user_data):
         if self.error is not None:
