@@ -72,8 +72,8 @@ def candidate_paths():
 
 
 def _load():
-    # The dynamic Swift runtime installs crash handlers for SIGSEGV & co. on load unless
-    # told not to; the host process keeps its own.
+    # A library built with the shared Swift runtime (SENTIMENT_DYNAMIC_STDLIB=1) would
+    # otherwise install crash handlers for SIGSEGV & co. over the host's.
     os.environ.setdefault("SWIFT_BACKTRACE", "enable=no")
     tried = []
     for path in candidate_paths():
@@ -81,57 +81,57 @@ def _load():
             tried.append(f"{path}: not found")
             continue
         try:
-            lib = ctypes.CDLL(str(path))
+            library = ctypes.CDLL(str(path))
         except OSError as e:
             tried.append(f"{path}: {e}")
             continue
         try:
-            _declare(lib)
+            _declare(library)
         except AttributeError as e:
             raise LibraryError(f"{path} is not a compatible libsentiment: {e}") from None
-        found = lib.sentiment_abi_version()
+        found = library.sentiment_abi_version()
         if found != ABI_VERSION:
             raise LibraryError(
                 f"{path} has ABI version {found}, but this sentiment package needs {ABI_VERSION}; "
                 "rebuild the library or install the matching package"
             )
-        lib.path = str(path)
-        return lib
+        library.path = str(path)
+        return library
     raise LibraryError(
         "cannot load libsentiment.so (set SENTIMENT_LIBRARY to its path, or run "
         "`swift build -c release` in the repository). Tried:\n  " + "\n  ".join(tried)
     )
 
 
-def _declare(lib):
+def _declare(library):
     for name, argtypes, restype in _PROTOTYPES:
-        fn = getattr(lib, name)
+        fn = getattr(library, name)
         fn.argtypes = argtypes
         fn.restype = restype
 
 
-_lib = None
-_lib_lock = threading.Lock()
+_loaded = None
+_load_lock = threading.Lock()
 
 
 def lib():
-    """The loaded library (loaded on first use; never unloaded)."""
-    global _lib
-    if _lib is None:
-        with _lib_lock:
-            if _lib is None:
-                _lib = _load()
-    return _lib
+    """The loaded library, loaded on first use and never unloaded (reloading a Swift library can crash)."""
+    global _loaded
+    if _loaded is None:
+        with _load_lock:
+            if _loaded is None:
+                _loaded = _load()
+    return _loaded
 
 
-def take_string(lib, pointer):
+def take_string(library, pointer):
     """Decodes and frees a string the library returned through out_json (None for NULL)."""
     if not pointer:
         return None
     try:
         return ctypes.string_at(pointer).decode("utf-8")
     finally:
-        lib.sentiment_string_free(pointer)
+        library.sentiment_string_free(pointer)
 
 
 def call(fn, *args):
