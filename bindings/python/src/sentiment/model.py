@@ -1,0 +1,173 @@
+"""Model: a loaded classifier, one sentiment_model handle."""
+
+import ctypes
+import json
+import numbers
+import os
+import threading
+
+from . import _lib
+from ._errors import InvalidArgumentError, MisuseError
+
+
+class Model:
+    """A sentiment classifier loaded from a Hugging Face checkpoint folder.
+
+        with sentiment.Model("path/to/model") as m:
+            m.classify("a charming journey")  # [{'label': 'POSITIVE', 'score': 0.98, ...}]
+
+    Keyword arguments beyond the named ones go into the load JSON unchanged (e.g.
+    head="auto", seed=42). The model is immutable: its methods may be called from many
+    threads at once. close() frees it; later calls raise MisuseError.
+    """
+
+    def __init__(self, model_dir, precision="fp32", max_length=128, threads=0, **extra):
+        self._handle = None
+        self._lock = threading.Lock()
+        self._active = 0         # calls in flight; close() defers the free until they end
+        self._closing = False
+        lib = _lib.lib()
+        # Captured now: at interpreter exit, module globals may already be gone in __del__.
+        self._free = lib.sentiment_model_free
+        config = {"model_dir": model_dir, "precision": precision, "max_length": max_length,
+                  "threads": threads, **extra}
+        handle = ctypes.c_void_p()
+        _lib.call(lib.sentiment_model_load, _encode(config), ctypes.byref(handle))
+        self._handle = handle.value
+
+    @property
+    def info(self):
+        """Effective settings: model_type, hidden_size, layers, labels, precision, threads, ..."""
+        with self._use() as handle:
+            return _lib.call(_lib.lib().sentiment_model_info, handle)
+
+    def classify(self, texts, batch_size=32):
+        """Classifies a string or a list of strings.
+
+        Returns one dict per text, like a transformers text-classification pipeline:
+        {'label': 'POSITIVE', 'score': 0.99, 'label_id': 1, 'probabilities': [...],
+        'logits': [...]}. A single string gives a list of one.
+        """
+        request = {"texts": _texts(texts), "batch_size": batch_size}
+        with self._use() as handle:
+            return _lib.call(_lib.lib().sentiment_classify, handle, _encode(request))["results"]
+
+    def tokenize(self, texts, max_length=None):
+        """{'input_ids': [[101, ..., 102]], 'tokens': [['[CLS]', ..., '[SEP]']]} per text."""
+        request = _without_none({"texts": _texts(texts), "max_length": max_length})
+        with self._use() as handle:
+            return _lib.call(_lib.lib().sentiment_tokenize, handle, _encode(request))
+
+    def evaluate(self, data_file=None, texts=None, labels=None, batch_size=None, progress=None):
+        """Accuracy and loss on a TSV file (header naming "sentence" and "label") or on
+        texts with their labels: {'examples', 'accuracy', 'loss', 'seconds'}.
+
+        progress, if given, is called with each event dict, e.g.
+        {'event': 'progress', 'examples': 256, 'total': 872}. If it raises, evaluation
+        stops and the exception propagates from evaluate().
+        """
+        request = _without_none({
+            "data_file": data_file,
+            "texts": None if texts is None else _texts(texts),
+            "labels": None if labels is None else list(labels),
+            "batch_size": batch_size,
+        })
+        with self._use() as handle:
+            return _lib.call_with_progress(_lib.lib().sentiment_evaluate, handle, _encode(request),
+                                           progress=progress)
+
+    def save(self, output_dir, precision="fp32"):
+        """Writes a Hugging Face checkpoint folder; returns {'output_dir', 'files'}."""
+        request = {"output_dir": output_dir, "precision": precision}
+        with self._use() as handle:
+            return _lib.call(_lib.lib().sentiment_model_save, handle, _encode(request))
+
+    @property
+    def closed(self):
+        return self._closing or self._handle is None
+
+    def close(self):
+        """Frees the model. Idempotent; calls still running finish first."""
+        with self._lock:
+            if self._closing or self._handle is None:
+                return
+            self._closing = True
+            if self._active == 0:
+                self._release_handle()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __del__(self):
+        # A partly constructed instance may lack attributes; never raise from here.
+        if getattr(self, "_handle", None) is not None and getattr(self, "_free", None) is not None:
+            handle, self._handle = self._handle, None
+            self._free(handle)
+
+    def __repr__(self):
+        state = "closed" if self.closed else "open"
+        return f"<sentiment.Model {state} at {id(self):#x}>"
+
+    # Every C call on the handle goes through _use(), so close() never frees it mid-call.
+    def _use(self):
+        return _Use(self)
+
+    def _release_handle(self):
+        handle, self._handle = self._handle, None
+        self._free(handle)
+
+
+class _Use:
+    def __init__(self, model):
+        self.model = model
+
+    def __enter__(self):
+        m = self.model
+        with m._lock:
+            if m._closing or m._handle is None:
+                raise MisuseError("the model is closed", status=8, code="misuse")
+            m._active += 1
+            return m._handle
+
+    def __exit__(self, *exc):
+        m = self.model
+        with m._lock:
+            m._active -= 1
+            if m._closing and m._active == 0 and m._handle is not None:
+                m._release_handle()
+
+
+def _texts(texts):
+    """A list of texts from one string or an iterable of strings."""
+    return [texts] if isinstance(texts, str) else list(texts)
+
+
+def _without_none(request):
+    return {k: v for k, v in request.items() if v is not None}
+
+
+def _json_default(value):
+    # Paths, numpy scalars and arrays: the values users naturally pass.
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    if isinstance(value, numbers.Real):
+        return float(value)
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+def _encode(request):
+    """The UTF-8 JSON bytes of a request."""
+    try:
+        text = json.dumps(request, ensure_ascii=False, allow_nan=False, default=_json_default)
+        return text.encode("utf-8")
+    except UnicodeEncodeError as e:
+        raise InvalidArgumentError(f"text is not valid Unicode (lone surrogate?): {e}") from None
+    except ValueError as e:
+        raise InvalidArgumentError(str(e)) from None

@@ -1,0 +1,154 @@
+"""Model: load, info, classify, tokenize, evaluate, save."""
+
+import math
+
+import pytest
+
+import sentiment
+
+SENTENCES = [
+    "it 's a charming and often affecting journey . ",
+    "unflinchingly bleak and desperate",
+    "A gorgeous, witty, seductive movie.",
+    "the acting is terrible",
+    "",
+    "Ünïcödé — naïve café, 日本語 😀",
+    "good " * 600,  # far beyond max_length: truncated
+    "it is not a bad film",
+    "whatever",
+]
+
+
+def argmax(values):
+    return max(range(len(values)), key=values.__getitem__)
+
+
+def check_result(result, labels):
+    assert {"label", "score", "label_id", "probabilities", "logits"} <= result.keys()
+    assert len(result["probabilities"]) == len(result["logits"]) == len(labels)
+    assert result["label_id"] == argmax(result["logits"])
+    assert result["label"] == labels[result["label_id"]]
+    assert math.fsum(result["probabilities"]) == pytest.approx(1.0, abs=1e-5)
+    assert result["score"] == pytest.approx(max(result["probabilities"]), abs=1e-7)
+    assert all(0.0 <= p <= 1.0 for p in result["probabilities"])
+
+
+def test_info(model, model_dir):
+    info = model.info
+    assert info["model_type"] in ("bert", "distilbert")
+    assert info["max_length"] == 128
+    assert info["precision"] == "fp32"
+    labels = info["labels"]
+    assert isinstance(labels, list) and len(labels) >= 2 and all(isinstance(label, str) for label in labels)
+    assert info is not model.info  # a fresh dict each time
+
+
+def test_load_options_pass_through(model_dir):
+    with sentiment.Model(model_dir, max_length=64, threads=1, seed=7) as m:
+        info = m.info
+        assert info["max_length"] == 64
+        assert info["threads"] == 1
+
+
+def test_classify_single_string(model, labels):
+    results = model.classify("a charming and often affecting journey")
+    assert isinstance(results, list) and len(results) == 1
+    check_result(results[0], labels)
+
+
+def test_classify_batch(model, labels):
+    results = model.classify(SENTENCES, batch_size=4)
+    assert len(results) == len(SENTENCES)
+    for result in results:
+        check_result(result, labels)
+
+
+def test_classify_accepts_any_iterable(model):
+    assert model.classify(iter(SENTENCES[:3])) == model.classify(tuple(SENTENCES[:3]))
+
+
+def test_classify_empty_list(model):
+    assert model.classify([]) == []
+
+
+def test_batch_equals_one_by_one(model):
+    batched = model.classify(SENTENCES, batch_size=3)
+    single = [model.classify(text)[0] for text in SENTENCES]
+    assert batched == single
+
+
+def test_classify_is_deterministic(model):
+    assert model.classify(SENTENCES) == model.classify(SENTENCES)
+
+
+def test_tokenize(model):
+    result = model.tokenize(["Hello, world!", "it 's a charming journey"])
+    assert result["tokens"][0] == ["[CLS]", "hello", ",", "world", "!", "[SEP]"]
+    assert result["input_ids"][0] == [101, 7592, 1010, 2088, 999, 102]
+    for ids, tokens in zip(result["input_ids"], result["tokens"]):
+        assert len(ids) == len(tokens)
+        assert (ids[0], ids[-1]) == (101, 102)
+        assert (tokens[0], tokens[-1]) == ("[CLS]", "[SEP]")
+
+
+def test_tokenize_single_string_and_truncation(model):
+    result = model.tokenize("good " * 600, max_length=16)
+    assert len(result["input_ids"]) == 1
+    ids = result["input_ids"][0]
+    assert len(ids) == 16 and (ids[0], ids[-1]) == (101, 102)
+    assert len(model.tokenize("good " * 600)["input_ids"][0]) == 128  # the model's max_length
+
+
+def test_evaluate_texts_matches_classify(model):
+    texts = SENTENCES[:6]
+    labels = [1, 0, 1, 0, 1, 0]
+    result = model.evaluate(texts=texts, labels=labels, batch_size=4)
+    assert result["examples"] == len(texts)
+    predictions = model.classify(texts)
+    accuracy = sum(p["label_id"] == y for p, y in zip(predictions, labels)) / len(texts)
+    loss = -sum(math.log(p["probabilities"][y]) for p, y in zip(predictions, labels)) / len(texts)
+    assert result["accuracy"] == pytest.approx(accuracy)
+    assert result["loss"] == pytest.approx(loss, rel=1e-4)
+    assert result["seconds"] >= 0
+
+
+def test_evaluate_dev_set_with_progress(model, dev_tsv):
+    events = []
+    result = model.evaluate(dev_tsv, batch_size=64, progress=events.append)
+    assert result["examples"] == 872
+    assert 0.0 <= result["accuracy"] <= 1.0
+    assert result["loss"] > 0
+    progress = [e for e in events if e.get("event") == "progress"]
+    assert progress, events
+    done = [e["examples"] for e in progress]
+    assert done == sorted(done) and done[-1] == progress[-1]["total"] == 872
+
+
+def test_save_and_reload_gives_identical_logits(model, tmp_path):
+    out = tmp_path / "saved"
+    saved = model.save(out)
+    assert saved["output_dir"] == str(out)
+    assert {"config.json", "vocab.txt", "model.safetensors"} <= {p.rsplit("/", 1)[-1] for p in saved["files"]}
+    for name in ("config.json", "vocab.txt", "model.safetensors"):
+        assert (out / name).is_file()
+    with sentiment.Model(out) as reloaded:
+        assert reloaded.info["labels"] == model.info["labels"]
+        assert [r["logits"] for r in reloaded.classify(SENTENCES)] == [r["logits"] for r in model.classify(SENTENCES)]
+
+
+def test_context_manager_and_close(model_dir):
+    with sentiment.Model(model_dir) as m:
+        assert not m.closed
+        m.classify("fine")
+    assert m.closed
+    m.close()  # idempotent
+    assert "closed" in repr(m)
+
+
+def test_unclosed_model_is_freed_by_the_garbage_collector(model_dir):
+    import gc
+
+    m = sentiment.Model(model_dir)
+    m.classify("fine")
+    del m
+    gc.collect()

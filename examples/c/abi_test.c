@@ -1,0 +1,471 @@
+/*
+ * abi_test: checks the C ABI contract of include/sentiment.h against the built library.
+ *
+ *   abi_test MODEL_DIR
+ *
+ * Prints one line per check ("ok" or "FAIL") and finally "N passed, M failed";
+ * exits with status 1 if any check failed. Everything it allocates is freed, so
+ * `valgrind --leak-check=full ./abi_test MODEL_DIR` shows the library's own leaks.
+ */
+#include <json-c/json.h>
+#include <math.h>
+#include <pthread.h>
+#include <sentiment.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define JSON_FLAGS (JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)
+#define THREADS 8
+#define ROUNDS 3 /* classify calls per thread */
+
+static int passed, failed;
+
+static int check(int ok, const char *format, ...)
+{
+    va_list args;
+    va_start(args, format);
+    printf("%s - ", ok ? "ok  " : "FAIL");
+    vprintf(format, args);
+    putchar('\n');
+    va_end(args);
+    if (ok)
+        passed++;
+    else
+        failed++;
+    return ok;
+}
+
+/* ---------------------------------------------------------------------------------------
+ * JSON helpers */
+
+static json_object *member(json_object *o, const char *key, json_type type)
+{
+    json_object *value;
+    if (!o || !json_object_object_get_ex(o, key, &value) || !json_object_is_type(value, type))
+        return NULL;
+    return value;
+}
+
+static int is_number(json_object *o)
+{
+    return o && (json_object_is_type(o, json_type_double) || json_object_is_type(o, json_type_int));
+}
+
+/* Whether out_json is {"error": {"status": status, "code": "...", "message": "...", ["field": ...]}},
+ * with "field" equal to `field` when that is not NULL. */
+static int is_error_document(const char *out_json, int32_t status, const char *field)
+{
+    if (!out_json)
+        return 0;
+    json_object *doc = json_tokener_parse(out_json);
+    json_object *error = member(doc, "error", json_type_object);
+    json_object *got_status = member(error, "status", json_type_int);
+    json_object *code = member(error, "code", json_type_string);
+    json_object *message = member(error, "message", json_type_string);
+    json_object *got_field = member(error, "field", json_type_string);
+    int ok = got_status && json_object_get_int64(got_status) == status && code &&
+             json_object_get_string_len(code) > 0 && message && json_object_get_string_len(message) > 0 &&
+             (!field || (got_field && strcmp(json_object_get_string(got_field), field) == 0));
+    json_object_put(doc);
+    return ok;
+}
+
+/* The helpers below take the call's status and the address of its out_json, read
+ * *out_json only in their body (after the call has run), then free it and reset it to NULL:
+ *     expect_error("what", sentiment_classify(model, request, &out), &out, ...);          */
+
+/* Checks that a call failed with status `expected` (or `alternative`, if not -1) and
+ * stored a matching error document naming `field` (when not NULL). */
+static void expect_error(const char *what, int32_t status, char **out, int32_t expected, int32_t alternative,
+                         const char *field)
+{
+    char *out_json = *out;
+    int ok = (status == expected || status == alternative) && is_error_document(out_json, status, field);
+    check(ok, "%s -> %d %s", what, status, sentiment_status_string(status));
+    if (!ok)
+        printf("       out_json: %s\n", out_json ? out_json : "NULL");
+    sentiment_string_free(out_json);
+    *out = NULL;
+}
+
+/* Checks that a call succeeded with a JSON object document; returns the parsed document
+ * (to json_object_put) or NULL. */
+static json_object *expect_ok(const char *what, int32_t status, char **out)
+{
+    char *out_json = *out;
+    json_object *doc = out_json ? json_tokener_parse(out_json) : NULL;
+    int ok = status == SENTIMENT_OK && doc && json_object_is_type(doc, json_type_object);
+    check(ok, "%s -> %d %s", what, status, sentiment_status_string(status));
+    if (!ok) {
+        printf("       out_json: %s\n", out_json ? out_json : "NULL");
+        json_object_put(doc);
+        doc = NULL;
+    }
+    sentiment_string_free(out_json);
+    *out = NULL;
+    return doc;
+}
+
+static char *load_config(const char *model_dir, const char *extra_key, json_object *extra_value)
+{
+    json_object *config = json_object_new_object();
+    json_object_object_add(config, "model_dir", json_object_new_string(model_dir));
+    if (extra_key)
+        json_object_object_add(config, extra_key, extra_value);
+    char *text = strdup(json_object_to_json_string_ext(config, JSON_FLAGS));
+    json_object_put(config);
+    return text;
+}
+
+/* ---------------------------------------------------------------------------------------
+ * Checks without a model */
+
+static void test_static_functions(void)
+{
+    check(sentiment_abi_version() == SENTIMENT_ABI_VERSION, "sentiment_abi_version() == %d (got %d)",
+          SENTIMENT_ABI_VERSION, sentiment_abi_version());
+    const char *version = sentiment_version();
+    check(version && version[0], "sentiment_version() = \"%s\"", version ? version : "NULL");
+    for (int32_t status = SENTIMENT_OK; status <= SENTIMENT_INTERNAL; status++) {
+        const char *text = sentiment_status_string(status);
+        check(text && text[0], "sentiment_status_string(%d) = \"%s\"", status, text ? text : "NULL");
+    }
+    const int32_t out_of_range[] = {-1, 10, 1000, INT32_MAX, INT32_MIN};
+    for (size_t i = 0; i < sizeof out_of_range / sizeof out_of_range[0]; i++) {
+        const char *text = sentiment_status_string(out_of_range[i]);
+        check(text != NULL, "sentiment_status_string(%d) = \"%s\"", out_of_range[i], text ? text : "NULL");
+    }
+    sentiment_string_free(NULL);
+    check(1, "sentiment_string_free(NULL) returns");
+    sentiment_model_free(NULL);
+    check(1, "sentiment_model_free(NULL) returns");
+}
+
+static void test_load_errors(const char *model_dir)
+{
+    sentiment_model *model = (sentiment_model *)&model; /* not NULL: load must reset it */
+    char *out = NULL;
+    int32_t status = sentiment_model_load(NULL, &model, &out);
+    check(model == NULL, "load(config_json NULL) sets *out_model to NULL");
+    expect_error("load(config_json NULL)", status, &out, SENTIMENT_MISUSE, SENTIMENT_INVALID_ARGUMENT, NULL);
+
+    char *config = load_config(model_dir, NULL, NULL);
+    status = sentiment_model_load(config, NULL, &out);
+    expect_error("load(out_model NULL)", status, &out, SENTIMENT_MISUSE, -1, NULL);
+
+    status = sentiment_model_load("{", &model, NULL);
+    check(status == SENTIMENT_INVALID_ARGUMENT && model == NULL, "load(malformed JSON, out_json NULL) -> %d %s",
+          status, sentiment_status_string(status));
+
+    status = sentiment_model_load(config, &model, NULL);
+    check(status == SENTIMENT_OK && model != NULL, "load(valid config, out_json NULL) -> %d %s", status,
+          sentiment_status_string(status));
+    sentiment_model_free(model);
+    free(config);
+
+    static const char *malformed[] = {"", "{", "{\"model_dir\": }", "[]", "\"model_dir\"", "null", "{} {}",
+                                      "{\"model_dir\": \"a\", \"model_dir\": \"b\"}"};
+    for (size_t i = 0; i < sizeof malformed / sizeof malformed[0]; i++) {
+        char what[96];
+        snprintf(what, sizeof what, "load(%s)", malformed[i]);
+        status = sentiment_model_load(malformed[i], &model, &out);
+        expect_error(what, status, &out, SENTIMENT_INVALID_ARGUMENT, -1, NULL);
+    }
+
+    config = load_config(model_dir, "bogus_key", json_object_new_int(1));
+    status = sentiment_model_load(config, &model, &out);
+    expect_error("load(unknown key \"bogus_key\")", status, &out, SENTIMENT_INVALID_ARGUMENT, -1, "bogus_key");
+    free(config);
+
+    config = load_config(model_dir, "max_length", json_object_new_string("128"));
+    status = sentiment_model_load(config, &model, &out);
+    expect_error("load(max_length as a string)", status, &out, SENTIMENT_INVALID_ARGUMENT, -1, "max_length");
+    free(config);
+
+    config = load_config("/nonexistent/sentiment-model", NULL, NULL);
+    status = sentiment_model_load(config, &model, &out);
+    expect_error("load(nonexistent model_dir)", status, &out, SENTIMENT_IO, -1, "model_dir");
+    free(config);
+}
+
+/* ---------------------------------------------------------------------------------------
+ * Checks on a loaded model */
+
+static void test_null_arguments(sentiment_model *model)
+{
+    const char *texts = "{\"texts\": [\"a charming journey\"]}";
+    const char *bad_key = "{\"texts\": [\"a\"], \"bogus_key\": 1}";
+    char *out = NULL;
+
+    expect_error("info(model NULL)", sentiment_model_info(NULL, &out), &out, SENTIMENT_MISUSE, -1, NULL);
+    check(sentiment_model_info(model, NULL) == SENTIMENT_OK, "info(out_json NULL) -> OK");
+
+    expect_error("tokenize(model NULL)", sentiment_tokenize(NULL, texts, &out), &out, SENTIMENT_MISUSE, -1, NULL);
+    expect_error("tokenize(request_json NULL)", sentiment_tokenize(model, NULL, &out), &out, SENTIMENT_MISUSE,
+                 SENTIMENT_INVALID_ARGUMENT, NULL);
+    check(sentiment_tokenize(model, texts, NULL) == SENTIMENT_OK, "tokenize(out_json NULL) -> OK");
+    check(sentiment_tokenize(model, bad_key, NULL) == SENTIMENT_INVALID_ARGUMENT,
+          "tokenize(unknown key, out_json NULL) -> INVALID_ARGUMENT");
+
+    expect_error("classify(model NULL)", sentiment_classify(NULL, texts, &out), &out, SENTIMENT_MISUSE, -1, NULL);
+    expect_error("classify(request_json NULL)", sentiment_classify(model, NULL, &out), &out, SENTIMENT_MISUSE,
+                 SENTIMENT_INVALID_ARGUMENT, NULL);
+    check(sentiment_classify(model, texts, NULL) == SENTIMENT_OK, "classify(out_json NULL) -> OK");
+    check(sentiment_classify(model, bad_key, NULL) == SENTIMENT_INVALID_ARGUMENT,
+          "classify(unknown key, out_json NULL) -> INVALID_ARGUMENT");
+
+    const char *labeled = "{\"texts\": [\"a charming journey\"], \"labels\": [1]}";
+    expect_error("evaluate(model NULL)", sentiment_evaluate(NULL, labeled, NULL, NULL, &out), &out, SENTIMENT_MISUSE,
+                 -1, NULL);
+    expect_error("evaluate(request_json NULL)", sentiment_evaluate(model, NULL, NULL, NULL, &out), &out,
+                 SENTIMENT_MISUSE, SENTIMENT_INVALID_ARGUMENT, NULL);
+    check(sentiment_evaluate(model, labeled, NULL, NULL, NULL) == SENTIMENT_OK,
+          "evaluate(callback, user_data and out_json NULL) -> OK");
+    check(sentiment_evaluate(model, bad_key, NULL, NULL, NULL) == SENTIMENT_INVALID_ARGUMENT,
+          "evaluate(unknown key, out_json NULL) -> INVALID_ARGUMENT");
+
+    const char *save = "{\"output_dir\": \"/nonexistent/sentiment-out\", \"bogus_key\": 1}";
+    expect_error("save(model NULL)", sentiment_model_save(NULL, save, &out), &out, SENTIMENT_MISUSE, -1, NULL);
+    expect_error("save(config_json NULL)", sentiment_model_save(model, NULL, &out), &out, SENTIMENT_MISUSE,
+                 SENTIMENT_INVALID_ARGUMENT, NULL);
+    check(sentiment_model_save(model, save, NULL) == SENTIMENT_INVALID_ARGUMENT,
+          "save(unknown key, out_json NULL) -> INVALID_ARGUMENT");
+}
+
+static void test_bad_requests(sentiment_model *model)
+{
+    static const struct {
+        const char *request;
+        const char *field; /* expected "field", or NULL for any */
+    } cases[] = {
+        {"{\"texts\": [\"a\"]", NULL},
+        {"not json", NULL},
+        {"{\"texts\": [\"a\"], \"bogus_key\": 1}", "bogus_key"},
+        {"{\"texts\": \"a single string\"}", "texts"},
+        {"{\"texts\": [1, 2]}", "texts"},
+        {"{\"texts\": [\"a\"], \"batch_size\": 0}", "batch_size"},
+        {"{\"texts\": [\"a\"], \"batch_size\": \"8\"}", "batch_size"},
+        {"{\"texts\": [\"a\"], \"batch_size\": 1.5}", "batch_size"},
+        {"{}", "texts"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char what[128];
+        snprintf(what, sizeof what, "classify(%s)", cases[i].request);
+        char *out = NULL;
+        int32_t status = sentiment_classify(model, cases[i].request, &out);
+        expect_error(what, status, &out, SENTIMENT_INVALID_ARGUMENT, -1, cases[i].field);
+    }
+
+    /* Invalid UTF-8 inside a JSON string: rejected or replaced, never a crash. */
+    char *out = NULL;
+    int32_t status = sentiment_classify(model, "{\"texts\": [\"bad \xff\xfe bytes \xc3\"]}", &out);
+    int ok = status == SENTIMENT_OK ? out != NULL : is_error_document(out, status, NULL);
+    check(ok && (status == SENTIMENT_OK || status == SENTIMENT_INVALID_ARGUMENT),
+          "classify(invalid UTF-8) -> %d %s", status, sentiment_status_string(status));
+    sentiment_string_free(out);
+    out = NULL;
+
+    status = sentiment_evaluate(model, "{\"texts\": [\"a\", \"b\"], \"labels\": [1]}", NULL, NULL, &out);
+    expect_error("evaluate(2 texts, 1 label)", status, &out, SENTIMENT_INVALID_ARGUMENT, -1, NULL);
+    status = sentiment_evaluate(model, "{\"data_file\": \"/nonexistent/dev.tsv\"}", NULL, NULL, &out);
+    expect_error("evaluate(nonexistent data_file)", status, &out, SENTIMENT_IO, -1, NULL);
+}
+
+/* Checks a classify result document for n texts; returns 1 if well-formed. */
+static int check_results(json_object *doc, size_t n)
+{
+    json_object *results = member(doc, "results", json_type_array);
+    if (!check(results && json_object_array_length(results) == n, "classify returns %zu results", n))
+        return 0;
+    int ok = 1;
+    for (size_t i = 0; i < n; i++) {
+        json_object *r = json_object_array_get_idx(results, i);
+        json_object *label = member(r, "label", json_type_string);
+        json_object *label_id = member(r, "label_id", json_type_int);
+        json_object *score = NULL;
+        json_object_object_get_ex(r, "score", &score);
+        json_object *probabilities = member(r, "probabilities", json_type_array);
+        json_object *logits = member(r, "logits", json_type_array);
+        if (!label || !label_id || !is_number(score) || !probabilities || !logits ||
+            json_object_array_length(probabilities) != json_object_array_length(logits) ||
+            json_object_array_length(logits) < 2) {
+            ok = 0;
+            continue;
+        }
+        size_t labels = json_object_array_length(logits);
+        size_t best = 0;
+        double sum = 0, max = -INFINITY, best_logit = -INFINITY;
+        for (size_t k = 0; k < labels; k++) {
+            json_object *p = json_object_array_get_idx(probabilities, k);
+            json_object *z = json_object_array_get_idx(logits, k);
+            if (!is_number(p) || !is_number(z)) {
+                ok = 0;
+                break;
+            }
+            sum += json_object_get_double(p);
+            if (json_object_get_double(p) > max)
+                max = json_object_get_double(p);
+            if (json_object_get_double(z) > best_logit) {
+                best_logit = json_object_get_double(z);
+                best = k;
+            }
+        }
+        ok = ok && fabs(sum - 1) < 1e-4 && fabs(json_object_get_double(score) - max) < 1e-6 &&
+             (size_t)json_object_get_int64(label_id) == best;
+    }
+    check(ok, "each result has label, label_id = argmax(logits), score = max(probabilities), sum(probabilities) = 1");
+    return ok;
+}
+
+static void test_round_trip(sentiment_model *model)
+{
+    char *out = NULL;
+    json_object *info = expect_ok("info", sentiment_model_info(model, &out), &out);
+    json_object *labels = member(info, "labels", json_type_array);
+    check(labels && json_object_array_length(labels) >= 2, "info has labels");
+    json_object_put(info);
+
+    json_object *tokens = expect_ok("tokenize", sentiment_tokenize(model, "{\"texts\": [\"Hello, world!\"]}", &out),
+                                    &out);
+    json_object *ids = member(tokens, "input_ids", json_type_array);
+    json_object *first = ids ? json_object_array_get_idx(ids, 0) : NULL;
+    size_t n = first && json_object_is_type(first, json_type_array) ? json_object_array_length(first) : 0;
+    check(n >= 2 && json_object_get_int(json_object_array_get_idx(first, 0)) == 101 &&
+              json_object_get_int(json_object_array_get_idx(first, n - 1)) == 102,
+          "tokenize gives [CLS]=101 first and [SEP]=102 last");
+    json_object_put(tokens);
+
+    const char *request = "{\"texts\": [\"it's a charming and often affecting journey.\", "
+                          "\"unflinchingly bleak and desperate\", \"\"], \"batch_size\": 2}";
+    json_object *doc = expect_ok("classify 3 texts (one empty), batch_size 2", sentiment_classify(model, request, &out),
+                                 &out);
+    if (doc)
+        check_results(doc, 3);
+    json_object_put(doc);
+}
+
+static int32_t count_events(const char *event_json, void *user_data)
+{
+    json_object *event = json_tokener_parse(event_json);
+    if (member(event, "event", json_type_string))
+        ++*(int *)user_data;
+    json_object_put(event);
+    return 0;
+}
+
+static int32_t cancel_at_once(const char *event_json, void *user_data)
+{
+    (void)event_json;
+    ++*(int *)user_data;
+    return 1;
+}
+
+static void test_evaluate(sentiment_model *model)
+{
+    const char *request = "{\"texts\": [\"good\", \"bad\", \"fine\", \"awful\", \"great\"], "
+                          "\"labels\": [1, 0, 1, 0, 1], \"batch_size\": 2}";
+    int events = 0;
+    char *out = NULL;
+    json_object *doc = expect_ok("evaluate texts+labels with a callback",
+                                 sentiment_evaluate(model, request, count_events, &events, &out), &out);
+    json_object *examples = member(doc, "examples", json_type_int);
+    check(examples && json_object_get_int(examples) == 5 && is_number(member(doc, "accuracy", json_type_double)),
+          "evaluate reports 5 examples and an accuracy");
+    check(events > 0, "the progress callback received events (%d)", events);
+    json_object_put(doc);
+
+    events = 0;
+    int32_t status = sentiment_evaluate(model, request, cancel_at_once, &events, &out);
+    expect_error("evaluate cancelled by the callback", status, &out, SENTIMENT_CANCELLED, -1, NULL);
+    check(events == 1, "no callback after a cancel (%d calls)", events);
+}
+
+/* ---------------------------------------------------------------------------------------
+ * Concurrency: THREADS threads classify on one handle; results equal the serial ones. */
+
+static const char *concurrent_request =
+    "{\"texts\": [\"a gorgeous, witty, seductive movie.\", \"the acting is terrible\", "
+    "\"it is not a bad film\", \"an utterly charming and hilarious film that reminded me of why i love movies\", "
+    "\"too long\", \"a masterpiece four years in the making\", \"the plot is nothing but boilerplate clichés\", "
+    "\"whatever\"], \"batch_size\": 3}";
+
+struct worker {
+    sentiment_model *model;
+    const char *expected;
+    int mismatches;
+    int errors;
+};
+
+static void *classify_worker(void *arg)
+{
+    struct worker *w = arg;
+    for (int round = 0; round < ROUNDS; round++) {
+        char *out = NULL;
+        if (sentiment_classify(w->model, concurrent_request, &out) != SENTIMENT_OK)
+            w->errors++;
+        else if (strcmp(out, w->expected) != 0)
+            w->mismatches++;
+        sentiment_string_free(out);
+    }
+    return NULL;
+}
+
+static void test_concurrency(sentiment_model *model)
+{
+    char *serial = NULL;
+    if (sentiment_classify(model, concurrent_request, &serial) != SENTIMENT_OK) {
+        check(0, "serial classify for the concurrency test: %s", serial ? serial : "NULL");
+        sentiment_string_free(serial);
+        return;
+    }
+    pthread_t threads[THREADS];
+    struct worker workers[THREADS];
+    int started = 0;
+    for (int i = 0; i < THREADS; i++) {
+        workers[i] = (struct worker){.model = model, .expected = serial};
+        if (pthread_create(&threads[i], NULL, classify_worker, &workers[i]) == 0)
+            started++;
+        else
+            break;
+    }
+    int errors = 0, mismatches = 0;
+    for (int i = 0; i < started; i++) {
+        pthread_join(threads[i], NULL);
+        errors += workers[i].errors;
+        mismatches += workers[i].mismatches;
+    }
+    check(started == THREADS && errors == 0 && mismatches == 0,
+          "%d threads x %d classify calls on one handle equal the serial result (%d errors, %d mismatches)",
+          started, ROUNDS, errors, mismatches);
+    sentiment_string_free(serial);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc != 2) {
+        fprintf(stderr, "usage: %s MODEL_DIR\n", argv[0]);
+        return 2;
+    }
+    test_static_functions();
+    test_load_errors(argv[1]);
+
+    char *config = load_config(argv[1], NULL, NULL);
+    sentiment_model *model = NULL;
+    char *out = NULL;
+    int32_t status = sentiment_model_load(config, &model, &out);
+    free(config);
+    json_object_put(expect_ok("load the model", status, &out));
+    if (model) {
+        test_null_arguments(model);
+        test_bad_requests(model);
+        test_round_trip(model);
+        test_evaluate(model);
+        test_concurrency(model);
+        sentiment_model_free(model);
+    }
+    printf("%d passed, %d failed\n", passed, failed);
+    return failed > 0;
+}

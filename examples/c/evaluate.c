@@ -1,0 +1,136 @@
+/*
+ * evaluate: accuracy and loss of a model on a labeled TSV file (GLUE SST-2 layout:
+ * a header naming "sentence" and "label" columns).
+ *
+ *   evaluate MODEL_DIR DATA_TSV [BATCH_SIZE]
+ *
+ * Prints examples, accuracy, loss and seconds on stdout and progress on stderr.
+ * Ctrl-C cancels through the progress callback.
+ */
+#include <json-c/json.h>
+#include <sentiment.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define JSON_FLAGS (JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)
+
+static volatile sig_atomic_t interrupted;
+
+static void on_sigint(int signal_number)
+{
+    (void)signal_number;
+    interrupted = 1;
+}
+
+static void print_error(const char *call, int32_t status, const char *out_json)
+{
+    json_object *doc = out_json ? json_tokener_parse(out_json) : NULL;
+    json_object *error, *message;
+    const char *text = "(no error document)";
+    if (doc && json_object_object_get_ex(doc, "error", &error) &&
+        json_object_object_get_ex(error, "message", &message) &&
+        json_object_is_type(message, json_type_string))
+        text = json_object_get_string(message);
+    fprintf(stderr, "evaluate: %s failed (%s): %s\n", call, sentiment_status_string(status), text);
+    json_object_put(doc);
+}
+
+struct progress {
+    int on_terminal; /* redraw one line with \r; otherwise print a line per tenth done */
+    int printed;
+    long long tenths;
+};
+
+/* Progress callback: shows {"event":"progress","examples":N,"total":M}; other events are ignored. */
+static int32_t on_progress(const char *event_json, void *user_data)
+{
+    struct progress *progress = user_data;
+    json_object *event = json_tokener_parse(event_json);
+    json_object *kind, *examples, *total;
+    if (event && json_object_object_get_ex(event, "event", &kind) && json_object_is_type(kind, json_type_string) &&
+        strcmp(json_object_get_string(kind), "progress") == 0 &&
+        json_object_object_get_ex(event, "examples", &examples) && json_object_is_type(examples, json_type_int) &&
+        json_object_object_get_ex(event, "total", &total) && json_object_is_type(total, json_type_int)) {
+        long long done = json_object_get_int64(examples), all = json_object_get_int64(total);
+        long long tenths = all > 0 ? done * 10 / all : 10;
+        if (progress->on_terminal) {
+            fprintf(stderr, "\revaluating: %lld/%lld", done, all);
+            progress->printed = 1;
+        } else if (tenths > progress->tenths) {
+            fprintf(stderr, "evaluating: %lld/%lld\n", done, all);
+            progress->tenths = tenths;
+        }
+    }
+    json_object_put(event);
+    return interrupted; /* nonzero cancels */
+}
+
+/* Looks up a numeric member of the result; prints an error and returns 0 if it is missing. */
+static int get_number(json_object *doc, const char *key, double *value)
+{
+    json_object *o;
+    if (!json_object_object_get_ex(doc, key, &o) ||
+        !(json_object_is_type(o, json_type_double) || json_object_is_type(o, json_type_int))) {
+        fprintf(stderr, "evaluate: result has no number \"%s\"\n", key);
+        return 0;
+    }
+    *value = json_object_get_double(o);
+    return 1;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 3 || argc > 4) {
+        fprintf(stderr, "usage: %s MODEL_DIR DATA_TSV [BATCH_SIZE]\n", argv[0]);
+        return 2;
+    }
+    int batch_size = argc == 4 ? atoi(argv[3]) : 32; /* the library rejects a bad value */
+    signal(SIGINT, on_sigint);
+
+    json_object *config = json_object_new_object();
+    json_object_object_add(config, "model_dir", json_object_new_string(argv[1]));
+    sentiment_model *model = NULL;
+    char *out = NULL;
+    int32_t status = sentiment_model_load(json_object_to_json_string_ext(config, JSON_FLAGS), &model, &out);
+    json_object_put(config);
+    if (status != SENTIMENT_OK) {
+        print_error("sentiment_model_load", status, out);
+        sentiment_string_free(out);
+        return 1;
+    }
+    sentiment_string_free(out);
+
+    json_object *request = json_object_new_object();
+    json_object_object_add(request, "data_file", json_object_new_string(argv[2]));
+    json_object_object_add(request, "batch_size", json_object_new_int(batch_size));
+    struct progress progress = {.on_terminal = isatty(STDERR_FILENO)};
+    out = NULL;
+    status = sentiment_evaluate(model, json_object_to_json_string_ext(request, JSON_FLAGS), on_progress,
+                                &progress, &out);
+    json_object_put(request);
+    if (progress.printed && progress.on_terminal)
+        fputc('\n', stderr);
+
+    int rc = 1;
+    if (status != SENTIMENT_OK) {
+        print_error("sentiment_evaluate", status, out);
+    } else {
+        json_object *result = json_tokener_parse(out);
+        double examples, accuracy, loss, seconds;
+        if (!result || !json_object_is_type(result, json_type_object)) {
+            fprintf(stderr, "evaluate: unexpected result document: %s\n", out);
+        } else if (get_number(result, "examples", &examples) && get_number(result, "accuracy", &accuracy) &&
+                   get_number(result, "loss", &loss) && get_number(result, "seconds", &seconds)) {
+            printf("examples  %.0f\naccuracy  %.4f\nloss      %.4f\nseconds   %.2f\n", examples, accuracy, loss,
+                   seconds);
+            rc = 0;
+        }
+        json_object_put(result);
+    }
+    sentiment_string_free(out);
+    sentiment_model_free(model);
+    return rc;
+}
