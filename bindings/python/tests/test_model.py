@@ -71,10 +71,17 @@ def test_classify_empty_list(model):
     assert model.classify([]) == []
 
 
+def assert_same_predictions(a, b, tol=1e-5):
+    """Same labels; logits equal up to GEMM summation order (fp32)."""
+    assert [r["label_id"] for r in a] == [r["label_id"] for r in b]
+    for ra, rb in zip(a, b):
+        assert max(abs(x - y) for x, y in zip(ra["logits"], rb["logits"])) < tol, (ra, rb)
+
+
 def test_batch_equals_one_by_one(model):
     batched = model.classify(SENTENCES, batch_size=3)
     single = [model.classify(text)[0] for text in SENTENCES]
-    assert batched == single
+    assert_same_predictions(batched, single)
 
 
 def test_classify_is_deterministic(model):
@@ -133,7 +140,9 @@ def test_save_and_reload_gives_identical_logits(model, tmp_path):
         assert (out / name).is_file()
     with sentiment.Model(out) as reloaded:
         assert reloaded.info["labels"] == model.info["labels"]
-        assert [r["logits"] for r in reloaded.classify(SENTENCES)] == [r["logits"] for r in model.classify(SENTENCES)]
+        # A BERT encoder with the DistilBERT head is saved as DistilBERT with token type 0
+        # folded into the position table, so sums round differently in the last bits.
+        assert_same_predictions(reloaded.classify(SENTENCES), model.classify(SENTENCES))
 
 
 def test_context_manager_and_close(model_dir):
