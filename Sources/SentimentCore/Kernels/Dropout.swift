@@ -42,8 +42,7 @@ public struct DropoutMask: Sendable, Equatable {
             ^ SIMD16<UInt32>(repeating: UInt32(truncatingIfNeeded: rk))
         h = fmix32(h) ^ SIMD16<UInt32>(repeating: UInt32(truncatingIfNeeded: rk >> 32))
         h = fmix32(h)
-        let keep = h .>= SIMD16<UInt32>(repeating: threshold)
-        return unsafeBitCast(keep, to: SIMDMask<SIMD16<Int32>>.self)
+        return h .>= SIMD16<UInt32>(repeating: threshold)
     }
 
     /// x[0..<n] of row `row`: dropped elements zeroed, kept ones scaled (in place).
