@@ -1,6 +1,7 @@
 // sentiment-bench: micro-benchmarks of the library, one subcommand per bench.
 //
 //   sentiment-bench tokenizer [--model DIR] [--data FILE] [--reps N] [--max-length N]
+//   sentiment-bench train [--model DIR] [--data FILE] [--batch 256] [--steps 6] [--warmup 1] [--max-length 128] [--threads N] [--no-dropout]
 //
 // Each bench prints human-readable lines and one final JSON line (machine-readable, for the
 // Python drivers in bench/).
@@ -10,7 +11,7 @@ import Glibc
 import SentimentCore
 
 func usage() -> Never {
-    print("usage: sentiment-bench <bench> [options]\n  benches: tokenizer")
+    print("usage: sentiment-bench <bench> [options]\n  benches: tokenizer, train")
     exit(2)
 }
 
@@ -21,6 +22,7 @@ args.removeFirst()
 do {
     switch bench {
     case "tokenizer": try TokenizerBench.run(args)
+    case "train": try TrainBench.run(args)
     default: usage()
     }
 } catch {

@@ -88,6 +88,9 @@ public final class EncoderTrainer {
     /// Logits [S][NL] of the last `lossAndGradients` call (with its dropout, if any).
     public var logits: [[Float]] { workspace.logits }
 
+    /// Seconds spent in the forward and in the backward (incl. zeroing the gradients) by the last call.
+    public private(set) var lastSeconds: (forward: Double, backward: Double) = (0, 0)
+
     /// Runs the training forward on `batch` and the backward of the mean cross-entropy against
     /// `labels`, writing d(loss)/d(parameter) into `gradients` (overwritten; a twin of the weights,
     /// e.g. `EncoderWeights.zeros(like:)`). `dropoutSeed` nil = no dropout (eval-mode forward);
@@ -110,9 +113,11 @@ public final class EncoderTrainer {
             throw SentimentError(.misuse, "the gradients do not have the shapes of the weights")
         }
 
+        let t0 = Clock.now()
         workspace.dropout = dropoutSeed.map { EncoderDropout(config: c, seed: $0) }
         defer { workspace.dropout = nil }
         try encoder.forward(batch, workspace: workspace)
+        let t1 = Clock.now()
         try prepare(batch)
         guard let logits = workspace.logitsBuffer else { throw SentimentError(.internal, "no logits after the forward") }
         labelBuffer = labels
@@ -121,6 +126,7 @@ public final class EncoderTrainer {
         }
         zero(gradients)
         try backward(batch, gradients: gradients)
+        lastSeconds = (t1 - t0, Clock.now() - t1)
         return loss
     }
 

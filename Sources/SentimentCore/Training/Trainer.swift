@@ -21,6 +21,14 @@ public enum Trainer {
     public static func run(
         config: TrainingConfig, progress: (TrainingEvent) -> Bool = { _ in true }
     ) throws -> TrainingResult {
+        try run(config: config, progress: progress, beforeStep: nil)
+    }
+
+    /// `beforeStep(step, weights)` (tests only) runs before each step's forward, with the 0-based step.
+    static func run(
+        config: TrainingConfig, progress: (TrainingEvent) -> Bool,
+        beforeStep: ((Int, EncoderWeights) -> Void)?
+    ) throws -> TrainingResult {
         try validate(config)
         Parallel.setThreads(SentimentModel.effectiveThreads(config.threads))
 
@@ -120,6 +128,7 @@ public enum Trainer {
                 let t0 = Clock.now()
                 let batch = try PackedBatch(sequences: chunk.map { trainIds[$0] })
                 let labels = chunk.map { train.labels[$0] }
+                beforeStep?(step, weights)
                 let dropoutSeed = config.dropout ? Trainer.dropoutSeed(config.seed, step: step) : nil
                 let loss = try stepper.lossAndGradients(
                     batch: batch, labels: labels, gradients: gradients, dropoutSeed: dropoutSeed)
