@@ -8,7 +8,24 @@ import Glibc
 import SentimentCore
 
 enum TrainBench {
+    /// `sentiment-bench train --config FILE.json`: one Trainer.run with a train config (the C API's
+    /// JSON keys), printing every event and the result.
+    static func runConfig(_ path: String) throws {
+        let config = try TrainingConfig.parse(try JSON.parse(try TokenizerBench.readFile(path)))
+        let start = Clock.now()
+        let r = try Trainer.run(config: config) { e in
+            print("[\(fmt(Clock.now() - start)) s] \(e)")
+            return true
+        }
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        print("epochs: \(r.epochs)")
+        print("best epoch \(r.bestEpoch.map(String.init) ?? "-"), steps \(r.steps), \(fmt(r.trainTokensPerSecond)) train tokens/s, "
+              + "\(fmt(r.trainSeconds)) s training, \(fmt(Clock.now() - start)) s in all, peak RSS \(Double(usage.ru_maxrss) / 1024) MB")
+    }
+
     static func run(_ argv: [String]) throws {
+        if argv.count == 2, argv[0] == "--config" { return try runConfig(argv[1]) }
         var model = TokenizerBench.env("SENTIMENT_MODEL_DIR")
             ?? ((TokenizerBench.env("SENTIMENT_CACHE_DIR") ?? ((TokenizerBench.env("HOME") ?? "") + "/.cache/sentiment"))
                 + "/models/all-MiniLM-L6-v2")
