@@ -2,6 +2,7 @@
 //
 //   sentiment-bench tokenizer [--model DIR] [--data FILE] [--reps N] [--max-length N]
 //   sentiment-bench forward [--model DIR] [--data FILE] [--reps N] [--batch N] [--threads N] [--modes 1,batch]
+//   sentiment-bench profile [TOKENS [SEQUENCES]]
 //
 // Each bench prints human-readable lines and one final JSON line (machine-readable, for the
 // Python drivers in bench/).
