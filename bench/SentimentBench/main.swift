@@ -1,6 +1,8 @@
 // sentiment-bench: micro-benchmarks of the library, one subcommand per bench.
 //
 //   sentiment-bench tokenizer [--model DIR] [--data FILE] [--reps N] [--max-length N]
+//   sentiment-bench forward [--model DIR] [--data FILE] [--reps N] [--batch N] [--threads N] [--modes 1,batch]
+//   sentiment-bench profile [TOKENS [SEQUENCES]]
 //
 // Each bench prints human-readable lines and one final JSON line (machine-readable, for the
 // Python drivers in bench/).
@@ -10,7 +12,7 @@ import Glibc
 import SentimentCore
 
 func usage() -> Never {
-    print("usage: sentiment-bench <bench> [options]\n  benches: tokenizer")
+    print("usage: sentiment-bench <bench> [options]\n  benches: tokenizer, forward")
     exit(2)
 }
 
@@ -21,6 +23,8 @@ args.removeFirst()
 do {
     switch bench {
     case "tokenizer": try TokenizerBench.run(args)
+    case "forward": try ForwardBench.run(args)
+    case "profile": try ProfileBench.run(args)
     default: usage()
     }
 } catch {
