@@ -10,7 +10,7 @@ import Glibc
 ///   |x| < 1:  erf(x) = x * P(x^2)                        (degree-6 polynomial in x^2)
 ///   |x| >= 1: erf(x) = sign(x) (1 - exp(-x^2) Q(|x|))     (Q ~ erfcx on [1, 4], degree 8; |x| > 4 -> +-1)
 /// Coefficients: near-minimax least-squares fits in double (fit error < 3e-9); the rest is float rounding.
-@inline(__always) func erf16(_ x: F16) -> F16 {
+@_transparent func erf16(_ x: F16) -> F16 {
     let ax = abs16(x)
     // Small |x|.
     let x2 = x * x
@@ -48,7 +48,7 @@ import Glibc
 @inline(__always) func erfScalar(_ x: Float) -> Float { erf16(F16(repeating: x))[0] }
 
 /// gelu(x) = 0.5 x (1 + erf(x / sqrt 2)).
-@inline(__always) func gelu16(_ x: F16) -> F16 {
+@_transparent func gelu16(_ x: F16) -> F16 {
     let h = F16(repeating: 0.5) * x
     return h.addingProduct(h, erf16(x * F16(repeating: 0.707_106_781_186_547_5)))
 }

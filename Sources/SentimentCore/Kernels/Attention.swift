@@ -77,11 +77,17 @@ func attendOneHead(
     let nkp = roundUp16(nk)
     // K_h^T, zero-padded to a multiple of 16 keys: scores become 16-wide FMAs, no reductions.
     let kT = scratch
-    for j in 0..<nk {
-        let kr = k + j * kvStride
-        for c in 0..<hd { kT[c * nkp + j] = kr[c] }
+    var kr = k, col = kT
+    for _ in 0..<nk {
+        var src = kr, dst = col
+        for _ in 0..<hd { dst.pointee = src.pointee; src += 1; dst += nkp }
+        kr += kvStride
+        col += 1
     }
-    if nkp > nk { for c in 0..<hd { for j in nk..<nkp { kT[c * nkp + j] = 0 } } }
+    if nkp > nk {
+        var row = kT + nk
+        for _ in 0..<hd { row.update(repeating: 0, count: nkp - nk); row += nkp }
+    }
     let sc = scratch + hd * nkp   // 4 score rows of nkp
     let sv = F16(repeating: scale)
     let hdFull = hd & ~15, hdRem = hd - hdFull
@@ -113,10 +119,13 @@ func attendOneHead(
             store16(s3 * sv, sc + 3 * nkp + jc)
             jc += 16
         }
-        for r in 0..<rows {
-            softmaxRowInPlace(sc + r * nkp, nk)
-            if let probs { (probs + (i0 + r) * nk).update(from: sc + r * nkp, count: nk) }
-            if let dropout { dropout.applyRow(sc + r * nkp, count: nk, row: dropoutRow + (i0 + r) * dropoutRowStride) }
+        // All 4 rows (a partial block's extra rows hold finite scores of a repeated query).
+        softmax4PaddedRowsInPlace(sc, stride: nkp, nk)
+        if let probs {
+            for r in 0..<rows { (probs + (i0 + r) * nk).update(from: sc + r * nkp, count: nk) }
+        }
+        if let dropout {
+            for r in 0..<rows { dropout.applyRow(sc + r * nkp, count: nk, row: dropoutRow + (i0 + r) * dropoutRowStride) }
         }
         // out_r = sum_j P[r, j] v_j, 16 head columns at a time.
         let p0 = sc, p1 = sc + nkp, p2 = sc + 2 * nkp, p3 = sc + 3 * nkp
