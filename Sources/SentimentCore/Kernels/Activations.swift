@@ -115,7 +115,7 @@ public func biasReluForward(x: UnsafeMutablePointer<Float>, bias: UnsafePointer<
 // MARK: - Backward
 
 /// gelu'(x) = 0.5 (1 + erf(x / sqrt 2)) + x * exp(-x^2 / 2) / sqrt(2 pi)   (exact erf form).
-@inline(__always) func geluDerivative16(_ x: F16) -> F16 {
+@_transparent func geluDerivative16(_ x: F16) -> F16 {
     let cdf = F16(repeating: 0.5).addingProduct(F16(repeating: 0.5), erf16(x * F16(repeating: 0.707_106_781_186_547_5)))
     let pdf = exp16(F16(repeating: -0.5) * x * x) * F16(repeating: 0.398_942_280_401_432_7)
     return cdf.addingProduct(x, pdf)
