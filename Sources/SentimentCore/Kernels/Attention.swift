@@ -158,20 +158,23 @@ func attendOneHead(
 /// Scratch floats one thread needs for `attentionBackward` with sequences up to `maxLength`.
 public func attentionBackwardScratchPerThread(maxLength: Int, headDim: Int) -> Int {
     let lp = roundUp16(Swift.max(maxLength, 1))
-    return headDim * lp + 3 * lp + 64
+    return headDim * lp + 2 * Swift.max(maxLength, 1) * lp + 2 * lp + 64
 }
 
 /// Attention backward over a packed batch, per (sequence, head), from the probabilities the
 /// forward kept (P, before dropout) and the dropout mask it used (recomputed from `dropout`):
 ///   P' = P * mask                 dV = P'^T dOut          dP' = dOut V^T       dP = dP' * mask
 ///   dS = softmax backward(P, dP)  dQ = dS K * scale       dK = dS^T Q * scale
-/// - dqkv: [T, 3D], overwritten (dQ | dK | dV, the layout of `qkv`).
-/// - dout: [T, D], the gradient of the attention output (heads concatenated).
+/// - dqkv: [T, 3D]; the dK and dV columns are overwritten for every row, the dQ columns too for
+///   `.all` queries (untouched for `.first`).
+/// - queries: `.all` (dout is [T, D]) or `.first(q:)`, the [CLS] rows only (q, dout and `dqFirst`
+///   are [S, D]; probabilities are the first row of each (sequence, head) block).
 /// - probs/probOffsets: as filled by `attentionForward` (P of sequence s, head h at
-///   probs + probOffsets[s] + h * L_s^2).
+///   probs + probOffsets[s] + h * L_s^2, one row per query).
 /// - scratch: `threads * perThread` floats (`attentionBackwardScratchPerThread`).
 public func attentionBackward(
     dqkv: UnsafeMutablePointer<Float>, dout: UnsafePointer<Float>, qkv: UnsafePointer<Float>,
+    queries: AttentionQueries = .all, dqFirst: UnsafeMutablePointer<Float>? = nil,
     probs: UnsafePointer<Float>, probOffsets: UnsafeBufferPointer<Int>, offsets: UnsafeBufferPointer<Int>,
     numHeads: Int, headDim hd: Int, dropout: DropoutMask?,
     scratch: UnsafeMutablePointer<Float>, scratchPerThread: Int
@@ -183,65 +186,113 @@ public func attentionBackward(
     Parallel.forEach(nSeq * numHeads) { task in
         let s = task / numHeads, h = task - s * numHeads
         let row0 = offsets[s], len = offsets[s + 1] - row0
-        let lp = roundUp16(len)
-        let q = qkv + row0 * ld + h * hd, k = q + d, v = q + 2 * d
-        let dq = dqkv + row0 * ld + h * hd, dk = dq + d, dv = dq + 2 * d
-        let dctx = dout + row0 * d + h * hd
-        let p = probs + probOffsets[s] + h * len * len
+        let k = qkv + row0 * ld + d + h * hd, v = k + d
+        let dk = dqkv + row0 * ld + d + h * hd, dv = dk + d
         let slot = scratch + Int(omp_get_thread_num()) * scratchPerThread
-        let vT = slot, dpRow = slot + hd * lp, maskRow = dpRow + lp, dsRow = maskRow + lp
-
-        for j in 0..<len {
-            (dq + j * ld).update(repeating: 0, count: hd)
-            (dk + j * ld).update(repeating: 0, count: hd)
-            (dv + j * ld).update(repeating: 0, count: hd)
-            let vr = v + j * ld
-            for c in 0..<hd { vT[c * lp + j] = vr[c] }
-        }
-        if lp > len { for c in 0..<hd { for j in len..<lp { vT[c * lp + j] = 0 } } }
-
-        for i in 0..<len {
-            let dci = dctx + i * d, pi = p + i * len
-            // dP'[j] = dOut_i . V_j, 16 keys at a time.
-            var jc = 0
-            while jc < lp {
-                var acc = F16()
-                var vp = vT + jc
-                for c in 0..<hd { acc = acc.addingProduct(F16(repeating: dci[c]), load16(vp)); vp += lp }
-                store16(acc, dpRow + jc)
-                jc += 16
-            }
-            // dV_j += P'[i, j] dOut_i; dP = dP' * mask.
-            if let dropout {
-                maskRow.update(repeating: 1, count: len)
-                dropout.applyRow(maskRow, count: len, row: (row0 + i) * numHeads + h)
-                for j in 0..<len {
-                    let m = maskRow[j]
-                    if m != 0 { axpy(dv + j * ld, pi[j] * m, dci, hd) }
-                    dpRow[j] *= m
-                }
-            } else {
-                for j in 0..<len { axpy(dv + j * ld, pi[j], dci, hd) }
-            }
-            softmaxBackwardRow(dsRow, dpRow, pi, len)
-            // dQ_i = scale sum_j dS[j] K_j;  dK_j += scale dS[j] Q_i.
-            let qi = q + i * ld, dqi = dq + i * ld
-            for j in 0..<len {
-                let g = dsRow[j] * scale
-                axpy(dqi, g, k + j * ld, hd)
-                axpy(dk + j * ld, g, qi, hd)
-            }
+        switch queries {
+        case .all:
+            attendOneHeadBackward(
+                q: qkv + row0 * ld + h * hd, qStride: ld, dq: dqkv + row0 * ld + h * hd, dqStride: ld, nq: len,
+                k: k, v: v, dk: dk, dv: dv, kvStride: ld, nk: len, dout: dout + row0 * d + h * hd, doutStride: d,
+                probs: probs + probOffsets[s] + h * len * len, headDim: hd, scale: scale,
+                dropout: dropout, dropoutRow: row0 * numHeads + h, dropoutRowStride: numHeads, scratch: slot)
+        case .first(let q):
+            guard let dqFirst else { return }
+            attendOneHeadBackward(
+                q: q + s * d + h * hd, qStride: d, dq: dqFirst + s * d + h * hd, dqStride: d, nq: 1,
+                k: k, v: v, dk: dk, dv: dv, kvStride: ld, nk: len, dout: dout + s * d + h * hd, doutStride: d,
+                probs: probs + probOffsets[s] + h * len * len, headDim: hd, scale: scale,
+                dropout: dropout, dropoutRow: row0 * numHeads + h, dropoutRowStride: numHeads, scratch: slot)
         }
     }
 }
 
-/// y[0..<n] += a * x[0..<n].
-@inline(__always) func axpy(_ y: UnsafeMutablePointer<Float>, _ a: Float, _ x: UnsafePointer<Float>, _ n: Int) {
-    let av = F16(repeating: a)
-    var c = 0
-    while c + 16 <= n { store16(load16(y + c).addingProduct(av, load16(x + c)), y + c); c += 16 }
-    if c < n {
-        let r = n - c
-        storePartial16(loadPartial16(y + c, r, fill: 0).addingProduct(av, loadPartial16(x + c, r, fill: 0)), y + c, r)
+/// One (sequence, head) of `attentionBackward`: nq query rows (probs [nq, nk], row-major),
+/// nk key/value rows. Writes dq (nq rows), dk and dv (nk rows), all overwritten.
+@inline(__always)
+func attendOneHeadBackward(
+    q: UnsafePointer<Float>, qStride: Int, dq: UnsafeMutablePointer<Float>, dqStride: Int, nq: Int,
+    k: UnsafePointer<Float>, v: UnsafePointer<Float>, dk: UnsafeMutablePointer<Float>, dv: UnsafeMutablePointer<Float>,
+    kvStride: Int, nk: Int, dout: UnsafePointer<Float>, doutStride: Int, probs: UnsafePointer<Float>,
+    headDim hd: Int, scale: Float, dropout: DropoutMask?, dropoutRow: Int, dropoutRowStride: Int,
+    scratch: UnsafeMutablePointer<Float>
+) {
+    let lp = roundUp16(nk)
+    let vT = scratch                       // [hd, lp] V^T, zero-padded
+    let pDrop = vT + hd * lp               // [nq, lp] P' = P * mask
+    let dS = pDrop + nq * lp               // [nq, lp] dS * scale
+    let dpRow = dS + nq * lp               // [lp]
+    let maskRow = dpRow + lp               // [lp]
+    for j in 0..<nk {
+        let vr = v + j * kvStride
+        for c in 0..<hd { vT[c * lp + j] = vr[c] }
+    }
+    if lp > nk { for c in 0..<hd { for j in nk..<lp { vT[c * lp + j] = 0 } } }
+    let sv = F16(repeating: scale)
+
+    // Per query row: dP', P', dP, dS, and dQ_i = sum_j dS[i, j] K_j (accumulated in registers).
+    for i in 0..<nq {
+        let di = dout + i * doutStride, pi = probs + i * nk
+        let pd = pDrop + i * lp, ds = dS + i * lp
+        var jc = 0
+        while jc < lp {
+            var acc = F16()
+            var vp = vT + jc
+            for c in 0..<hd { acc = acc.addingProduct(F16(repeating: di[c]), load16(vp)); vp += lp }
+            store16(acc, dpRow + jc)
+            jc += 16
+        }
+        if let dropout {
+            maskRow.update(repeating: 1, count: nk)
+            dropout.applyRow(maskRow, count: nk, row: dropoutRow + i * dropoutRowStride)
+            for j in 0..<nk {
+                pd[j] = pi[j] * maskRow[j]
+                dpRow[j] *= maskRow[j]
+            }
+        } else {
+            pd.update(from: pi, count: nk)
+        }
+        softmaxBackwardRow(ds, dpRow, pi, nk)
+        var j = 0
+        while j + 16 <= nk { store16(load16(ds + j) * sv, ds + j); j += 16 }
+        while j < nk { ds[j] *= scale; j += 1 }
+        accumulateRows(into: dq + i * dqStride, weights: ds, rows: k, rowStride: kvStride, count: nk, width: hd)
+    }
+    // Per key row: dV_j = sum_i P'[i, j] dOut_i and dK_j = sum_i dS[i, j] Q_i.
+    for j in 0..<nk {
+        accumulateRows(into: dv + j * kvStride, weights: pDrop + j, weightStride: lp,
+                       rows: dout, rowStride: doutStride, count: nq, width: hd)
+        accumulateRows(into: dk + j * kvStride, weights: dS + j, weightStride: lp,
+                       rows: q, rowStride: qStride, count: nq, width: hd)
+    }
+}
+
+/// out[0..<width] = sum_r weights[r * weightStride] * rows[r * rowStride + 0..<width] (overwrites),
+/// 16 columns at a time with two accumulators.
+@inline(__always)
+func accumulateRows(
+    into out: UnsafeMutablePointer<Float>, weights: UnsafePointer<Float>, weightStride: Int = 1,
+    rows: UnsafePointer<Float>, rowStride: Int, count: Int, width: Int
+) {
+    var c0 = 0
+    while c0 < width {
+        let n = Swift.min(16, width - c0)
+        var a0 = F16(), a1 = F16()
+        var r = 0
+        if n == 16 {
+            while r + 2 <= count {
+                a0 = a0.addingProduct(F16(repeating: weights[r * weightStride]), load16(rows + r * rowStride + c0))
+                a1 = a1.addingProduct(F16(repeating: weights[(r + 1) * weightStride]), load16(rows + (r + 1) * rowStride + c0))
+                r += 2
+            }
+            if r < count { a0 = a0.addingProduct(F16(repeating: weights[r * weightStride]), load16(rows + r * rowStride + c0)) }
+            store16(a0 + a1, out + c0)
+        } else {
+            for r in 0..<count {
+                a0 = a0.addingProduct(F16(repeating: weights[r * weightStride]), loadPartial16(rows + r * rowStride + c0, n, fill: 0))
+            }
+            storePartial16(a0, out + c0, n)
+        }
+        c0 += 16
     }
 }

@@ -67,3 +67,14 @@ public func embeddingBackward(
         }
     }
 }
+
+/// y[0..<n] += a * x[0..<n].
+@inline(__always) func axpy(_ y: UnsafeMutablePointer<Float>, _ a: Float, _ x: UnsafePointer<Float>, _ n: Int) {
+    let av = F16(repeating: a)
+    var c = 0
+    while c + 16 <= n { store16(load16(y + c).addingProduct(av, load16(x + c)), y + c); c += 16 }
+    if c < n {
+        let r = n - c
+        storePartial16(loadPartial16(y + c, r, fill: 0).addingProduct(av, loadPartial16(x + c, r, fill: 0)), y + c, r)
+    }
+}

@@ -265,12 +265,3 @@ public enum Trainer {
         }
     }
 }
-
-/// Global L2 norm of the gradients (no clipping).
-func gradientNorm(_ gradients: [Tensor]) -> Float {
-    var total = 0.0
-    for g in gradients {
-        for i in 0..<g.count { total += Double(g.data[i]) * Double(g.data[i]) }
-    }
-    return Float(total.squareRoot())
-}
