@@ -7,12 +7,14 @@ import Testing
 @testable import SentimentCore
 
 @Suite struct TrainingGradientTests {
-    @Test(arguments: ["tiny_distilbert", "tiny_bert_pooler", "tiny_bert_distilhead"])
-    func gradientsMatchPyTorch(_ key: String) throws {
+    /// `sparse`: the last layer for the [CLS] rows only (the trainer's default) or in full.
+    @Test(arguments: ["tiny_distilbert", "tiny_bert_pooler", "tiny_bert_distilhead"], [true, false])
+    func gradientsMatchPyTorch(_ key: String, sparse: Bool) throws {
         let doc = TrainingFixtures.doc
         let (batch, labels) = try TrainingFixtures.batch(doc["batch"])
         let weights = try TrainingFixtures.model(key)
         let trainer = try EncoderTrainer(weights: weights)
+        trainer.sparseLastLayer = sparse
         let grads = try EncoderWeights.zeros(like: weights)
         // Garbage in the gradient buffers must be overwritten, not accumulated into.
         for (_, t) in grads.namedTensors { t.fill(7) }
@@ -53,7 +55,27 @@ import Testing
             compared += 1
         }
         #expect(compared == reference.names.count)
-        print("\(key): loss \(loss) (torch \(want)); worst gradient error \(worst.rel) x max(1, max|g|) in \(worst.name); "
+        print("\(key)\(sparse ? "" : " (full last layer)"): loss \(loss) (torch \(want)); worst gradient error \(worst.rel) x max(1, max|g|) in \(worst.name); "
               + "relative to each tensor's own max|g| (key biases excluded: zero up to rounding): \(worstOwn.rel) in \(worstOwn.name)")
+    }
+}
+
+@Suite struct SparseLastLayerTests {
+    /// With dropout on, the [CLS]-only last layer gives the loss and gradients of the full one.
+    @Test(arguments: ["tiny_distilbert", "tiny_bert_pooler"])
+    func sparseEqualsFull(_ key: String) throws {
+        let (batch, labels) = try TrainingFixtures.batch(TrainingFixtures.doc["batch"])
+        let weights = try TrainingFixtures.model(key)
+        let trainer = try EncoderTrainer(weights: weights)
+        let sparse = try EncoderWeights.zeros(like: weights), full = try EncoderWeights.zeros(like: weights)
+        #expect(trainer.sparseLastLayer)
+        let a = try trainer.lossAndGradients(batch: batch, labels: labels, gradients: sparse, dropoutSeed: 31)
+        trainer.sparseLastLayer = false
+        let b = try trainer.lossAndGradients(batch: batch, labels: labels, gradients: full, dropoutSeed: 31)
+        #expect(abs(a - b) < 1e-6, "loss \(a) vs \(b)")
+        for ((name, x), (_, y)) in zip(sparse.namedTensors, full.namedTensors) {
+            let (diff, ref) = maxAbsDiff(x, y)
+            #expect(diff <= 1e-5 * max(1, ref), "\(name): \(diff)")
+        }
     }
 }

@@ -58,7 +58,8 @@ public func attentionForward(
             attendOneHead(
                 q: q + s * d + h * headDim, qStride: d, nq: 1,
                 k: k, v: v, kvStride: ld, nk: len, headDim: headDim, scale: scale,
-                out: out + s * d + h * headDim, outStride: d, probs: p, scratch: slot)
+                out: out + s * d + h * headDim, outStride: d, probs: p, scratch: slot,
+                dropout: dropout, dropoutRow: row0 * numHeads + h, dropoutRowStride: numHeads)
         }
     }
 }

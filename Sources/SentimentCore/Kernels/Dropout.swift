@@ -84,6 +84,14 @@ public func dropoutForward(
     }
 }
 
+/// Dropout in place over `rowIds.count` rows of `cols` (row stride `cols`); row r uses the mask
+/// row `rowIds[r]` (e.g. the [CLS] token rows of a packed batch).
+public func dropoutForward(
+    _ x: UnsafeMutablePointer<Float>, rowIds: UnsafeBufferPointer<Int>, cols: Int, mask: DropoutMask
+) {
+    for (r, row) in rowIds.enumerated() { mask.applyRow(x + r * cols, count: cols, row: row) }
+}
+
 /// The gradient through dropout: the same mask and scale applied to `dx` (in place).
 public func dropoutBackward(
     _ dx: UnsafeMutablePointer<Float>, rows: Int, cols: Int, ld: Int? = nil, mask: DropoutMask, firstRow: Int = 0

@@ -5,7 +5,10 @@
 // hd = D / H, NL labels. Gradients use llm.c's `d` names.
 //
 // Backward mirrors the training-mode forward (`ForwardWorkspace.Mode.training`, which keeps every
-// activation, computes the full last layer, and applies dropout where Hugging Face does):
+// activation and applies dropout where Hugging Face does). The last layer is computed for the
+// [CLS] rows only (`sparseLastLayer`, default on): nothing else of it reaches the loss, so only
+// its K and V projections (and their gradients) cover every token; this saves ~1/7 of the work
+// of a 6-layer model and gives the full layer's gradients (tested both ways against PyTorch):
 //
 //   loss = mean cross-entropy(logits)
 //   head:   classifier <- dropout <- ReLU (DistilBERT) / tanh (BERT pooler) <- dense <- [CLS] rows
@@ -75,6 +78,7 @@ public final class EncoderTrainer {
     private var gLogits: UnsafeMutablePointer<Float>? = nil  // [S, NL]
     private var gHead: UnsafeMutablePointer<Float>? = nil    // [S, D]
     private var gCls: UnsafeMutablePointer<Float>? = nil     // [S, D]
+    private var gClsQ: UnsafeMutablePointer<Float>? = nil    // [S, D] sparse last layer: d(Q of [CLS])
     private var scratch: UnsafeMutablePointer<Float>? = nil
     private var labelBuffer: [Int] = []
 
@@ -83,6 +87,14 @@ public final class EncoderTrainer {
         self.weights = weights
         encoder = try EncoderForward(weights: weights, packing: .none)
         workspace = ForwardWorkspace(config: weights.config, mode: .training)
+        workspace.sparseLastLayer = true
+    }
+
+    /// Whether the last layer is computed for the [CLS] rows only (the default; nothing else of
+    /// it reaches the loss). Off computes it in full, for testing the two against each other.
+    public var sparseLastLayer: Bool {
+        get { workspace.sparseLastLayer }
+        set { workspace.sparseLastLayer = newValue }
     }
 
     /// Logits [S][NL] of the last `lossAndGradients` call (with its dropout, if any).
@@ -146,6 +158,7 @@ public final class EncoderTrainer {
         gOut = try make(tc * d); gIn = try make(tc * d); gA = try make(tc * d); gB = try make(tc * d)
         gFfn = try make(tc * f); gQKV = try make(tc * 3 * d)
         gLogits = try make(scap * c.numLabels); gHead = try make(scap * d); gCls = try make(scap * d)
+        gClsQ = try make(scap * d)
         scratch = try make(Swift.max(sc, scratchCap))
         tokenCap = tc; seqCap = scap; scratchCap = Swift.max(sc, scratchCap)
     }
@@ -160,7 +173,7 @@ public final class EncoderTrainer {
     private func backward(_ batch: PackedBatch, gradients g: EncoderWeights) throws {
         let c = config, ws = workspace, w = weights
         let t = batch.totalTokens, s = batch.count, d = c.hiddenSize, f = c.intermediateSize, nl = c.numLabels
-        guard var gOut, var gIn, let gA, let gB, let gFfn, let gQKV, let gLogits, let gHead, let gCls, let scratch,
+        guard var gOut, var gIn, let gA, let gB, let gFfn, let gQKV, let gLogits, let gHead, let gCls, let gClsQ, let scratch,
               let logits = ws.logitsBuffer, let cls = ws.cls, let headAct = ws.headAct, let headPre = ws.headPre,
               let embSum = ws.embSum, let embMean = ws.embMean, let embRstd = ws.embRstd
         else { throw SentimentError(.internal, "training buffers missing") }
@@ -182,8 +195,12 @@ public final class EncoderTrainer {
             dinp: gCls, dweight: g.head.dense.data, dbias: g.head.denseBias.data,
             dout: gHead, inp: cls, weight: w.head.dense.data, m: s, k: d, n: d)
         // Only the [CLS] rows of the last layer's output reach the head.
-        gOut.update(repeating: 0, count: t * d)
-        for i in 0..<s { (gOut + batch.offsets[i] * d).update(from: gCls + i * d, count: d) }
+        let sparse = ws.sparseLastLayer
+        if !sparse {
+            gOut.update(repeating: 0, count: t * d)
+            for i in 0..<s { (gOut + batch.offsets[i] * d).update(from: gCls + i * d, count: d) }
+        }
+        let attentionScratch = attentionBackwardScratchPerThread(maxLength: batch.maxLength, headDim: c.headDim)
 
         // Layers, last to first. gOut: gradient of the layer output; gIn: of its input.
         try ws.offsets.withUnsafeBufferPointer { offs in
@@ -193,6 +210,62 @@ public final class EncoderTrainer {
                     guard let outMean = a.outMean, let outRstd = a.outRstd, let attnMean = a.attnMean,
                           let attnRstd = a.attnRstd, let ffnPre = a.ffnPre, let probs = a.probs
                     else { throw SentimentError(.internal, "layer \(li): training activations missing") }
+
+                    if sparse && li == c.numLayers - 1 {
+                        // The last layer for the [CLS] rows only (EncoderForward.lastLayerCLSTraining):
+                        // S-row activations; K and V, hence their gradients, for every token.
+                        guard let clsQ = ws.clsQ, let clsIn = ws.clsInput else {
+                            throw SentimentError(.internal, "sparse last layer: [CLS] buffers missing")
+                        }
+                        let rowIds = UnsafeBufferPointer(rebasing: offs[0..<s])
+                        layerNormBackward(
+                            dinp: gA, dweight: lg.outputNormWeight.data, dbias: lg.outputNormBias.data, dout: gCls,
+                            inp: a.ffnSum, mean: outMean, rstd: outRstd, weight: lw.outputNormWeight.data, rows: s, cols: d)
+                        var dY2 = gA
+                        if let m = dropout?.ffnOutput[li] {
+                            gB.update(from: gA, count: s * d)
+                            dropoutForward(gB, rowIds: rowIds, cols: d, mask: m)
+                            dY2 = gB
+                        }
+                        try linearBackward(
+                            dinp: gFfn, dweight: lg.ffnOut.data, dbias: lg.ffnOutBias.data,
+                            dout: dY2, inp: a.ffnAct, weight: lw.ffnOut.data, m: s, k: f, n: d)
+                        geluBackward(dinp: gFfn, dout: gFfn, preActivation: ffnPre, count: s * f)
+                        try linearBackward(
+                            dinp: gA, dweight: lg.ffnIn.data, dbias: lg.ffnInBias.data,
+                            dout: gFfn, inp: a.attnNorm, weight: lw.ffnIn.data, m: s, k: d, n: f, accumulateInput: true)
+                        // gB = d(attnSum) = d([CLS] input rows) through the residual.
+                        layerNormBackward(
+                            dinp: gB, dweight: lg.attentionNormWeight.data, dbias: lg.attentionNormBias.data, dout: gA,
+                            inp: a.attnSum, mean: attnMean, rstd: attnRstd, weight: lw.attentionNormWeight.data,
+                            rows: s, cols: d)
+                        var dY1 = gB
+                        if let m = dropout?.attentionOutput[li] {
+                            gHead.update(from: gB, count: s * d)
+                            dropoutForward(gHead, rowIds: rowIds, cols: d, mask: m)
+                            dY1 = gHead
+                        }
+                        try linearBackward(
+                            dinp: gA, dweight: lg.attentionOut.data, dbias: lg.attentionOutBias.data,
+                            dout: dY1, inp: a.context, weight: lw.attentionOut.data, m: s, k: d, n: d)
+                        attentionBackward(
+                            dqkv: gQKV, dout: gA, qkv: a.qkv, queries: .first(q: clsQ), dqFirst: gClsQ,
+                            probs: probs, probOffsets: probOffs, offsets: offs,
+                            numHeads: c.numHeads, headDim: c.headDim, dropout: dropout?.attention[li],
+                            scratch: scratch, scratchPerThread: attentionScratch)
+                        try linearBackward(
+                            dinp: gB, dweight: lg.query.data, dbias: lg.queryBias.data, dout: gClsQ, inp: clsIn,
+                            weight: lw.query.data, m: s, k: d, n: d, accumulateInput: true)
+                        try linearBackward(
+                            dinp: gIn, dweight: lg.key.data, dbias: lg.keyBias.data, dout: gQKV + d, inp: a.input,
+                            weight: lw.key.data, m: t, k: d, n: d, ldDout: 3 * d)
+                        try linearBackward(
+                            dinp: gIn, dweight: lg.value.data, dbias: lg.valueBias.data, dout: gQKV + 2 * d, inp: a.input,
+                            weight: lw.value.data, m: t, k: d, n: d, ldDout: 3 * d, accumulateInput: true)
+                        for i in 0..<s { axpy(gIn + offs[i] * d, 1, gB + i * d, d) }
+                        swap(&gOut, &gIn)
+                        continue
+                    }
 
                     // Output LayerNorm: gA = d(ffnSum) = d(attnNorm) through the residual.
                     layerNormBackward(
@@ -231,8 +304,7 @@ public final class EncoderTrainer {
                     attentionBackward(
                         dqkv: gQKV, dout: gA, qkv: a.qkv, probs: probs, probOffsets: probOffs, offsets: offs,
                         numHeads: c.numHeads, headDim: c.headDim, dropout: dropout?.attention[li],
-                        scratch: scratch, scratchPerThread: attentionBackwardScratchPerThread(
-                            maxLength: batch.maxLength, headDim: c.headDim))
+                        scratch: scratch, scratchPerThread: attentionScratch)
                     // Q, K, V projections (add into gIn).
                     let qkvParts = [(lw.query, lg.query, lg.queryBias), (lw.key, lg.key, lg.keyBias),
                                     (lw.value, lg.value, lg.valueBias)]
