@@ -74,6 +74,9 @@ public enum Trainer {
         let eval = try config.evalFile.map {
             try LabeledDataset.readTSV(path: $0, numLabels: model.numLabels, field: "eval_file")
         }
+        if let eval, eval.count == 0 {
+            throw SentimentError.invalidArgument("\(config.evalFile ?? "eval_file") has no examples", field: "eval_file")
+        }
         let trainIds = train.texts.map { tokenizer.encode($0, maxLength: config.maxLength) }
         let evalIds = eval.map { $0.texts.map { tokenizer.encode($0, maxLength: config.maxLength) } }
 
