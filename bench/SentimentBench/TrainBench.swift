@@ -8,24 +8,30 @@ import Glibc
 import SentimentCore
 
 enum TrainBench {
-    /// `sentiment-bench train --config FILE.json`: one Trainer.run with a train config (the C API's
-    /// JSON keys), printing every event and the result.
-    static func runConfig(_ path: String) throws {
+    /// `sentiment-bench train --config FILE.json [--stop-after-epochs N]`: one Trainer.run with a
+    /// train config (the C API's JSON keys), printing every event and the result; optionally
+    /// cancelled after N epochs (the schedule still spans all of them, like a cut-short HF run).
+    static func runConfig(_ path: String, stopAfterEpochs: Int?) throws {
         let config = try TrainingConfig.parse(try JSON.parse(try TokenizerBench.readFile(path)))
         let start = Clock.now()
         let r = try Trainer.run(config: config) { e in
             print("[\(fmt(Clock.now() - start)) s] \(e)")
+            fflush(nil)
+            if case let .eval(m) = e, let stop = stopAfterEpochs, m.epoch >= stop { return false }
             return true
         }
         var usage = rusage()
         getrusage(RUSAGE_SELF.rawValue, &usage)
-        print("epochs: \(r.epochs)")
+        print("epochs: \(r.epochs)\(r.cancelled ? " (cancelled)" : "")")
         print("best epoch \(r.bestEpoch.map(String.init) ?? "-"), steps \(r.steps), \(fmt(r.trainTokensPerSecond)) train tokens/s, "
               + "\(fmt(r.trainSeconds)) s training, \(fmt(Clock.now() - start)) s in all, peak RSS \(Double(usage.ru_maxrss) / 1024) MB")
     }
 
     static func run(_ argv: [String]) throws {
-        if argv.count == 2, argv[0] == "--config" { return try runConfig(argv[1]) }
+        if argv.count >= 2, argv[0] == "--config" {
+            let stop = argv.count == 4 && argv[2] == "--stop-after-epochs" ? Int(argv[3]) : nil
+            return try runConfig(argv[1], stopAfterEpochs: stop)
+        }
         var model = TokenizerBench.env("SENTIMENT_MODEL_DIR")
             ?? ((TokenizerBench.env("SENTIMENT_CACHE_DIR") ?? ((TokenizerBench.env("HOME") ?? "") + "/.cache/sentiment"))
                 + "/models/all-MiniLM-L6-v2")

@@ -4,7 +4,7 @@
 //   sentiment-bench forward [--model DIR] [--data FILE] [--reps N] [--batch N] [--threads N] [--modes 1,batch]
 //   sentiment-bench profile [TOKENS [SEQUENCES]]
 //   sentiment-bench train [--model DIR] [--data FILE] [--batch 256] [--steps 6] [--warmup 1] [--max-length 128] [--threads N] [--no-dropout]
-//   sentiment-bench train --config TRAIN_CONFIG.json     (one Trainer.run, printing its events)
+//   sentiment-bench train --config TRAIN_CONFIG.json [--stop-after-epochs N]   (one Trainer.run, printing its events)
 //
 // Each bench prints human-readable lines and one final JSON line (machine-readable, for the
 // Python drivers in bench/).
