@@ -27,10 +27,13 @@ public enum AttentionQueries {
 /// - probs: if given (training), receives P for every (sequence, head) at
 ///   `probs + probOffsets[s] + h * L_s * L_s` (row-major [L_s, L_s]).
 /// - scratch: `threads * perThread` floats (see `attentionScratchPerThread`), threads = `Parallel.threads`.
+/// - dropout (training): applied to P after it is stored in `probs`; query row i of sequence s,
+///   head h uses mask row (offsets[s] + i) * numHeads + h (what `attentionBackward` recomputes).
 public func attentionForward(
     out: UnsafeMutablePointer<Float>, qkv: UnsafePointer<Float>, queries: AttentionQueries = .all,
     offsets: UnsafeBufferPointer<Int>, numHeads: Int, headDim: Int,
     probs: UnsafeMutablePointer<Float>? = nil, probOffsets: UnsafeBufferPointer<Int>? = nil,
+    dropout: DropoutMask? = nil,
     scratch: UnsafeMutablePointer<Float>, scratchPerThread: Int
 ) {
     let nSeq = offsets.count - 1
@@ -49,7 +52,8 @@ public func attentionForward(
             attendOneHead(
                 q: qkv + row0 * ld + h * headDim, qStride: ld, nq: len,
                 k: k, v: v, kvStride: ld, nk: len, headDim: headDim, scale: scale,
-                out: out + row0 * d + h * headDim, outStride: d, probs: p, scratch: slot)
+                out: out + row0 * d + h * headDim, outStride: d, probs: p, scratch: slot,
+                dropout: dropout, dropoutRow: row0 * numHeads + h, dropoutRowStride: numHeads)
         case .first(let q):
             attendOneHead(
                 q: q + s * d + h * headDim, qStride: d, nq: 1,
@@ -67,7 +71,8 @@ func attendOneHead(
     k: UnsafePointer<Float>, v: UnsafePointer<Float>, kvStride: Int, nk: Int,
     headDim hd: Int, scale: Float,
     out: UnsafeMutablePointer<Float>, outStride: Int,
-    probs: UnsafeMutablePointer<Float>?, scratch: UnsafeMutablePointer<Float>
+    probs: UnsafeMutablePointer<Float>?, scratch: UnsafeMutablePointer<Float>,
+    dropout: DropoutMask? = nil, dropoutRow: Int = 0, dropoutRowStride: Int = 1
 ) {
     let nkp = roundUp16(nk)
     // K_h^T, zero-padded to a multiple of 16 keys: scores become 16-wide FMAs, no reductions.
@@ -116,8 +121,9 @@ func attendOneHead(
         }
         // All 4 rows (a partial block's extra rows hold finite scores of a repeated query).
         softmax4PaddedRowsInPlace(sc, stride: nkp, nk)
-        if let probs {
-            for r in 0..<rows { (probs + (i0 + r) * nk).update(from: sc + r * nkp, count: nk) }
+        for r in 0..<rows {
+            if let probs { (probs + (i0 + r) * nk).update(from: sc + r * nkp, count: nk) }
+            if let dropout { dropout.applyRow(sc + r * nkp, count: nk, row: dropoutRow + (i0 + r) * dropoutRowStride) }
         }
         // out_r = sum_j P[r, j] v_j, 16 head columns at a time.
         let p0 = sc, p1 = sc + nkp, p2 = sc + 2 * nkp, p3 = sc + 3 * nkp
@@ -142,5 +148,98 @@ func attendOneHead(
             c0 += 16
         }
         i0 += 4
+    }
+}
+
+// MARK: - Backward
+
+/// Scratch floats one thread needs for `attentionBackward` with sequences up to `maxLength`.
+public func attentionBackwardScratchPerThread(maxLength: Int, headDim: Int) -> Int {
+    let lp = roundUp16(Swift.max(maxLength, 1))
+    return headDim * lp + 3 * lp + 64
+}
+
+/// Attention backward over a packed batch, per (sequence, head), from the probabilities the
+/// forward kept (P, before dropout) and the dropout mask it used (recomputed from `dropout`):
+///   P' = P * mask                 dV = P'^T dOut          dP' = dOut V^T       dP = dP' * mask
+///   dS = softmax backward(P, dP)  dQ = dS K * scale       dK = dS^T Q * scale
+/// - dqkv: [T, 3D], overwritten (dQ | dK | dV, the layout of `qkv`).
+/// - dout: [T, D], the gradient of the attention output (heads concatenated).
+/// - probs/probOffsets: as filled by `attentionForward` (P of sequence s, head h at
+///   probs + probOffsets[s] + h * L_s^2).
+/// - scratch: `threads * perThread` floats (`attentionBackwardScratchPerThread`).
+public func attentionBackward(
+    dqkv: UnsafeMutablePointer<Float>, dout: UnsafePointer<Float>, qkv: UnsafePointer<Float>,
+    probs: UnsafePointer<Float>, probOffsets: UnsafeBufferPointer<Int>, offsets: UnsafeBufferPointer<Int>,
+    numHeads: Int, headDim hd: Int, dropout: DropoutMask?,
+    scratch: UnsafeMutablePointer<Float>, scratchPerThread: Int
+) {
+    let nSeq = offsets.count - 1
+    guard nSeq > 0, numHeads > 0, hd > 0 else { return }
+    let d = numHeads * hd, ld = 3 * d
+    let scale = 1 / Float(hd).squareRoot()
+    Parallel.forEach(nSeq * numHeads) { task in
+        let s = task / numHeads, h = task - s * numHeads
+        let row0 = offsets[s], len = offsets[s + 1] - row0
+        let lp = roundUp16(len)
+        let q = qkv + row0 * ld + h * hd, k = q + d, v = q + 2 * d
+        let dq = dqkv + row0 * ld + h * hd, dk = dq + d, dv = dq + 2 * d
+        let dctx = dout + row0 * d + h * hd
+        let p = probs + probOffsets[s] + h * len * len
+        let slot = scratch + Int(omp_get_thread_num()) * scratchPerThread
+        let vT = slot, dpRow = slot + hd * lp, maskRow = dpRow + lp, dsRow = maskRow + lp
+
+        for j in 0..<len {
+            (dq + j * ld).update(repeating: 0, count: hd)
+            (dk + j * ld).update(repeating: 0, count: hd)
+            (dv + j * ld).update(repeating: 0, count: hd)
+            let vr = v + j * ld
+            for c in 0..<hd { vT[c * lp + j] = vr[c] }
+        }
+        if lp > len { for c in 0..<hd { for j in len..<lp { vT[c * lp + j] = 0 } } }
+
+        for i in 0..<len {
+            let dci = dctx + i * d, pi = p + i * len
+            // dP'[j] = dOut_i . V_j, 16 keys at a time.
+            var jc = 0
+            while jc < lp {
+                var acc = F16()
+                var vp = vT + jc
+                for c in 0..<hd { acc = acc.addingProduct(F16(repeating: dci[c]), load16(vp)); vp += lp }
+                store16(acc, dpRow + jc)
+                jc += 16
+            }
+            // dV_j += P'[i, j] dOut_i; dP = dP' * mask.
+            if let dropout {
+                maskRow.update(repeating: 1, count: len)
+                dropout.applyRow(maskRow, count: len, row: (row0 + i) * numHeads + h)
+                for j in 0..<len {
+                    let m = maskRow[j]
+                    if m != 0 { axpy(dv + j * ld, pi[j] * m, dci, hd) }
+                    dpRow[j] *= m
+                }
+            } else {
+                for j in 0..<len { axpy(dv + j * ld, pi[j], dci, hd) }
+            }
+            softmaxBackwardRow(dsRow, dpRow, pi, len)
+            // dQ_i = scale sum_j dS[j] K_j;  dK_j += scale dS[j] Q_i.
+            let qi = q + i * ld, dqi = dq + i * ld
+            for j in 0..<len {
+                let g = dsRow[j] * scale
+                axpy(dqi, g, k + j * ld, hd)
+                axpy(dk + j * ld, g, qi, hd)
+            }
+        }
+    }
+}
+
+/// y[0..<n] += a * x[0..<n].
+@inline(__always) func axpy(_ y: UnsafeMutablePointer<Float>, _ a: Float, _ x: UnsafePointer<Float>, _ n: Int) {
+    let av = F16(repeating: a)
+    var c = 0
+    while c + 16 <= n { store16(load16(y + c).addingProduct(av, load16(x + c)), y + c); c += 16 }
+    if c < n {
+        let r = n - c
+        storePartial16(loadPartial16(y + c, r, fill: 0).addingProduct(av, loadPartial16(x + c, r, fill: 0)), y + c, r)
     }
 }

@@ -152,3 +152,39 @@ public func softmaxForward(
         }
     }
 }
+
+// MARK: - Backward
+
+/// Softmax backward for one row of `n`: dinp[j] = p[j] * (dout[j] - sum_k dout[k] p[k]).
+/// `dinp` may alias `dout`.
+@inline(__always) func softmaxBackwardRow(
+    _ dinp: UnsafeMutablePointer<Float>, _ dout: UnsafePointer<Float>, _ p: UnsafePointer<Float>, _ n: Int
+) {
+    let full = n & ~15, rem = n - full
+    var a0 = F16(), a1 = F16()
+    var j = 0
+    while j + 32 <= full {
+        a0 = a0.addingProduct(load16(dout + j), load16(p + j))
+        a1 = a1.addingProduct(load16(dout + j + 16), load16(p + j + 16))
+        j += 32
+    }
+    if j < full { a0 = a0.addingProduct(load16(dout + j), load16(p + j)) }
+    if rem > 0 { a1 = a1.addingProduct(loadPartial16(dout + full, rem, fill: 0), loadPartial16(p + full, rem, fill: 0)) }
+    let dot = F16(repeating: hsum16(a0 + a1))
+    j = 0
+    while j < full { store16(load16(p + j) * (load16(dout + j) - dot), dinp + j); j += 16 }
+    if rem > 0 {
+        let v = loadPartial16(p + full, rem, fill: 0) * (loadPartial16(dout + full, rem, fill: 0) - dot)
+        storePartial16(v, dinp + full, rem)
+    }
+}
+
+/// dinp[r, :] = softmax backward of `probs[r, :]` (the forward output) for `rows` x `cols`.
+public func softmaxBackward(
+    dinp: UnsafeMutablePointer<Float>, dout: UnsafePointer<Float>, probs: UnsafePointer<Float>, rows: Int, cols: Int
+) {
+    guard rows > 0, cols > 0 else { return }
+    Parallel.forRanges(rows, grain: Swift.max(1, 16384 / cols)) { range in
+        for r in range { softmaxBackwardRow(dinp + r * cols, dout + r * cols, probs + r * cols, cols) }
+    }
+}

@@ -16,8 +16,9 @@
 //
 // Inference computes the last layer for the [CLS] rows only (K and V still over all tokens):
 // nothing else of that layer reaches the logits, and it removes ~14% of the work for 6 layers.
-// `ForwardWorkspace.Mode.training` keeps every activation backward needs instead (no dropout
-// yet: the forward is eval-mode).
+// `ForwardWorkspace.Mode.training` keeps every activation backward needs instead, and applies
+// dropout where Hugging Face does when the workspace carries masks (`EncoderDropout`, set by
+// `EncoderTrainer`; see EncoderBackward.swift).
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -155,6 +156,8 @@ public final class ForwardWorkspace {
     var logitsBuffer: UnsafeMutablePointer<Float>? = nil // [S, NL]
     var scratch: UnsafeMutablePointer<Float>? = nil    // attention scratch, per thread
     private(set) var scratchPerThread = 0
+    /// Dropout masks for the next training forward (nil: no dropout). Ignored in inference mode.
+    var dropout: EncoderDropout? = nil
 
     public init(config: EncoderConfig, mode: Mode = .inference) {
         self.mode = mode
@@ -479,6 +482,8 @@ public final class EncoderForward: @unchecked Sendable {
                     rows: t, cols: d, eps: eps, mean: ws.embMean, rstd: ws.embRstd)
             }
         }
+        let dropout = ws.mode == .training ? ws.dropout : nil
+        if let m = dropout?.embeddings { dropoutForward(first.input, rows: t, cols: d, mask: m) }
 
         try ws.offsets.withUnsafeBufferPointer { offs in
             try ws.probOffsets.withUnsafeBufferPointer { probOffs in
@@ -499,18 +504,26 @@ public final class EncoderForward: @unchecked Sendable {
                     attentionForward(
                         out: a.context, qkv: a.qkv, offsets: offs, numHeads: config.numHeads, headDim: config.headDim,
                         probs: a.probs, probOffsets: a.probs == nil ? nil : probOffs,
+                        dropout: dropout?.attention[li],
                         scratch: scratch, scratchPerThread: ws.scratchPerThread)
-                    try apply(layer.attnOut, inp: a.context, rows: t, out: a.attnSum, ldOut: d, bias: false)
+                    // Dropout acts on dense(x) + bias, so with a mask the bias goes in before it.
+                    let attnOutDrop = dropout?.attentionOutput[li]
+                    try apply(layer.attnOut, inp: a.context, rows: t, out: a.attnSum, ldOut: d, bias: attnOutDrop != nil)
+                    if let m = attnOutDrop { dropoutForward(a.attnSum, rows: t, cols: d, mask: m) }
                     residualLayerNormForward(
-                        x: a.attnSum, linearBias: layer.attnOut.bias, residual: a.input, out: a.attnNorm,
+                        x: a.attnSum, linearBias: attnOutDrop == nil ? layer.attnOut.bias : nil, residual: a.input,
+                        out: a.attnNorm,
                         weight: layer.attnNormWeight, bias: layer.attnNormBias, rows: t, cols: d, eps: eps,
                         mean: a.attnMean, rstd: a.attnRstd)
                     // Feed-forward.
                     try apply(layer.ffnIn, inp: a.attnNorm, rows: t, out: a.ffnAct, ldOut: f, bias: false)
                     biasGeluForward(x: a.ffnAct, bias: layer.ffnIn.bias, rows: t, cols: f, preActivation: a.ffnPre)
-                    try apply(layer.ffnOut, inp: a.ffnAct, rows: t, out: a.ffnSum, ldOut: d, bias: false)
+                    let ffnOutDrop = dropout?.ffnOutput[li]
+                    try apply(layer.ffnOut, inp: a.ffnAct, rows: t, out: a.ffnSum, ldOut: d, bias: ffnOutDrop != nil)
+                    if let m = ffnOutDrop { dropoutForward(a.ffnSum, rows: t, cols: d, mask: m) }
                     residualLayerNormForward(
-                        x: a.ffnSum, linearBias: layer.ffnOut.bias, residual: a.attnNorm, out: a.output,
+                        x: a.ffnSum, linearBias: ffnOutDrop == nil ? layer.ffnOut.bias : nil, residual: a.attnNorm,
+                        out: a.output,
                         weight: layer.outNormWeight, bias: layer.outNormBias, rows: t, cols: d, eps: eps,
                         mean: a.outMean, rstd: a.outRstd)
                     if li == layers.count - 1 {
@@ -530,6 +543,7 @@ public final class EncoderForward: @unchecked Sendable {
         case .distilbert: biasReluForward(x: headAct, bias: nil, rows: s, cols: d)
         case .bertPooler: biasTanhForward(x: headAct, bias: nil, rows: s, cols: d)
         }
+        if let m = dropout?.head { dropoutForward(headAct, rows: s, cols: d, mask: m) }
         let nl = config.numLabels
         try sgemm(transB: true, m: s, n: nl, k: d, a: headAct, lda: d, b: h.classifier.data, ldb: d, c: logits, ldc: nl)
         addBiasRows(logits, bias: h.classifierBias.data, rows: s, cols: nl, ld: nl)

@@ -123,4 +123,10 @@ public struct TrainingResult: Sendable {
     public var cancelled: Bool
     /// Loss after every optimizer step, for curves.
     public var stepLosses: [Double]
+    /// Optimizer steps taken.
+    public var steps: Int = 0
+    /// Seconds spent in training steps (forward, backward, clipping, update; no eval, no saving).
+    public var trainSeconds: Double = 0
+    /// Real tokens trained on (summed over steps).
+    public var trainTokens: Int = 0
 }
