@@ -12,7 +12,9 @@ struct Request {
     /// Parses `json` (a borrowed C string) and rejects keys outside `allowed`.
     /// `argument` is the C parameter name, for the message when the pointer is NULL.
     init(_ json: UnsafePointer<CChar>?, argument: String, allowed: [String]) throws {
-        let value = try Request.parse(json, argument: argument)
+        guard let json else { throw SentimentError(.misuse, "\(argument) is NULL", field: argument) }
+        let value = try JSON.parse(UnsafeBufferPointer(
+            start: UnsafeRawPointer(json).assumingMemoryBound(to: UInt8.self), count: strlen(json)))
         guard let list = value.objectMembers else {
             throw SentimentError.invalidArgument("\(argument) must be a JSON object, got \(value.typeName)", field: argument)
         }
@@ -25,13 +27,6 @@ struct Request {
             members[m.key] = m.value
         }
         self.members = members
-    }
-
-    /// Parses a borrowed C string as one JSON value; NULL is MISUSE naming `argument`.
-    static func parse(_ json: UnsafePointer<CChar>?, argument: String) throws -> JSON {
-        guard let json else { throw SentimentError(.misuse, "\(argument) is NULL", field: argument) }
-        return try JSON.parse(UnsafeBufferPointer(
-            start: UnsafeRawPointer(json).assumingMemoryBound(to: UInt8.self), count: strlen(json)))
     }
 
     /// The value for `key`; `null` counts as absent.

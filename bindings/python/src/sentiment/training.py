@@ -58,11 +58,16 @@ def train(config, progress=None):
 
     if trampoline.error is not None:
         _attach_result(trampoline.error, result)
-        trampoline.raise_pending()   # raised here, it carries `error` as its __context__
+        try:
+            if error is not None:
+                raise error
+        finally:
+            trampoline.raise_pending()   # raised here, it carries `error` as its __context__
     if interrupted.is_set():
         interrupt = KeyboardInterrupt("training interrupted by Ctrl-C")
         interrupt.result = result
-        raise interrupt from error
+        # A cancel is what Ctrl-C asked for; any other failure stays visible as the cause.
+        raise interrupt from (None if isinstance(error, CancelledError) else error)
     if error is not None:
         raise error
     return result
