@@ -51,7 +51,7 @@ public func sentiment_model_load(_ configJSON: UnsafePointer<CChar>?, _ outModel
     outModel?.pointee = nil
     return Documents.run(outJSON) {
         guard let outModel else { throw SentimentError(.misuse, "out_model is NULL", field: "out_model") }
-        let request = try Request(configJSON, argument: "config_json",
+        let request = try requestFields(configJSON, argument: "config_json",
                                   allowed: ["model_dir", "precision", "max_length", "threads", "head", "seed"])
         var options = ModelOptions(modelDirectory: try request.requiredString("model_dir"))
         options.precision = try request.choice("precision", default: Precision.fp32)
@@ -82,7 +82,7 @@ public func sentiment_model_info(_ model: OpaquePointer?, _ outJSON: OutJSON?) -
 public func sentiment_tokenize(_ model: OpaquePointer?, _ requestJSON: UnsafePointer<CChar>?, _ outJSON: OutJSON?) -> Int32 {
     Documents.run(outJSON) {
         let m = try ModelRegistry.shared.model(model)
-        let request = try Request(requestJSON, argument: "request_json", allowed: ["texts", "max_length"])
+        let request = try requestFields(requestJSON, argument: "request_json", allowed: ["texts", "max_length"])
         guard let texts = try request.strings("texts") else {
             throw SentimentError.invalidArgument("texts is required", field: "texts")
         }
@@ -102,7 +102,7 @@ public func sentiment_tokenize(_ model: OpaquePointer?, _ requestJSON: UnsafePoi
 public func sentiment_classify(_ model: OpaquePointer?, _ requestJSON: UnsafePointer<CChar>?, _ outJSON: OutJSON?) -> Int32 {
     Documents.run(outJSON) {
         let m = try ModelRegistry.shared.model(model)
-        let request = try Request(requestJSON, argument: "request_json", allowed: ["texts", "batch_size"])
+        let request = try requestFields(requestJSON, argument: "request_json", allowed: ["texts", "batch_size"])
         guard let texts = try request.strings("texts") else {
             throw SentimentError.invalidArgument("texts is required", field: "texts")
         }
@@ -118,7 +118,7 @@ public func sentiment_evaluate(_ model: OpaquePointer?, _ requestJSON: UnsafePoi
                                _ outJSON: OutJSON?) -> Int32 {
     Documents.run(outJSON) {
         let m = try ModelRegistry.shared.model(model)
-        let request = try Request(requestJSON, argument: "request_json",
+        let request = try requestFields(requestJSON, argument: "request_json",
                                   allowed: ["data_file", "texts", "labels", "batch_size"])
         let batchSize = try request.int("batch_size", default: 32, range: 1...65_536)
         let data: LabeledDataset
@@ -153,9 +153,8 @@ public func sentiment_evaluate(_ model: OpaquePointer?, _ requestJSON: UnsafePoi
 public func sentiment_model_save(_ model: OpaquePointer?, _ configJSON: UnsafePointer<CChar>?, _ outJSON: OutJSON?) -> Int32 {
     Documents.run(outJSON) {
         let m = try ModelRegistry.shared.model(model)
-        let request = try Request(configJSON, argument: "config_json", allowed: ["output_dir", "precision"])
+        let request = try requestFields(configJSON, argument: "config_json", allowed: ["output_dir", "precision"])
         let dir = try request.requiredString("output_dir")
-        guard !dir.isEmpty else { throw SentimentError.invalidArgument("output_dir must not be empty", field: "output_dir") }
         let precision = try request.choice("precision", default: Precision.fp32)
         let files = try m.save(to: dir, precision: precision)
         return JSON(["output_dir": JSON(dir), "files": .array(files.map { JSON($0) })])

@@ -15,7 +15,7 @@
 /// How to load a checkpoint.
 public struct LoadOptions: Sendable, Equatable {
     /// Which classification head to build.
-    public enum Head: String, Sendable {
+    public enum Head: String, Sendable, CaseIterable {
         /// BERT with `pooler` + `classifier` -> BERT pooler head; otherwise the DistilBERT head
         /// (`pre_classifier` + `classifier` when present, else fresh).
         case auto

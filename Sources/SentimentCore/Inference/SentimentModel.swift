@@ -3,7 +3,7 @@ import Glibc
 #endif
 
 /// Numeric precision of a loaded model's encoder.
-public enum Precision: String, Sendable {
+public enum Precision: String, Sendable, CaseIterable {
     case fp32
     case int8
 }

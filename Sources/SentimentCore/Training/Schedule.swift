@@ -2,7 +2,7 @@
 /// of optimizer steps already taken (the Trainer calls `scheduler.step()` after each
 /// update, so update k, counted from 0, uses factor(k)).
 public struct LearningRateSchedule: Sendable, Equatable {
-    public enum Kind: String, Sendable { case linear, constant, constantWithWarmup = "constant_with_warmup" }
+    public enum Kind: String, Sendable, CaseIterable { case linear, constant, constantWithWarmup = "constant_with_warmup" }
 
     public var kind: Kind
     public var baseRate: Float

@@ -1,7 +1,7 @@
 /// A fine-tuning run, named after Hugging Face `TrainingArguments`. Defaults are the GLUE
 /// SST-2 recipe (lr 2e-5, batch 256, 5 epochs, Adam (0.9, 0.999, 1e-8), linear decay, seed 42).
 public struct TrainingConfig: Sendable, Equatable {
-    public enum SaveStrategy: String, Sendable {
+    public enum SaveStrategy: String, Sendable, CaseIterable {
         /// Keep the checkpoint of the epoch with the best eval accuracy in output_dir.
         case best
         /// Save once, after the last epoch.
@@ -58,83 +58,35 @@ public struct TrainingConfig: Sendable, Equatable {
 
     /// Reads a train config object; every error names its key.
     public static func parse(_ json: JSON) throws -> TrainingConfig {
-        guard let members = json.objectMembers else {
-            throw SentimentError.invalidArgument("config_json must be a JSON object, got \(json.typeName)", field: "config_json")
+        let f = try JSONFields(json, what: "config_json", allowed: keys)
+        var c = TrainingConfig(modelDirectory: try f.requiredString("model_dir"), trainFile: try f.requiredString("train_file"))
+        if f.has("eval_file") { c.evalFile = try f.requiredString("eval_file") }
+        if f.has("output_dir") { c.outputDirectory = try f.requiredString("output_dir") }
+        c.learningRate = try f.double("learning_rate", default: c.learningRate, rule: "in (0, 1)") { $0 > 0 && $0 < 1 }
+        c.trainBatchSize = try f.int("train_batch_size", default: c.trainBatchSize, range: 1...65_536)
+        c.evalBatchSize = try f.int("eval_batch_size", default: c.evalBatchSize, range: 1...65_536)
+        c.numTrainEpochs = try f.int("num_train_epochs", default: c.numTrainEpochs, range: 1...10_000)
+        c.seed = UInt64(try f.int("seed", default: 42, range: 0...Int.max))
+        c.adamBeta1 = try f.double("adam_beta1", default: c.adamBeta1, rule: "in [0, 1)") { $0 >= 0 && $0 < 1 }
+        c.adamBeta2 = try f.double("adam_beta2", default: c.adamBeta2, rule: "in [0, 1)") { $0 >= 0 && $0 < 1 }
+        c.adamEpsilon = try f.double("adam_epsilon", default: c.adamEpsilon, rule: "in (0, 1)") { $0 > 0 && $0 < 1 }
+        c.weightDecay = try f.double("weight_decay", default: c.weightDecay, rule: "in [0, 1)") { $0 >= 0 && $0 < 1 }
+        c.lrSchedulerType = try f.choice("lr_scheduler_type", default: c.lrSchedulerType)
+        c.warmupRatio = try f.double("warmup_ratio", default: c.warmupRatio, rule: "in [0, 1]") { $0 >= 0 && $0 <= 1 }
+        c.maxGradNorm = try f.double("max_grad_norm", default: c.maxGradNorm, rule: ">= 0 (0 = no clipping)") {
+            $0 >= 0 && $0.isFinite
         }
-        var values: [String: JSON] = [:]
-        for m in members {
-            guard keys.contains(m.key) else {
-                throw SentimentError.invalidArgument(
-                    "unknown key \"\(m.key)\" (expected one of: \(keys.joined(separator: ", ")))", field: m.key)
-            }
-            if m.value != .null { values[m.key] = m.value }
-        }
-        func string(_ k: String) throws -> String? {
-            guard let v = values[k] else { return nil }
-            guard let s = v.stringValue, !s.isEmpty else {
-                throw SentimentError.invalidArgument("\(k) must be a non-empty string", field: k)
-            }
-            return s
-        }
-        func number(_ k: String, _ fallback: Double, _ valid: (Double) -> Bool, _ rule: String) throws -> Double {
-            guard let v = values[k] else { return fallback }
-            guard let d = v.doubleValue, valid(d) else {
-                throw SentimentError.invalidArgument("\(k) must be \(rule), got \(v.serialized())", field: k)
-            }
-            return d
-        }
-        func integer(_ k: String, _ fallback: Int, _ range: ClosedRange<Int>) throws -> Int {
-            guard let v = values[k] else { return fallback }
-            guard let i = v.int64Value, let n = Int(exactly: i), range.contains(n) else {
-                throw SentimentError.invalidArgument(
-                    "\(k) must be an integer in \(range.lowerBound)...\(range.upperBound), got \(v.serialized())", field: k)
-            }
-            return n
-        }
-        func choice<T: RawRepresentable>(_ k: String, _ fallback: T) throws -> T where T.RawValue == String {
-            guard let s = try string(k) else { return fallback }
-            guard let v = T(rawValue: s) else {
-                throw SentimentError.invalidArgument("\(k) \"\(s)\" is not an accepted value", field: k)
-            }
-            return v
-        }
-        guard let model = try string("model_dir") else {
-            throw SentimentError.invalidArgument("model_dir is required", field: "model_dir")
-        }
-        guard let train = try string("train_file") else {
-            throw SentimentError.invalidArgument("train_file is required", field: "train_file")
-        }
-        var c = TrainingConfig(modelDirectory: model, trainFile: train)
-        c.evalFile = try string("eval_file")
-        c.outputDirectory = try string("output_dir")
-        c.learningRate = try number("learning_rate", c.learningRate, { $0 > 0 && $0 < 1 }, "in (0, 1)")
-        c.trainBatchSize = try integer("train_batch_size", c.trainBatchSize, 1...65_536)
-        c.evalBatchSize = try integer("eval_batch_size", c.evalBatchSize, 1...65_536)
-        c.numTrainEpochs = try integer("num_train_epochs", c.numTrainEpochs, 1...10_000)
-        c.seed = UInt64(try integer("seed", 42, 0...Int.max))
-        c.adamBeta1 = try number("adam_beta1", c.adamBeta1, { $0 >= 0 && $0 < 1 }, "in [0, 1)")
-        c.adamBeta2 = try number("adam_beta2", c.adamBeta2, { $0 >= 0 && $0 < 1 }, "in [0, 1)")
-        c.adamEpsilon = try number("adam_epsilon", c.adamEpsilon, { $0 > 0 && $0 < 1 }, "in (0, 1)")
-        c.weightDecay = try number("weight_decay", c.weightDecay, { $0 >= 0 && $0 < 1 }, "in [0, 1)")
-        c.lrSchedulerType = try choice("lr_scheduler_type", c.lrSchedulerType)
-        c.warmupRatio = try number("warmup_ratio", c.warmupRatio, { $0 >= 0 && $0 <= 1 }, "in [0, 1]")
-        c.maxGradNorm = try number("max_grad_norm", c.maxGradNorm, { $0 >= 0 && $0.isFinite }, ">= 0 (0 = no clipping)")
-        c.maxLength = try integer("max_length", c.maxLength, 2...512)
-        c.maxSteps = try integer("max_steps", c.maxSteps, -1...Int(Int32.max))
+        c.maxLength = try f.int("max_length", default: c.maxLength, range: 2...512)
+        c.maxSteps = try f.int("max_steps", default: c.maxSteps, range: -1...Int(Int32.max))
         guard c.maxSteps != 0 else {
             throw SentimentError.invalidArgument("max_steps must be > 0, or -1 for all epochs", field: "max_steps")
         }
-        c.saveStrategy = try choice("save_strategy", c.saveStrategy)
-        c.threads = try integer("threads", c.threads, 0...1024)
-        c.loggingSteps = try integer("logging_steps", c.loggingSteps, 1...Int(Int32.max))
-        c.head = try choice("head", c.head)
-        c.maxTrainExamples = try integer("max_train_examples", c.maxTrainExamples, 0...Int(Int32.max))
-        if let v = values["dropout"] {
-            guard let b = v.boolValue else {
-                throw SentimentError.invalidArgument("dropout must be true or false", field: "dropout")
-            }
-            c.dropout = b
-        }
+        c.saveStrategy = try f.choice("save_strategy", default: c.saveStrategy)
+        c.threads = try f.int("threads", default: c.threads, range: 0...1024)
+        c.loggingSteps = try f.int("logging_steps", default: c.loggingSteps, range: 1...Int(Int32.max))
+        c.head = try f.choice("head", default: c.head)
+        c.maxTrainExamples = try f.int("max_train_examples", default: c.maxTrainExamples, range: 0...Int(Int32.max))
+        c.dropout = try f.bool("dropout", default: c.dropout)
         if c.saveStrategy != .no, c.outputDirectory == nil {
             throw SentimentError.invalidArgument(
                 "output_dir is required unless save_strategy is \"no\"", field: "output_dir")

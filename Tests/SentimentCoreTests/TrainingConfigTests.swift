@@ -1,0 +1,78 @@
+import Testing
+@testable import SentimentCore
+
+@Suite struct TrainingConfigTests {
+    @Test func defaultsAreTheSST2Recipe() throws {
+        let c = try TrainingConfig.parse(try JSON.parse(#"{"model_dir":"m","train_file":"t.tsv","output_dir":"o"}"#))
+        #expect(c.learningRate == 2e-5)
+        #expect(c.trainBatchSize == 256)
+        #expect(c.numTrainEpochs == 5)
+        #expect(c.seed == 42)
+        #expect(c.adamBeta1 == 0.9 && c.adamBeta2 == 0.999 && c.adamEpsilon == 1e-8)
+        #expect(c.lrSchedulerType == .linear)
+        #expect(c.maxGradNorm == 1.0)
+        #expect(c.saveStrategy == .best)
+        #expect(c.maxSteps == -1)
+    }
+
+    @Test(arguments: [
+        (#"{"model_dir":"m","train_file":"t","output_dir":"o","learning_rate":-1}"#, "learning_rate"),
+        (#"{"model_dir":"m","train_file":"t","output_dir":"o","train_batch_size":0}"#, "train_batch_size"),
+        (#"{"model_dir":"m","train_file":"t","output_dir":"o","lr":0.1}"#, "lr"),
+        (#"{"model_dir":"m","train_file":"t","output_dir":"o","lr_scheduler_type":"cosine_restarts"}"#, "lr_scheduler_type"),
+        (#"{"model_dir":"m","train_file":"t","output_dir":"o","max_steps":0}"#, "max_steps"),
+        (#"{"model_dir":"m","train_file":"t","output_dir":"o","dropout":"yes"}"#, "dropout"),
+        (#"{"model_dir":"m","train_file":"t","output_dir":"o","num_train_epochs":2.5}"#, "num_train_epochs"),
+        (#"{"model_dir":"m","train_file":"t"}"#, "output_dir"),
+        (#"{"train_file":"t","output_dir":"o"}"#, "model_dir"),
+        (#"{"model_dir":"m","train_file":"","output_dir":"o"}"#, "train_file"),
+    ])
+    func rejectsNamingTheField(_ text: String, _ field: String) throws {
+        do {
+            _ = try TrainingConfig.parse(try JSON.parse(text))
+            Issue.record("accepted \(text)")
+        } catch let e as SentimentError {
+            #expect(e.status == .invalidArgument)
+            #expect(e.field == field, "\(e.message)")
+        }
+    }
+}
+
+@Suite struct OptimizerPieceTests {
+    @Test func linearScheduleWithWarmup() {
+        // HF get_linear_schedule_with_warmup(num_warmup_steps=2, num_training_steps=10).
+        let s = LearningRateSchedule(kind: .linear, baseRate: 1, warmupSteps: 2, totalSteps: 10)
+        let expected: [Float] = [0, 0.5, 1, 0.875, 0.75, 0.625, 0.5, 0.375, 0.25, 0.125, 0]
+        for (k, e) in expected.enumerated() { #expect(abs(s.rate(afterSteps: k) - e) < 1e-7, "step \(k)") }
+        #expect(LearningRateSchedule.warmupSteps(ratio: 0.06, totalSteps: 1320) == 80)   // ceil(79.2)
+    }
+
+    @Test func clipping() throws {
+        let a = try Tensor(shape: [2], values: [3, 0])
+        let b = try Tensor(shape: [1], values: [4])
+        let norm = clipGradientNorm([a, b], maxNorm: 1)
+        #expect(abs(norm - 5) < 1e-6)
+        #expect(abs(a.data[0] - 3 / (5 + 1e-6)) < 1e-6 && abs(b.data[0] - 4 / (5 + 1e-6)) < 1e-6)
+        let c = try Tensor(shape: [1], values: [0.5])
+        clipGradientNorm([c], maxNorm: 1)
+        #expect(c.data[0] == 0.5)
+    }
+
+    @Test func adamWFirstStepMovesByLearningRate() throws {
+        // With bias correction, the first Adam step is lr * g / (|g| + eps) = ~lr * sign(g).
+        let p = try Tensor(shape: [3], values: [1, 1, 1])
+        let bias = try Tensor(shape: [1], values: [1])
+        var hyper = AdamW.Hyperparameters()
+        hyper.weightDecay = 0.1
+        let opt = try AdamW(parameters: [("layer.0.query.weight", p), ("layer.0.query.bias", bias)], hyper: hyper)
+        let g = try Tensor(shape: [3], values: [0.5, -2, 0])
+        let gb = try Tensor(shape: [1], values: [1])
+        opt.update(gradients: [g, gb], lr: 0.01)
+        let decayed: Float = 1 - 0.01 * 0.1
+        #expect(abs(p.data[0] - (decayed - 0.01)) < 1e-6)
+        #expect(abs(p.data[1] - (decayed + 0.01)) < 1e-6)
+        #expect(abs(p.data[2] - decayed) < 1e-6)
+        #expect(abs(bias.data[0] - 0.99) < 1e-6)    // biases are not decayed
+        #expect(AdamW.isDecayed("layer.0.output_norm.weight") == false)
+    }
+}
