@@ -74,7 +74,7 @@ def main():
         print("interrupted: showing what was done so far", file=sys.stderr)
 
     print()
-    print_table(result, reference)
+    print_table(result, reference, partial=interrupted or args.max_steps is not None)
     os.makedirs(args.output_dir, exist_ok=True)
     result_path = os.path.join(args.output_dir, "train_result.json")
     with open(result_path, "w", encoding="utf-8") as f:
@@ -89,7 +89,7 @@ def main():
         sys.exit(130)
 
 
-def print_table(result, reference):
+def print_table(result, reference, partial=False):
     """The epochs table, with the reference accuracy of the same epoch in the last column."""
     header = f"{'epoch':>5} {'step':>6} {'train loss':>10} {'eval loss':>9} {'accuracy':>8} {'time':>8}"
     if reference:
@@ -104,8 +104,8 @@ def print_table(result, reference):
             line += f"   {_cell(reference[epoch - 1] if 0 < epoch <= len(reference) else None, 9, '.3f')}"
         print(line)
     if reference:
-        print(f"(reference: {REFERENCE_LABEL}, same recipe; a run cut short by max_steps "
-              f"sees only part of epoch 1)")
+        note = "; this run was cut short, so its epochs saw fewer examples" if partial else ""
+        print(f"(reference: {REFERENCE_LABEL}, same recipe{note})")
     best = result.get("best_epoch")
     speed = result.get("train_tokens_per_second")
     summary = [f"best epoch {best}" if best is not None else "no best epoch (no evaluation)",
@@ -113,8 +113,9 @@ def print_table(result, reference):
     if isinstance(speed, (int, float)):
         summary.append(f"{speed:.0f} tokens/s")
     print(", ".join(summary))
-    if result.get("output_dir"):
-        print(f"model: {result['output_dir']}")
+    saved = result.get("output_dir")
+    if saved and os.path.isfile(os.path.join(saved, "model.safetensors")):
+        print(f"model: {saved}")
 
 
 def _cell(value, width, spec=".4f"):
