@@ -95,6 +95,7 @@ static void print_error(const char *call, int32_t status, json_object *doc)
 struct progress {
     int on_terminal;     /* redraw one line with \r; otherwise print a line every 30 s */
     int line_open;       /* a \r line is on screen and needs a newline before other output */
+    int line_length;     /* its length, to blank what a shorter line would leave behind */
     double start_time;   /* first step event: time and step, for the ETA */
     double start_step;
     double last_plain;   /* when the last plain step line was printed */
@@ -105,6 +106,7 @@ static void end_line(struct progress *p)
     if (p->line_open) {
         fputc('\n', stderr);
         p->line_open = 0;
+        p->line_length = 0;
     }
 }
 
@@ -132,7 +134,9 @@ static void show_step(struct progress *p, json_object *event)
     snprintf(line, sizeof line, "step %.0f/%.0f %3.0f%% | epoch %.0f | loss %.4f | lr %.2e | %.0f ex/s | ETA %s",
              step, total, total > 0 ? 100.0 * step / total : 0.0, epoch, loss, lr, speed, eta);
     if (p->on_terminal) {
-        fprintf(stderr, "\r%-90s", line);
+        int length = (int)strlen(line);
+        fprintf(stderr, "\r%s%*s", line, p->line_length > length ? p->line_length - length : 0, "");
+        p->line_length = length;
         p->line_open = 1;
     } else if (p->last_plain == 0 || now - p->last_plain >= 30 || step >= total) {
         fprintf(stderr, "%s\n", line);

@@ -90,7 +90,8 @@ def _attach_result(exception, result):
 
 class _SigintFlag:
     """For the duration of a `with` block in the main thread, Ctrl-C sets a flag instead
-    of raising KeyboardInterrupt. Elsewhere (other threads, SIGINT ignored) it does nothing."""
+    of raising KeyboardInterrupt. Elsewhere (other threads; SIGINT ignored, or handled by
+    a handler not installed from Python) it does nothing."""
 
     def __init__(self):
         self._event = threading.Event()
@@ -106,7 +107,7 @@ class _SigintFlag:
     def __enter__(self):
         if threading.current_thread() is threading.main_thread():
             previous = signal.getsignal(signal.SIGINT)
-            if previous is not signal.SIG_IGN:
+            if previous is not None and previous is not signal.SIG_IGN:
                 self._previous = previous
                 signal.signal(signal.SIGINT, self._handler)
                 self._installed = True
@@ -114,9 +115,7 @@ class _SigintFlag:
 
     def __exit__(self, *exc):
         if self._installed:
-            # None means the handler was not installed from Python; the default is the best guess.
-            previous = self._previous if self._previous is not None else signal.default_int_handler
-            signal.signal(signal.SIGINT, previous)
+            signal.signal(signal.SIGINT, self._previous)
             self._installed = False
 
 
@@ -172,8 +171,10 @@ class TrainingProgress:
 
     def _eta(self, now, step, total):
         start_time, start_step = self._start
-        if step <= start_step or total <= step:
-            return 0.0 if total and step >= total else None
+        if total and step >= total:
+            return 0.0
+        if step <= start_step:
+            return None
         return (total - step) * (now - start_time) / (step - start_step)
 
     def _print(self, line):
