@@ -57,7 +57,7 @@ def _loss_panel(svg, box, steps, losses, epochs):
         return
     last_step = max([s for s, _ in points + evals] + [1])
     values = [v for _, v in points + evals]
-    x = _Axis(0, last_step, integer=True)
+    x = _Axis(0, last_step, integer=True, exact=True)
     y = _Axis(min(0.0, min(values)), max(values), from_zero=True)
     _frame(svg, box, x, y, "optimizer step", "cross-entropy loss")
     for e in epochs:  # epoch boundaries
@@ -113,7 +113,7 @@ def _accuracy_panel(svg, box, epochs, reference, reference_label):
     best = max(rows, key=lambda r: r[1])
     for (e, v), (px, py) in zip(rows, pts):
         svg.circle(px, py, 4, COLORS["accuracy"])
-        svg.text(px, py - 9, f"{v:.3f}", size=11, anchor="middle", color=COLORS["accuracy"])
+        svg.text(px, py - 9, f"{v:.3f}", size=11, anchor="middle", color=COLORS["accuracy"], halo=True)
         if (e, v) == best:
             svg.circle(px, py, 8, "none", stroke=COLORS["accuracy"])
     legend.append(("marker", COLORS["accuracy"], "this run (ring: best)"))
@@ -258,8 +258,10 @@ class _Svg:
         self.items.append(f'<rect x="{x:.1f}" y="{y:.1f}" width="{w:.1f}" height="{h:.1f}" '
                           f'fill="{fill}"{o} stroke="{stroke}"/>')
 
-    def text(self, x, y, text, size=12, anchor="start", color="#222222", weight=None, rotate=None):
+    def text(self, x, y, text, size=12, anchor="start", color="#222222", weight=None, rotate=None, halo=False):
         w = f' font-weight="{weight}"' if weight else ""
+        if halo:  # a white outline under the glyphs keeps a label readable over lines
+            w += ' stroke="white" stroke-width="3" paint-order="stroke"'
         r = f' transform="rotate({rotate[0]} {rotate[1]:.1f} {rotate[2]:.1f})"' if rotate else ""
         self.items.append(f'<text x="{x:.1f}" y="{y:.1f}" font-size="{size}" text-anchor="{anchor}" '
                           f'fill="{color}" {FONT}{w}{r}>{escape(str(text))}</text>')
