@@ -160,10 +160,11 @@ SENTIMENT_API void sentiment_model_free(sentiment_model *model);
  *   {"event":"eval","epoch","step","train_loss","eval_loss","eval_accuracy","seconds"}
  *     after every epoch;
  *   {"event":"saved","path"} after each checkpoint is written.
- * Cancellation: when cb returns nonzero, the run stops at the next step boundary, cb is not
- *   called again, and the call returns SENTIMENT_CANCELLED with an error document whose
- *   extra key "result" holds the partial result ("cancelled": true, the epochs finished).
- *   Checkpoints already saved stay.
+ * Cancellation: cb's return value is the only cancel signal, so it takes effect at the next
+ *   event (logging_steps 1 makes that the next step). Once cb returns nonzero the run stops,
+ *   cb is not called again, and the call returns SENTIMENT_CANCELLED with an error document
+ *   whose extra key "result" holds the partial result ("cancelled": true, the epochs
+ *   finished). Checkpoints already saved stay.
  * Errors name their key or file in "field": an unknown or bad key (INVALID_ARGUMENT), a
  *   missing model_dir/train_file/eval_file (IO), a malformed TSV row (FORMAT, the message
  *   gives file:line).
