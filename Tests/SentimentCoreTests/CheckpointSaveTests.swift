@@ -69,7 +69,7 @@ import Testing
         #expect(config["dim"] == 32 && config["n_layers"] == 2 && config["n_heads"] == 4 && config["hidden_dim"] == 64)
         #expect(config["vocab_size"] == 100 && config["max_position_embeddings"] == 64 && config["pad_token_id"] == 0)
         #expect(config["activation"] == "gelu" && config["sinusoidal_pos_embds"] == false)
-        #expect(config["dropout"] == 0.1 && config["attention_dropout"] == 0.1 && config["seq_classif_dropout"] == 0.1)
+        #expect(config["dropout"] == 0.1 && config["attention_dropout"] == 0.1 && config["seq_classif_dropout"] == 0.2)   // the DistilBERT head's default
         #expect(config["id2label"] == .object([JSON.Member("0", "neg"), JSON.Member("1", "pos")]))
         #expect(config["label2id"] == .object([JSON.Member("neg", 0), JSON.Member("pos", 1)]))
         #expect(config["hidden_size"] == nil && config["type_vocab_size"] == nil)

@@ -1,6 +1,10 @@
 // sentiment-bench: micro-benchmarks of the library, one subcommand per bench.
 //
 //   sentiment-bench tokenizer [--model DIR] [--data FILE] [--reps N] [--max-length N]
+//   sentiment-bench forward [--model DIR] [--data FILE] [--reps N] [--batch N] [--threads N] [--modes 1,batch]
+//   sentiment-bench profile [TOKENS [SEQUENCES]]
+//   sentiment-bench train [--model DIR] [--data FILE] [--batch 256] [--steps 6] [--warmup 1] [--max-length 128] [--threads N] [--no-dropout]
+//   sentiment-bench train --config TRAIN_CONFIG.json     (one Trainer.run, printing its events)
 //
 // Each bench prints human-readable lines and one final JSON line (machine-readable, for the
 // Python drivers in bench/).
@@ -10,7 +14,7 @@ import Glibc
 import SentimentCore
 
 func usage() -> Never {
-    print("usage: sentiment-bench <bench> [options]\n  benches: tokenizer")
+    print("usage: sentiment-bench <bench> [options]\n  benches: tokenizer, forward, profile, train")
     exit(2)
 }
 
@@ -21,6 +25,9 @@ args.removeFirst()
 do {
     switch bench {
     case "tokenizer": try TokenizerBench.run(args)
+    case "forward": try ForwardBench.run(args)
+    case "profile": try ProfileBench.run(args)
+    case "train": try TrainBench.run(args)
     default: usage()
     }
 } catch {

@@ -172,7 +172,7 @@ extension EncoderConfig {
 }
 
 /// Typed, validated access to config.json keys. Null counts as absent.
-private struct ConfigReader {
+struct ConfigReader {
     let json: JSON
     let path: String
 

@@ -169,9 +169,16 @@ public final class SentimentModel: @unchecked Sendable {
         let total = data.count
         let rows = try logits(encode(data.texts), batchSize: batchSize,
                               progress: progress.map { p in { done in p(done, total) } })
+        let m = SentimentModel.lossAndAccuracy(logits: rows, labels: data.labels)
+        return Evaluation(examples: total, accuracy: m.accuracy, loss: m.loss, seconds: Clock.now() - start)
+    }
+
+    /// Mean cross-entropy (natural log) and accuracy (argmax, first index on ties) of logits rows
+    /// against labels in range. Empty input gives (0, 0).
+    static func lossAndAccuracy(logits rows: [[Float]], labels: [Int]) -> (loss: Double, accuracy: Double) {
         var correct = 0
         var loss = 0.0
-        for (row, y) in zip(rows, data.labels) {
+        for (row, y) in zip(rows, labels) {
             let m = Double(row.max() ?? 0)
             let lse = m + log(row.reduce(0.0) { $0 + exp(Double($1) - m) })
             loss += lse - Double(row[y])
@@ -179,9 +186,8 @@ public final class SentimentModel: @unchecked Sendable {
             for k in row.indices where row[k] > row[best] { best = k }
             if best == y { correct += 1 }
         }
-        let n = Swift.max(total, 1)
-        return Evaluation(examples: total, accuracy: Double(correct) / Double(n), loss: loss / Double(n),
-                          seconds: Clock.now() - start)
+        let n = Swift.max(Swift.min(rows.count, labels.count), 1)
+        return (loss / Double(n), Double(correct) / Double(n))
     }
 
     // MARK: Save

@@ -10,7 +10,7 @@ import Glibc
 ///   |x| < 1:  erf(x) = x * P(x^2)                        (degree-6 polynomial in x^2)
 ///   |x| >= 1: erf(x) = sign(x) (1 - exp(-x^2) Q(|x|))     (Q ~ erfcx on [1, 4], degree 8; |x| > 4 -> +-1)
 /// Coefficients: near-minimax least-squares fits in double (fit error < 3e-9); the rest is float rounding.
-@inline(__always) func erf16(_ x: F16) -> F16 {
+@_transparent func erf16(_ x: F16) -> F16 {
     let ax = abs16(x)
     // Small |x|.
     let x2 = x * x
@@ -48,7 +48,7 @@ import Glibc
 @inline(__always) func erfScalar(_ x: Float) -> Float { erf16(F16(repeating: x))[0] }
 
 /// gelu(x) = 0.5 x (1 + erf(x / sqrt 2)).
-@inline(__always) func gelu16(_ x: F16) -> F16 {
+@_transparent func gelu16(_ x: F16) -> F16 {
     let h = F16(repeating: 0.5) * x
     return h.addingProduct(h, erf16(x * F16(repeating: 0.707_106_781_186_547_5)))
 }
@@ -110,4 +110,50 @@ public func biasReluForward(x: UnsafeMutablePointer<Float>, bias: UnsafePointer<
             row[c] = v > 0 ? v : 0
         }
     }
+}
+
+// MARK: - Backward
+
+/// gelu'(x) = 0.5 (1 + erf(x / sqrt 2)) + x * exp(-x^2 / 2) / sqrt(2 pi)   (exact erf form).
+@_transparent func geluDerivative16(_ x: F16) -> F16 {
+    let cdf = F16(repeating: 0.5).addingProduct(F16(repeating: 0.5), erf16(x * F16(repeating: 0.707_106_781_186_547_5)))
+    let pdf = exp16(F16(repeating: -0.5) * x * x) * F16(repeating: 0.398_942_280_401_432_7)
+    return cdf.addingProduct(x, pdf)
+}
+
+/// dinp[i] = dout[i] * gelu'(preActivation[i]) for `count` floats (dinp may alias dout).
+public func geluBackward(
+    dinp: UnsafeMutablePointer<Float>, dout: UnsafePointer<Float>, preActivation: UnsafePointer<Float>, count: Int
+) {
+    guard count > 0 else { return }
+    Parallel.forRanges((count + 15) / 16, grain: 512) { range in
+        for chunk in range {
+            let c = chunk * 16
+            let n = Swift.min(16, count - c)
+            if n == 16 {
+                store16(load16(dout + c) * geluDerivative16(load16(preActivation + c)), dinp + c)
+            } else {
+                let g = loadPartial16(dout + c, n, fill: 0) * geluDerivative16(loadPartial16(preActivation + c, n, fill: 0))
+                storePartial16(g, dinp + c, n)
+            }
+        }
+    }
+}
+
+/// dinp = dout * (1 - tanh(pre)^2), rows x cols (dinp may alias dout). `preActivation` is the
+/// tanh input (the forward may have applied dropout to the tanh output in place).
+public func tanhBackward(
+    dinp: UnsafeMutablePointer<Float>, dout: UnsafePointer<Float>, preActivation: UnsafePointer<Float>, count: Int
+) {
+    for i in 0..<count {
+        let y = tanhf(preActivation[i])
+        dinp[i] = dout[i] * (1 - y * y)
+    }
+}
+
+/// dinp = dout where pre > 0, else 0 (dinp may alias dout).
+public func reluBackward(
+    dinp: UnsafeMutablePointer<Float>, dout: UnsafePointer<Float>, preActivation: UnsafePointer<Float>, count: Int
+) {
+    for i in 0..<count { dinp[i] = preActivation[i] > 0 ? dout[i] : 0 }
 }

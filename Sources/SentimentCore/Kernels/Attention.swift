@@ -27,10 +27,13 @@ public enum AttentionQueries {
 /// - probs: if given (training), receives P for every (sequence, head) at
 ///   `probs + probOffsets[s] + h * L_s * L_s` (row-major [L_s, L_s]).
 /// - scratch: `threads * perThread` floats (see `attentionScratchPerThread`), threads = `Parallel.threads`.
+/// - dropout (training): applied to P after it is stored in `probs`; query row i of sequence s,
+///   head h uses mask row (offsets[s] + i) * numHeads + h (what `attentionBackward` recomputes).
 public func attentionForward(
     out: UnsafeMutablePointer<Float>, qkv: UnsafePointer<Float>, queries: AttentionQueries = .all,
     offsets: UnsafeBufferPointer<Int>, numHeads: Int, headDim: Int,
     probs: UnsafeMutablePointer<Float>? = nil, probOffsets: UnsafeBufferPointer<Int>? = nil,
+    dropout: DropoutMask? = nil,
     scratch: UnsafeMutablePointer<Float>, scratchPerThread: Int
 ) {
     let nSeq = offsets.count - 1
@@ -49,12 +52,14 @@ public func attentionForward(
             attendOneHead(
                 q: qkv + row0 * ld + h * headDim, qStride: ld, nq: len,
                 k: k, v: v, kvStride: ld, nk: len, headDim: headDim, scale: scale,
-                out: out + row0 * d + h * headDim, outStride: d, probs: p, scratch: slot)
+                out: out + row0 * d + h * headDim, outStride: d, probs: p, scratch: slot,
+                dropout: dropout, dropoutRow: row0 * numHeads + h, dropoutRowStride: numHeads)
         case .first(let q):
             attendOneHead(
                 q: q + s * d + h * headDim, qStride: d, nq: 1,
                 k: k, v: v, kvStride: ld, nk: len, headDim: headDim, scale: scale,
-                out: out + s * d + h * headDim, outStride: d, probs: p, scratch: slot)
+                out: out + s * d + h * headDim, outStride: d, probs: p, scratch: slot,
+                dropout: dropout, dropoutRow: row0 * numHeads + h, dropoutRowStride: numHeads)
         }
     }
 }
@@ -67,16 +72,23 @@ func attendOneHead(
     k: UnsafePointer<Float>, v: UnsafePointer<Float>, kvStride: Int, nk: Int,
     headDim hd: Int, scale: Float,
     out: UnsafeMutablePointer<Float>, outStride: Int,
-    probs: UnsafeMutablePointer<Float>?, scratch: UnsafeMutablePointer<Float>
+    probs: UnsafeMutablePointer<Float>?, scratch: UnsafeMutablePointer<Float>,
+    dropout: DropoutMask? = nil, dropoutRow: Int = 0, dropoutRowStride: Int = 1
 ) {
     let nkp = roundUp16(nk)
     // K_h^T, zero-padded to a multiple of 16 keys: scores become 16-wide FMAs, no reductions.
     let kT = scratch
-    for j in 0..<nk {
-        let kr = k + j * kvStride
-        for c in 0..<hd { kT[c * nkp + j] = kr[c] }
+    var kr = k, col = kT
+    for _ in 0..<nk {
+        var src = kr, dst = col
+        for _ in 0..<hd { dst.pointee = src.pointee; src += 1; dst += nkp }
+        kr += kvStride
+        col += 1
     }
-    if nkp > nk { for c in 0..<hd { for j in nk..<nkp { kT[c * nkp + j] = 0 } } }
+    if nkp > nk {
+        var row = kT + nk
+        for _ in 0..<hd { row.update(repeating: 0, count: nkp - nk); row += nkp }
+    }
     let sc = scratch + hd * nkp   // 4 score rows of nkp
     let sv = F16(repeating: scale)
     let hdFull = hd & ~15, hdRem = hd - hdFull
@@ -108,9 +120,13 @@ func attendOneHead(
             store16(s3 * sv, sc + 3 * nkp + jc)
             jc += 16
         }
-        for r in 0..<rows {
-            softmaxRowInPlace(sc + r * nkp, nk)
-            if let probs { (probs + (i0 + r) * nk).update(from: sc + r * nkp, count: nk) }
+        // All 4 rows (a partial block's extra rows hold finite scores of a repeated query).
+        softmax4PaddedRowsInPlace(sc, stride: nkp, nk)
+        if let probs {
+            for r in 0..<rows { (probs + (i0 + r) * nk).update(from: sc + r * nkp, count: nk) }
+        }
+        if let dropout {
+            for r in 0..<rows { dropout.applyRow(sc + r * nkp, count: nk, row: dropoutRow + (i0 + r) * dropoutRowStride) }
         }
         // out_r = sum_j P[r, j] v_j, 16 head columns at a time.
         let p0 = sc, p1 = sc + nkp, p2 = sc + 2 * nkp, p3 = sc + 3 * nkp
@@ -135,5 +151,149 @@ func attendOneHead(
             c0 += 16
         }
         i0 += 4
+    }
+}
+
+// MARK: - Backward
+
+/// Scratch floats one thread needs for `attentionBackward` with sequences up to `maxLength`.
+public func attentionBackwardScratchPerThread(maxLength: Int, headDim: Int) -> Int {
+    let lp = roundUp16(Swift.max(maxLength, 1))
+    return headDim * lp + 2 * Swift.max(maxLength, 1) * lp + 2 * lp + 64
+}
+
+/// Attention backward over a packed batch, per (sequence, head), from the probabilities the
+/// forward kept (P, before dropout) and the dropout mask it used (recomputed from `dropout`):
+///   P' = P * mask                 dV = P'^T dOut          dP' = dOut V^T       dP = dP' * mask
+///   dS = softmax backward(P, dP)  dQ = dS K * scale       dK = dS^T Q * scale
+/// - dqkv: [T, 3D]; the dK and dV columns are overwritten for every row, the dQ columns too for
+///   `.all` queries (untouched for `.first`).
+/// - queries: `.all` (dout is [T, D]) or `.first(q:)`, the [CLS] rows only (q, dout and `dqFirst`
+///   are [S, D]; probabilities are the first row of each (sequence, head) block).
+/// - probs/probOffsets: as filled by `attentionForward` (P of sequence s, head h at
+///   probs + probOffsets[s] + h * L_s^2, one row per query).
+/// - scratch: `threads * perThread` floats (`attentionBackwardScratchPerThread`).
+public func attentionBackward(
+    dqkv: UnsafeMutablePointer<Float>, dout: UnsafePointer<Float>, qkv: UnsafePointer<Float>,
+    queries: AttentionQueries = .all, dqFirst: UnsafeMutablePointer<Float>? = nil,
+    probs: UnsafePointer<Float>, probOffsets: UnsafeBufferPointer<Int>, offsets: UnsafeBufferPointer<Int>,
+    numHeads: Int, headDim hd: Int, dropout: DropoutMask?,
+    scratch: UnsafeMutablePointer<Float>, scratchPerThread: Int
+) {
+    let nSeq = offsets.count - 1
+    guard nSeq > 0, numHeads > 0, hd > 0 else { return }
+    let d = numHeads * hd, ld = 3 * d
+    let scale = 1 / Float(hd).squareRoot()
+    Parallel.forEach(nSeq * numHeads) { task in
+        let s = task / numHeads, h = task - s * numHeads
+        let row0 = offsets[s], len = offsets[s + 1] - row0
+        let k = qkv + row0 * ld + d + h * hd, v = k + d
+        let dk = dqkv + row0 * ld + d + h * hd, dv = dk + d
+        let slot = scratch + Int(omp_get_thread_num()) * scratchPerThread
+        switch queries {
+        case .all:
+            attendOneHeadBackward(
+                q: qkv + row0 * ld + h * hd, qStride: ld, dq: dqkv + row0 * ld + h * hd, dqStride: ld, nq: len,
+                k: k, v: v, dk: dk, dv: dv, kvStride: ld, nk: len, dout: dout + row0 * d + h * hd, doutStride: d,
+                probs: probs + probOffsets[s] + h * len * len, headDim: hd, scale: scale,
+                dropout: dropout, dropoutRow: row0 * numHeads + h, dropoutRowStride: numHeads, scratch: slot)
+        case .first(let q):
+            guard let dqFirst else { return }
+            attendOneHeadBackward(
+                q: q + s * d + h * hd, qStride: d, dq: dqFirst + s * d + h * hd, dqStride: d, nq: 1,
+                k: k, v: v, dk: dk, dv: dv, kvStride: ld, nk: len, dout: dout + s * d + h * hd, doutStride: d,
+                probs: probs + probOffsets[s] + h * len * len, headDim: hd, scale: scale,
+                dropout: dropout, dropoutRow: row0 * numHeads + h, dropoutRowStride: numHeads, scratch: slot)
+        }
+    }
+}
+
+/// One (sequence, head) of `attentionBackward`: nq query rows (probs [nq, nk], row-major),
+/// nk key/value rows. Writes dq (nq rows), dk and dv (nk rows), all overwritten.
+@inline(__always)
+func attendOneHeadBackward(
+    q: UnsafePointer<Float>, qStride: Int, dq: UnsafeMutablePointer<Float>, dqStride: Int, nq: Int,
+    k: UnsafePointer<Float>, v: UnsafePointer<Float>, dk: UnsafeMutablePointer<Float>, dv: UnsafeMutablePointer<Float>,
+    kvStride: Int, nk: Int, dout: UnsafePointer<Float>, doutStride: Int, probs: UnsafePointer<Float>,
+    headDim hd: Int, scale: Float, dropout: DropoutMask?, dropoutRow: Int, dropoutRowStride: Int,
+    scratch: UnsafeMutablePointer<Float>
+) {
+    let lp = roundUp16(nk)
+    let vT = scratch                       // [hd, lp] V^T, zero-padded
+    let pDrop = vT + hd * lp               // [nq, lp] P' = P * mask
+    let dS = pDrop + nq * lp               // [nq, lp] dS * scale
+    let dpRow = dS + nq * lp               // [lp]
+    let maskRow = dpRow + lp               // [lp]
+    for j in 0..<nk {
+        let vr = v + j * kvStride
+        for c in 0..<hd { vT[c * lp + j] = vr[c] }
+    }
+    if lp > nk { for c in 0..<hd { for j in nk..<lp { vT[c * lp + j] = 0 } } }
+    let sv = F16(repeating: scale)
+
+    // Per query row: dP', P', dP, dS, and dQ_i = sum_j dS[i, j] K_j (accumulated in registers).
+    for i in 0..<nq {
+        let di = dout + i * doutStride, pi = probs + i * nk
+        let pd = pDrop + i * lp, ds = dS + i * lp
+        var jc = 0
+        while jc < lp {
+            var acc = F16()
+            var vp = vT + jc
+            for c in 0..<hd { acc = acc.addingProduct(F16(repeating: di[c]), load16(vp)); vp += lp }
+            store16(acc, dpRow + jc)
+            jc += 16
+        }
+        if let dropout {
+            maskRow.update(repeating: 1, count: nk)
+            dropout.applyRow(maskRow, count: nk, row: dropoutRow + i * dropoutRowStride)
+            for j in 0..<nk {
+                pd[j] = pi[j] * maskRow[j]
+                dpRow[j] *= maskRow[j]
+            }
+        } else {
+            pd.update(from: pi, count: nk)
+        }
+        softmaxBackwardRow(ds, dpRow, pi, nk)
+        var j = 0
+        while j + 16 <= nk { store16(load16(ds + j) * sv, ds + j); j += 16 }
+        while j < nk { ds[j] *= scale; j += 1 }
+        accumulateRows(into: dq + i * dqStride, weights: ds, rows: k, rowStride: kvStride, count: nk, width: hd)
+    }
+    // Per key row: dV_j = sum_i P'[i, j] dOut_i and dK_j = sum_i dS[i, j] Q_i.
+    for j in 0..<nk {
+        accumulateRows(into: dv + j * kvStride, weights: pDrop + j, weightStride: lp,
+                       rows: dout, rowStride: doutStride, count: nq, width: hd)
+        accumulateRows(into: dk + j * kvStride, weights: dS + j, weightStride: lp,
+                       rows: q, rowStride: qStride, count: nq, width: hd)
+    }
+}
+
+/// out[0..<width] = sum_r weights[r * weightStride] * rows[r * rowStride + 0..<width] (overwrites),
+/// 16 columns at a time with two accumulators.
+@inline(__always)
+func accumulateRows(
+    into out: UnsafeMutablePointer<Float>, weights: UnsafePointer<Float>, weightStride: Int = 1,
+    rows: UnsafePointer<Float>, rowStride: Int, count: Int, width: Int
+) {
+    var c0 = 0
+    while c0 < width {
+        let n = Swift.min(16, width - c0)
+        var a0 = F16(), a1 = F16()
+        var r = 0
+        if n == 16 {
+            while r + 2 <= count {
+                a0 = a0.addingProduct(F16(repeating: weights[r * weightStride]), load16(rows + r * rowStride + c0))
+                a1 = a1.addingProduct(F16(repeating: weights[(r + 1) * weightStride]), load16(rows + (r + 1) * rowStride + c0))
+                r += 2
+            }
+            if r < count { a0 = a0.addingProduct(F16(repeating: weights[r * weightStride]), load16(rows + r * rowStride + c0)) }
+            store16(a0 + a1, out + c0)
+        } else {
+            for r in 0..<count {
+                a0 = a0.addingProduct(F16(repeating: weights[r * weightStride]), loadPartial16(rows + r * rowStride + c0, n, fill: 0))
+            }
+            storePartial16(a0, out + c0, n)
+        }
+        c0 += 16
     }
 }

@@ -33,3 +33,48 @@ public func embeddingForward(
         }
     }
 }
+
+// MARK: - Backward
+
+/// Backward of `embeddingForward`:
+///   dx = LayerNorm backward of `dout` (written over `dout`; dnormWeight/dnormBias accumulate)
+///   dword[ids[t], :] += dx[t, :],  dposition[positions[t], :] += dx[t, :],  dtokenType[0, :] += dx[t, :]
+/// The scatter-add is split over threads by columns (every thread sees every token, in order),
+/// so repeated ids never race and the sums do not depend on the thread count.
+public func embeddingBackward(
+    dword: UnsafeMutablePointer<Float>, dposition: UnsafeMutablePointer<Float>, dtokenType: UnsafeMutablePointer<Float>?,
+    dnormWeight: UnsafeMutablePointer<Float>, dnormBias: UnsafeMutablePointer<Float>,
+    dout: UnsafeMutablePointer<Float>, sum: UnsafePointer<Float>, mean: UnsafePointer<Float>, rstd: UnsafePointer<Float>,
+    normWeight: UnsafePointer<Float>, ids: UnsafePointer<Int32>, positions: UnsafePointer<Int32>,
+    rows: Int, cols: Int
+) {
+    guard rows > 0, cols > 0 else { return }
+    layerNormBackward(
+        dinp: dout, dweight: dnormWeight, dbias: dnormBias, dout: dout, inp: sum, mean: mean, rstd: rstd,
+        weight: normWeight, rows: rows, cols: cols)
+    let chunks = (cols + 15) / 16
+    let parts = Swift.min(chunks, rows * cols >= 16384 ? Parallel.threads : 1)
+    let perPart = (chunks + parts - 1) / parts
+    Parallel.forEach(parts) { part in
+        let c0 = part * perPart * 16, c1 = Swift.min(cols, (part + 1) * perPart * 16)
+        guard c0 < c1 else { return }
+        let n = c1 - c0
+        for t in 0..<rows {
+            let dx = dout + t * cols + c0
+            axpy(dword + Int(ids[t]) * cols + c0, 1, dx, n)
+            axpy(dposition + Int(positions[t]) * cols + c0, 1, dx, n)
+            if let dtt = dtokenType { axpy(dtt + c0, 1, dx, n) }
+        }
+    }
+}
+
+/// y[0..<n] += a * x[0..<n].
+@inline(__always) func axpy(_ y: UnsafeMutablePointer<Float>, _ a: Float, _ x: UnsafePointer<Float>, _ n: Int) {
+    let av = F16(repeating: a)
+    var c = 0
+    while c + 16 <= n { store16(load16(y + c).addingProduct(av, load16(x + c)), y + c); c += 16 }
+    if c < n {
+        let r = n - c
+        storePartial16(loadPartial16(y + c, r, fill: 0).addingProduct(av, loadPartial16(x + c, r, fill: 0)), y + c, r)
+    }
+}

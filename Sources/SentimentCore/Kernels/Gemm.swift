@@ -89,3 +89,61 @@ public func transpose(_ src: UnsafePointer<Float>, rows: Int, cols: Int, into ds
         r0 = r1
     }
 }
+
+// MARK: - Backward
+
+/// Backward of `linearForward` with an HF [N, K] (`.outIn`) weight, accumulating like llm.c:
+///   dinp[M, K]    = dout[M, N] * W          (or += when `accumulateInput`; skipped when nil)
+///   dweight[N, K] += dout^T * inp
+///   dbias[N]      += sum over rows of dout
+/// Row strides: `ldDout` (default N), `ldInp` (default K), `ldDinp` (default K); a column slice
+/// of a wider matrix (e.g. the Q, K or V part of a fused [T, 3D] gradient) is a pointer offset
+/// plus the full stride. `dweight` and `dbias` are dense ([N, K], [N]).
+public func linearBackward(
+    dinp: UnsafeMutablePointer<Float>?, dweight: UnsafeMutablePointer<Float>, dbias: UnsafeMutablePointer<Float>?,
+    dout: UnsafePointer<Float>, inp: UnsafePointer<Float>, weight: UnsafePointer<Float>,
+    m: Int, k: Int, n: Int, ldDout: Int? = nil, ldInp: Int? = nil, ldDinp: Int? = nil,
+    accumulateInput: Bool = false
+) throws {
+    guard m > 0, n > 0, k > 0 else { return }
+    let ldo = ldDout ?? n
+    if let dinp {
+        try sgemm(m: m, n: k, k: n, a: dout, lda: ldo, b: weight, ldb: k,
+                  beta: accumulateInput ? 1 : 0, c: dinp, ldc: ldDinp ?? k)
+    }
+    try sgemm(transA: true, m: n, n: k, k: m, a: dout, lda: ldo, b: inp, ldb: ldInp ?? k,
+              beta: 1, c: dweight, ldc: k)
+    if let dbias { addColumnSums(dbias, of: dout, rows: m, cols: n, ld: ldo) }
+}
+
+/// sums[c] += sum over r of x[r, c], for `rows` x `cols` (row stride `ld`).
+/// Threads split the columns (16 at a time), so the result does not depend on the thread count.
+public func addColumnSums(_ sums: UnsafeMutablePointer<Float>, of x: UnsafePointer<Float>, rows: Int, cols: Int, ld: Int) {
+    guard rows > 0, cols > 0 else { return }
+    let chunks = (cols + 15) / 16
+    let parts = rows * cols >= 32768 ? Swift.min(chunks, Parallel.threads) : 1
+    let perPart = (chunks + parts - 1) / parts
+    Parallel.forEach(parts) { p in
+        let c0 = p * perPart * 16, c1 = Swift.min(cols, (p + 1) * perPart * 16)
+        var c = c0
+        while c < c1 {
+            let width = Swift.min(16, c1 - c)
+            // Four row accumulators: float adds do not reassociate by themselves.
+            var a0 = F16(), a1 = F16(), a2 = F16(), a3 = F16()
+            var r = 0
+            if width == 16 {
+                while r + 4 <= rows {
+                    let p0 = x + r * ld + c
+                    a0 += load16(p0); a1 += load16(p0 + ld); a2 += load16(p0 + 2 * ld); a3 += load16(p0 + 3 * ld)
+                    r += 4
+                }
+                while r < rows { a0 += load16(x + r * ld + c); r += 1 }
+                store16(load16(sums + c) + ((a0 + a1) + (a2 + a3)), sums + c)
+            } else {
+                while r < rows { a0 += loadPartial16(x + r * ld + c, width, fill: 0); r += 1 }
+                storePartial16(loadPartial16(sums + c, width, fill: 0) + a0, sums + c, width)
+            }
+            c += 16
+        }
+    }
+}

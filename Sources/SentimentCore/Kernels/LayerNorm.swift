@@ -95,3 +95,79 @@ public func residualLayerNormForward(
         }
     }
 }
+
+// MARK: - Backward
+
+/// Backward of LayerNorm, from the row statistics the forward kept (llm.c's layernorm_backward):
+///   xhat = (x - mean) * rstd,  g = weight * dout
+///   dinp      = (g - mean(g) - xhat * mean(g * xhat)) * rstd     (overwrites; may alias `dout`)
+///   dweight  += sum over rows of dout * xhat,   dbias += sum over rows of dout
+/// Rows are split over threads; each part sums its own dweight/dbias, and the parts are added
+/// in order (the same result for the same thread count).
+public func layerNormBackward(
+    dinp: UnsafeMutablePointer<Float>, dweight: UnsafeMutablePointer<Float>, dbias: UnsafeMutablePointer<Float>,
+    dout: UnsafePointer<Float>, inp: UnsafePointer<Float>, mean: UnsafePointer<Float>, rstd: UnsafePointer<Float>,
+    weight: UnsafePointer<Float>, rows: Int, cols: Int
+) {
+    guard rows > 0, cols > 0 else { return }
+    let parts = Swift.max(1, Swift.min(Parallel.threads, rows / Swift.max(1, 8192 / cols)))
+    let per = (rows + parts - 1) / parts
+    let stride = roundUp16(cols)
+    let partials = UnsafeMutablePointer<Float>.allocate(capacity: parts * 2 * stride)
+    partials.initialize(repeating: 0, count: parts * 2 * stride)
+    defer { partials.deallocate() }
+    let full = cols & ~15
+    let invCols = 1 / Float(cols)
+    Parallel.forEach(parts) { p in
+        let dw = partials + p * 2 * stride, db = dw + stride
+        for r in (p * per)..<Swift.min(rows, (p + 1) * per) {
+            let x = inp + r * cols, dy = dout + r * cols, dx = dinp + r * cols
+            let mu = mean[r], rs = rstd[r]
+            let muV = F16(repeating: mu), rsV = F16(repeating: rs)
+            // Pass 1: mean(g) and mean(g * xhat); dweight/dbias partials.
+            var s0 = F16(), s1 = F16()
+            var c = 0
+            while c < full {
+                let xhat = (load16(x + c) - muV) * rsV
+                let d = load16(dy + c)
+                let g = load16(weight + c) * d
+                s0 += g
+                s1 = s1.addingProduct(g, xhat)
+                store16(load16(dw + c).addingProduct(d, xhat), dw + c)
+                store16(load16(db + c) + d, db + c)
+                c += 16
+            }
+            var sumG = hsum16(s0), sumGX = hsum16(s1)
+            for j in full..<cols {
+                let xhat = (x[j] - mu) * rs
+                let g = weight[j] * dy[j]
+                sumG += g
+                sumGX += g * xhat
+                dw[j] += dy[j] * xhat
+                db[j] += dy[j]
+            }
+            let mG = sumG * invCols, mGX = sumGX * invCols
+            let mGV = F16(repeating: mG), mGXV = F16(repeating: mGX)
+            // Pass 2: dinp.
+            c = 0
+            while c < full {
+                let xhat = (load16(x + c) - muV) * rsV
+                let g = load16(weight + c) * load16(dy + c)
+                store16(((g - mGV) - xhat * mGXV) * rsV, dx + c)
+                c += 16
+            }
+            for j in full..<cols {
+                let xhat = (x[j] - mu) * rs
+                let g = weight[j] * dy[j]
+                dx[j] = ((g - mG) - xhat * mGX) * rs
+            }
+        }
+    }
+    for p in 0..<parts {
+        let dw = partials + p * 2 * stride, db = dw + stride
+        for j in 0..<cols {
+            dweight[j] += dw[j]
+            dbias[j] += db[j]
+        }
+    }
+}

@@ -44,9 +44,10 @@ typealias I16 = SIMD16<Int32>
     return c[0] + c[1]
 }
 @inline(__always) func hmax16(_ v: F16) -> Float {
-    var m = v[0]
-    for i in 1..<16 where v[i] > m { m = v[i] }
-    return m
+    let a = v.lowHalf.replacing(with: v.highHalf, where: v.highHalf .> v.lowHalf)
+    let b = a.lowHalf.replacing(with: a.highHalf, where: a.highHalf .> a.lowHalf)
+    let c = b.lowHalf.replacing(with: b.highHalf, where: b.highHalf .> b.lowHalf)
+    return c[1] > c[0] ? c[1] : c[0]
 }
 
 @inline(__always) func roundUp16(_ n: Int) -> Int { (n + 15) & ~15 }

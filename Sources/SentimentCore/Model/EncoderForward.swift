@@ -16,8 +16,9 @@
 //
 // Inference computes the last layer for the [CLS] rows only (K and V still over all tokens):
 // nothing else of that layer reaches the logits, and it removes ~14% of the work for 6 layers.
-// `ForwardWorkspace.Mode.training` keeps every activation backward needs instead (no dropout
-// yet: the forward is eval-mode).
+// `ForwardWorkspace.Mode.training` keeps every activation backward needs instead, and applies
+// dropout where Hugging Face does when the workspace carries masks (`EncoderDropout`, set by
+// `EncoderTrainer`; see EncoderBackward.swift).
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -155,6 +156,14 @@ public final class ForwardWorkspace {
     var logitsBuffer: UnsafeMutablePointer<Float>? = nil // [S, NL]
     var scratch: UnsafeMutablePointer<Float>? = nil    // attention scratch, per thread
     private(set) var scratchPerThread = 0
+    /// Dropout masks for the next training forward (nil: no dropout). Ignored in inference mode.
+    var dropout: EncoderDropout? = nil
+    /// Training mode: compute the last layer for the [CLS] rows only (K and V still for every
+    /// token), as inference does. Its `LayerActivations` then hold S rows (context, sums, norms,
+    /// FFN), `clsQ` the [CLS] queries and `clsInput` the layer's [CLS] input rows; `output` is unused.
+    /// Set by `EncoderTrainer`, whose backward knows this layout.
+    var sparseLastLayer = false
+    var clsInput: UnsafeMutablePointer<Float>? = nil   // [S, D] (training, sparse last layer)
 
     public init(config: EncoderConfig, mode: Mode = .inference) {
         self.mode = mode
@@ -242,7 +251,7 @@ public final class ForwardWorkspace {
                     ffnSum: try make(t * d), outMean: try make(t), outRstd: try make(t), output: output))
                 input = output
             }
-            clsQ = nil; clsContext = nil; clsTmp = nil; clsFfn = nil
+            clsQ = try make(s * d); clsInput = try make(s * d); clsContext = nil; clsTmp = nil; clsFfn = nil
             headPre = try make(s * d)
         }
         cls = try make(s * d)
@@ -479,6 +488,8 @@ public final class EncoderForward: @unchecked Sendable {
                     rows: t, cols: d, eps: eps, mean: ws.embMean, rstd: ws.embRstd)
             }
         }
+        let dropout = ws.mode == .training ? ws.dropout : nil
+        if let m = dropout?.embeddings { dropoutForward(first.input, rows: t, cols: d, mask: m) }
 
         try ws.offsets.withUnsafeBufferPointer { offs in
             try ws.probOffsets.withUnsafeBufferPointer { probOffs in
@@ -486,6 +497,12 @@ public final class EncoderForward: @unchecked Sendable {
                     let a = ws.layers[li]
                     if ws.mode == .inference && li == layers.count - 1 {
                         try lastLayerCLS(layer, a, ws: ws, offsets: offs, scratch: scratch, cls: cls)
+                        break
+                    }
+                    if ws.mode == .training && ws.sparseLastLayer && li == layers.count - 1 {
+                        try lastLayerCLSTraining(
+                            layer, a, li: li, ws: ws, offsets: offs, probOffsets: probOffs, scratch: scratch, cls: cls,
+                            dropout: dropout)
                         break
                     }
                     // Self-attention.
@@ -499,18 +516,26 @@ public final class EncoderForward: @unchecked Sendable {
                     attentionForward(
                         out: a.context, qkv: a.qkv, offsets: offs, numHeads: config.numHeads, headDim: config.headDim,
                         probs: a.probs, probOffsets: a.probs == nil ? nil : probOffs,
+                        dropout: dropout?.attention[li],
                         scratch: scratch, scratchPerThread: ws.scratchPerThread)
-                    try apply(layer.attnOut, inp: a.context, rows: t, out: a.attnSum, ldOut: d, bias: false)
+                    // Dropout acts on dense(x) + bias, so with a mask the bias goes in before it.
+                    let attnOutDrop = dropout?.attentionOutput[li]
+                    try apply(layer.attnOut, inp: a.context, rows: t, out: a.attnSum, ldOut: d, bias: attnOutDrop != nil)
+                    if let m = attnOutDrop { dropoutForward(a.attnSum, rows: t, cols: d, mask: m) }
                     residualLayerNormForward(
-                        x: a.attnSum, linearBias: layer.attnOut.bias, residual: a.input, out: a.attnNorm,
+                        x: a.attnSum, linearBias: attnOutDrop == nil ? layer.attnOut.bias : nil, residual: a.input,
+                        out: a.attnNorm,
                         weight: layer.attnNormWeight, bias: layer.attnNormBias, rows: t, cols: d, eps: eps,
                         mean: a.attnMean, rstd: a.attnRstd)
                     // Feed-forward.
                     try apply(layer.ffnIn, inp: a.attnNorm, rows: t, out: a.ffnAct, ldOut: f, bias: false)
                     biasGeluForward(x: a.ffnAct, bias: layer.ffnIn.bias, rows: t, cols: f, preActivation: a.ffnPre)
-                    try apply(layer.ffnOut, inp: a.ffnAct, rows: t, out: a.ffnSum, ldOut: d, bias: false)
+                    let ffnOutDrop = dropout?.ffnOutput[li]
+                    try apply(layer.ffnOut, inp: a.ffnAct, rows: t, out: a.ffnSum, ldOut: d, bias: ffnOutDrop != nil)
+                    if let m = ffnOutDrop { dropoutForward(a.ffnSum, rows: t, cols: d, mask: m) }
                     residualLayerNormForward(
-                        x: a.ffnSum, linearBias: layer.ffnOut.bias, residual: a.attnNorm, out: a.output,
+                        x: a.ffnSum, linearBias: ffnOutDrop == nil ? layer.ffnOut.bias : nil, residual: a.attnNorm,
+                        out: a.output,
                         weight: layer.outNormWeight, bias: layer.outNormBias, rows: t, cols: d, eps: eps,
                         mean: a.outMean, rstd: a.outRstd)
                     if li == layers.count - 1 {
@@ -530,6 +555,7 @@ public final class EncoderForward: @unchecked Sendable {
         case .distilbert: biasReluForward(x: headAct, bias: nil, rows: s, cols: d)
         case .bertPooler: biasTanhForward(x: headAct, bias: nil, rows: s, cols: d)
         }
+        if let m = dropout?.head { dropoutForward(headAct, rows: s, cols: d, mask: m) }
         let nl = config.numLabels
         try sgemm(transB: true, m: s, n: nl, k: d, a: headAct, lda: d, b: h.classifier.data, ldb: d, c: logits, ldc: nl)
         addBiasRows(logits, bias: h.classifierBias.data, rows: s, cols: nl, ld: nl)
@@ -565,6 +591,48 @@ public final class EncoderForward: @unchecked Sendable {
         residualLayerNormForward(
             x: tmp, linearBias: layer.ffnOut.bias, residual: cls, out: cls,
             weight: layer.outNormWeight, bias: layer.outNormBias, rows: s, cols: d, eps: eps)
+    }
+
+    /// The last layer in training mode with `sparseLastLayer`: `lastLayerCLS` keeping what backward
+    /// needs (S-row activations in `a`, P of the [CLS] queries, LN statistics), with dropout.
+    /// Dropout rows are token rows (offsets[s]), as in the full layer.
+    private func lastLayerCLSTraining(
+        _ layer: Layer, _ a: LayerActivations, li: Int, ws: ForwardWorkspace, offsets: UnsafeBufferPointer<Int>,
+        probOffsets: UnsafeBufferPointer<Int>, scratch: UnsafeMutablePointer<Float>, cls: UnsafeMutablePointer<Float>,
+        dropout: EncoderDropout?
+    ) throws {
+        guard let q = ws.clsQ, let clsIn = ws.clsInput else { return }
+        let t = ws.tokens, s = ws.sequences
+        let d = config.hiddenSize, f = config.intermediateSize, eps = config.layerNormEps
+        let rowIds = UnsafeBufferPointer(rebasing: offsets[0..<s])
+        if let kv = layer.kv {
+            try apply(kv, inp: a.input, rows: t, out: a.qkv + d, ldOut: 3 * d)
+        } else {
+            try apply(layer.k, inp: a.input, rows: t, out: a.qkv + d, ldOut: 3 * d)
+            try apply(layer.v, inp: a.input, rows: t, out: a.qkv + 2 * d, ldOut: 3 * d)
+        }
+        gatherRows(a.input, offsets: offsets, cols: d, into: clsIn)
+        try apply(layer.q, inp: clsIn, rows: s, out: q, ldOut: d)
+        attentionForward(
+            out: a.context, qkv: a.qkv, queries: .first(q: q), offsets: offsets,
+            numHeads: config.numHeads, headDim: config.headDim, probs: a.probs, probOffsets: probOffsets,
+            dropout: dropout?.attention[li], scratch: scratch, scratchPerThread: ws.scratchPerThread)
+        let attnOutDrop = dropout?.attentionOutput[li]
+        try apply(layer.attnOut, inp: a.context, rows: s, out: a.attnSum, ldOut: d, bias: attnOutDrop != nil)
+        if let m = attnOutDrop { dropoutForward(a.attnSum, rowIds: rowIds, cols: d, mask: m) }
+        residualLayerNormForward(
+            x: a.attnSum, linearBias: attnOutDrop == nil ? layer.attnOut.bias : nil, residual: clsIn, out: a.attnNorm,
+            weight: layer.attnNormWeight, bias: layer.attnNormBias, rows: s, cols: d, eps: eps,
+            mean: a.attnMean, rstd: a.attnRstd)
+        try apply(layer.ffnIn, inp: a.attnNorm, rows: s, out: a.ffnAct, ldOut: f, bias: false)
+        biasGeluForward(x: a.ffnAct, bias: layer.ffnIn.bias, rows: s, cols: f, preActivation: a.ffnPre)
+        let ffnOutDrop = dropout?.ffnOutput[li]
+        try apply(layer.ffnOut, inp: a.ffnAct, rows: s, out: a.ffnSum, ldOut: d, bias: ffnOutDrop != nil)
+        if let m = ffnOutDrop { dropoutForward(a.ffnSum, rowIds: rowIds, cols: d, mask: m) }
+        residualLayerNormForward(
+            x: a.ffnSum, linearBias: ffnOutDrop == nil ? layer.ffnOut.bias : nil, residual: a.attnNorm, out: cls,
+            weight: layer.outNormWeight, bias: layer.outNormBias, rows: s, cols: d, eps: eps,
+            mean: a.outMean, rstd: a.outRstd)
     }
 
     /// out[rows, n] (row stride ldOut) = inp[rows, k] * W^T (+ bias).

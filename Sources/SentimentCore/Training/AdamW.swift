@@ -45,13 +45,31 @@ public final class AdamW {
             let decay = decays[k] ? 1 - lr * hyper.weightDecay : 1
             let pp = p.data, gp = g.data, mp = m.data, vp = v.data
             Parallel.forRanges(p.count, grain: 1 << 16) { range in
-                for i in range {
+                // torch: m.lerp_(g, 1 - b1); v.mul_(b2).addcmul_(g, g, 1 - b2);
+                //        p.addcdiv_(m, v.sqrt() / sqrt(bc2) + eps, -lr / bc1)   (after p *= 1 - lr * wd)
+                let w1 = F16(repeating: 1 - b1), b2v = F16(repeating: b2), w2 = F16(repeating: 1 - b2)
+                let dv = F16(repeating: decay), ss = F16(repeating: stepSize)
+                let bc = F16(repeating: bc2Sqrt), ev = F16(repeating: eps)
+                var i = range.lowerBound
+                while i + 16 <= range.upperBound {
+                    let gi = load16(gp + i)
+                    var mi = load16(mp + i)
+                    mi = mi.addingProduct(w1, gi - mi)
+                    let vi = (load16(vp + i) * b2v).addingProduct(w2, gi * gi)
+                    store16(mi, mp + i)
+                    store16(vi, vp + i)
+                    let denom = vi.squareRoot() / bc + ev
+                    store16((load16(pp + i) * dv).addingProduct(-ss, mi / denom), pp + i)
+                    i += 16
+                }
+                while i < range.upperBound {
                     let gi = gp[i]
-                    let mi = b1 * mp[i] + (1 - b1) * gi
+                    let mi = mp[i] + (1 - b1) * (gi - mp[i])
                     let vi = b2 * vp[i] + (1 - b2) * gi * gi
                     mp[i] = mi
                     vp[i] = vi
-                    pp[i] = pp[i] * decay - stepSize * mi / (vi.squareRoot() / bc2Sqrt + eps)
+                    pp[i] = pp[i] * decay - stepSize * (mi / (vi.squareRoot() / bc2Sqrt + eps))
+                    i += 1
                 }
             }
         }

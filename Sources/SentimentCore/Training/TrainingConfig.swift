@@ -105,7 +105,17 @@ public struct EpochMetrics: Sendable, Equatable {
     public var seconds: Double
 }
 
-/// What a run reports while it goes. The callback returns false to cancel.
+/// What a run reports while it goes. The callback returns false to cancel: the run stops before
+/// its next optimizer step (or, after `.eval`/`.saved`, before the next epoch) and returns what
+/// finished with `cancelled: true`. The callback is the only cancellation point, so with
+/// `logging_steps` N a run notices a cancel within N steps.
+///
+/// - `.step`: every `logging_steps` optimizer steps and after the last; `loss` is the mean over
+///   the steps since the previous `.step`, `learningRate` the rate the latest step used,
+///   `examplesPerSecond` over those steps' training time.
+/// - `.eval`: at the end of every epoch (the last may be cut short by `max_steps`), with the
+///   epoch's metrics (`evalLoss`/`evalAccuracy` nil without an eval file).
+/// - `.saved`: after each checkpoint folder is written.
 public enum TrainingEvent: Sendable {
     case step(epoch: Int, step: Int, totalSteps: Int, loss: Double, learningRate: Double, examplesPerSecond: Double)
     case eval(EpochMetrics)
@@ -123,4 +133,10 @@ public struct TrainingResult: Sendable {
     public var cancelled: Bool
     /// Loss after every optimizer step, for curves.
     public var stepLosses: [Double]
+    /// Optimizer steps taken.
+    public var steps: Int = 0
+    /// Seconds spent in training steps (forward, backward, clipping, update; no eval, no saving).
+    public var trainSeconds: Double = 0
+    /// Real tokens trained on (summed over steps).
+    public var trainTokens: Int = 0
 }

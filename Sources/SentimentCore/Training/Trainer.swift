@@ -1,0 +1,270 @@
+// The fine-tuning loop, as Hugging Face's Trainer runs it for sequence classification:
+//
+//   load checkpoint (fresh head seeded with `seed`) + tokenizer; read and tokenize the TSVs once
+//   for each epoch: shuffle (Fisher-Yates, SeededRandom(seed ^ epoch)); for each batch:
+//       loss, gradients (dropout masks from (seed, step))  -> stop on a NaN/inf loss
+//       clip the global gradient norm (max_grad_norm)
+//       AdamW step at the schedule's rate (linear/constant, warmup = ceil(total * warmup_ratio))
+//       every logging_steps: a `.step` event (mean loss since the last one)
+//   end of epoch (or max_steps): evaluate on eval_file, `.eval` event, save per save_strategy
+//
+// Batches are packed (no padding is computed). The progress callback returning false stops the
+// run before the next step and returns what finished, with `cancelled: true`.
+#if canImport(Glibc)
+import Glibc
+#endif
+
+public enum Trainer {
+    /// Runs `config` to completion, cancellation or error. Errors are `SentimentError`s whose
+    /// `field` names the config key or file concerned; a loss that becomes NaN or infinite stops
+    /// the run with `.error` (checkpoints saved before stay as they are).
+    public static func run(
+        config: TrainingConfig, progress: (TrainingEvent) -> Bool = { _ in true }
+    ) throws -> TrainingResult {
+        try run(config: config, progress: progress, beforeStep: nil)
+    }
+
+    /// `beforeStep(step, weights)` (tests only) runs before each step's forward, with the 0-based step.
+    static func run(
+        config: TrainingConfig, progress: (TrainingEvent) -> Bool,
+        beforeStep: ((Int, EncoderWeights) -> Void)?
+    ) throws -> TrainingResult {
+        try validate(config)
+        Parallel.setThreads(SentimentModel.effectiveThreads(config.threads))
+
+        // Model and tokenizer.
+        guard FileSystem.kind(config.modelDirectory) == .directory else {
+            throw SentimentError.io("model_dir \(config.modelDirectory) is not a readable directory", field: "model_dir")
+        }
+        let checkpoint = try Checkpoint.load(
+            directory: config.modelDirectory, options: LoadOptions(head: config.head, seed: config.seed))
+        let weights = checkpoint.weights
+        let model = weights.config
+        guard config.maxLength <= model.maxPositions else {
+            throw SentimentError.invalidArgument(
+                "max_length \(config.maxLength) exceeds the model's \(model.maxPositions) positions", field: "max_length")
+        }
+        let tokenizer = try BertTokenizer.load(modelDirectory: config.modelDirectory)
+        guard tokenizer.vocabSize <= model.vocabSize else {
+            throw SentimentError.format(
+                "vocab.txt has \(tokenizer.vocabSize) tokens but the model's embedding has \(model.vocabSize) rows",
+                field: FileSystem.join(config.modelDirectory, "vocab.txt"))
+        }
+        if config.saveStrategy != .no {
+            // Fail now, not after an epoch, if these weights cannot be written as an HF checkpoint.
+            _ = try Checkpoint.huggingFaceTensors(weights)
+            if let out = config.outputDirectory {
+                do { try FileSystem.makeDirectories(out) } catch var e as SentimentError {
+                    e.field = "output_dir"
+                    throw e
+                }
+            }
+        }
+
+        // Data, tokenized once.
+        var train = try LabeledDataset.readTSV(path: config.trainFile, numLabels: model.numLabels, field: "train_file")
+        if config.maxTrainExamples > 0, train.count > config.maxTrainExamples {
+            train = try LabeledDataset(
+                texts: Array(train.texts.prefix(config.maxTrainExamples)),
+                labels: Array(train.labels.prefix(config.maxTrainExamples)), source: train.source)
+        }
+        guard train.count > 0 else {
+            throw SentimentError.invalidArgument("\(config.trainFile) has no examples", field: "train_file")
+        }
+        let eval = try config.evalFile.map {
+            try LabeledDataset.readTSV(path: $0, numLabels: model.numLabels, field: "eval_file")
+        }
+        if let eval, eval.count == 0 {
+            throw SentimentError.invalidArgument("\(config.evalFile ?? "eval_file") has no examples", field: "eval_file")
+        }
+        let trainIds = train.texts.map { tokenizer.encode($0, maxLength: config.maxLength) }
+        let evalIds = eval.map { $0.texts.map { tokenizer.encode($0, maxLength: config.maxLength) } }
+
+        // Steps, schedule, optimizer.
+        let n = train.count, batchSize = config.trainBatchSize
+        let stepsPerEpoch = (n + batchSize - 1) / batchSize
+        let totalSteps = config.maxSteps > 0 ? config.maxSteps : stepsPerEpoch * config.numTrainEpochs
+        let epochs = config.maxSteps > 0 ? (config.maxSteps + stepsPerEpoch - 1) / stepsPerEpoch : config.numTrainEpochs
+        let schedule = LearningRateSchedule(
+            kind: config.lrSchedulerType, baseRate: Float(config.learningRate),
+            warmupSteps: LearningRateSchedule.warmupSteps(ratio: config.warmupRatio, totalSteps: totalSteps),
+            totalSteps: totalSteps)
+        var hyper = AdamW.Hyperparameters()
+        hyper.beta1 = Float(config.adamBeta1)
+        hyper.beta2 = Float(config.adamBeta2)
+        hyper.epsilon = Float(config.adamEpsilon)
+        hyper.weightDecay = Float(config.weightDecay)
+        let stepper = try EncoderTrainer(weights: weights)
+        let gradients = try EncoderWeights.zeros(like: weights)
+        let gradientTensors = gradients.namedTensors.map(\.tensor)
+        let optimizer = try AdamW(parameters: weights.namedTensors, hyper: hyper)
+        let evaluator = try EncoderForward(weights: weights, packing: .none)
+
+        var result = TrainingResult(
+            epochs: [], bestEpoch: nil, outputDirectory: config.saveStrategy == .no ? nil : config.outputDirectory,
+            trainExamples: n, trainTokensPerSecond: 0, cancelled: false, stepLosses: [])
+        var step = 0, trainSeconds = 0.0, trainTokens = 0
+        var bestAccuracy = -Double.infinity
+        // Since the last `.step` event.
+        var logLoss = 0.0, logSteps = 0, logExamples = 0, logSeconds = 0.0
+
+        func save(_ directory: String) throws {
+            try Checkpoint.save(
+                weights: weights, rawConfig: checkpoint.rawConfig, tokenizerFrom: config.modelDirectory, to: directory,
+                metadata: ["trained_by": "sentiment", "global_step": String(step)])
+        }
+
+        epochLoop: for epoch in 1...epochs {
+            let epochStart = Clock.now()
+            var order = Array(0..<n)
+            var rng = SeededRandom(seed: config.seed ^ UInt64(epoch - 1))
+            if n > 1 {
+                for i in stride(from: n - 1, to: 0, by: -1) {
+                    order.swapAt(i, Int(rng.next() % UInt64(i + 1)))
+                }
+            }
+            var epochLoss = 0.0, epochSteps = 0
+            var b = 0
+            while b < n, step < totalSteps {
+                let chunk = order[b..<Swift.min(n, b + batchSize)]
+                b += batchSize
+                let t0 = Clock.now()
+                let batch = try PackedBatch(sequences: chunk.map { trainIds[$0] })
+                let labels = chunk.map { train.labels[$0] }
+                beforeStep?(step, weights)
+                let dropoutSeed = config.dropout ? Trainer.dropoutSeed(config.seed, step: step) : nil
+                let loss = try stepper.lossAndGradients(
+                    batch: batch, labels: labels, gradients: gradients, dropoutSeed: dropoutSeed)
+                guard loss.isFinite else {
+                    throw SentimentError(
+                        .error,
+                        "loss became NaN at step \(step + 1) (epoch \(epoch), loss \(loss)); training stopped and "
+                            + "checkpoints saved before it are kept; try a lower learning_rate",
+                        field: "learning_rate")
+                }
+                let norm = config.maxGradNorm > 0
+                    ? clipGradientNorm(gradientTensors, maxNorm: Float(config.maxGradNorm))
+                    : gradientNorm(gradientTensors)
+                guard norm.isFinite else {
+                    throw SentimentError(
+                        .error,
+                        "loss became NaN at step \(step + 1) (epoch \(epoch)): the gradient norm is \(norm) with loss "
+                            + "\(loss); training stopped and checkpoints saved before it are kept; try a lower learning_rate",
+                        field: "learning_rate")
+                }
+                let lr = schedule.rate(afterSteps: step)
+                optimizer.update(gradients: gradientTensors, lr: lr)
+                step += 1
+                let seconds = Clock.now() - t0
+                trainSeconds += seconds
+                trainTokens += batch.totalTokens
+                result.stepLosses.append(loss)
+                epochLoss += loss
+                epochSteps += 1
+                logLoss += loss; logSteps += 1; logExamples += chunk.count; logSeconds += seconds
+                if step % config.loggingSteps == 0 || step == totalSteps {
+                    let keepGoing = progress(.step(
+                        epoch: epoch, step: step, totalSteps: totalSteps, loss: logLoss / Double(logSteps),
+                        learningRate: Double(lr), examplesPerSecond: Double(logExamples) / Swift.max(logSeconds, 1e-9)))
+                    logLoss = 0; logSteps = 0; logExamples = 0; logSeconds = 0
+                    if !keepGoing {
+                        result.cancelled = true
+                        break epochLoop
+                    }
+                }
+            }
+
+            // End of epoch (the last one may be cut short by max_steps).
+            var metrics = EpochMetrics(
+                epoch: epoch, step: step, trainLoss: epochLoss / Double(Swift.max(epochSteps, 1)),
+                evalLoss: nil, evalAccuracy: nil, seconds: 0)
+            if let eval, let evalIds {
+                let m = try evaluate(evaluator, sequences: evalIds, labels: eval.labels, batchSize: config.evalBatchSize)
+                metrics.evalLoss = m.loss
+                metrics.evalAccuracy = m.accuracy
+            }
+            metrics.seconds = Clock.now() - epochStart
+            result.epochs.append(metrics)
+            var keepGoing = progress(.eval(metrics))
+            let last = epoch == epochs || step >= totalSteps
+            var targets: [String] = []
+            if let out = config.outputDirectory {
+                switch config.saveStrategy {
+                case .no: break
+                case .last: if last { targets = [out] }
+                case .epoch: targets = [FileSystem.join(out, "epoch-\(epoch)")] + (last ? [out] : [])
+                case .best:
+                    // Without eval data every epoch counts as the best so far.
+                    if metrics.evalAccuracy.map({ $0 > bestAccuracy }) ?? true { targets = [out] }
+                }
+            }
+            if let acc = metrics.evalAccuracy, acc > bestAccuracy {
+                bestAccuracy = acc
+                result.bestEpoch = epoch
+            }
+            for dir in targets {
+                try save(dir)
+                keepGoing = progress(.saved(path: dir)) && keepGoing
+            }
+            if !keepGoing && !last {
+                result.cancelled = true
+                break
+            }
+            if step >= totalSteps { break }
+        }
+
+        result.steps = step
+        result.trainSeconds = trainSeconds
+        result.trainTokens = trainTokens
+        result.trainTokensPerSecond = trainSeconds > 0 ? Double(trainTokens) / trainSeconds : 0
+        return result
+    }
+
+    /// The dropout seed of optimizer step `step` (0-based): a function of the run seed and the step only.
+    static func dropoutSeed(_ seed: UInt64, step: Int) -> UInt64 {
+        var rng = SeededRandom(seed: seed ^ 0x5EED_D80F_0000_0000)
+        return rng.next() &+ UInt64(step) &* 0x9E37_79B9_7F4A_7C15
+    }
+
+    /// Mean cross-entropy and accuracy of `sequences` against `labels`, in batches of `batchSize`.
+    static func evaluate(
+        _ encoder: EncoderForward, sequences: [[Int32]], labels: [Int], batchSize: Int
+    ) throws -> (loss: Double, accuracy: Double) {
+        var workspace: ForwardWorkspace? = nil
+        var rows: [[Float]] = []
+        rows.reserveCapacity(sequences.count)
+        var i = 0
+        while i < sequences.count {
+            let j = Swift.min(sequences.count, i + batchSize)
+            rows += try encoder.logits(try PackedBatch(sequences: Array(sequences[i..<j])), workspace: &workspace)
+            i = j
+        }
+        return SentimentModel.lossAndAccuracy(logits: rows, labels: labels)
+    }
+
+    static func validate(_ c: TrainingConfig) throws {
+        func check(_ ok: Bool, _ field: String, _ rule: String) throws {
+            guard ok else { throw SentimentError.invalidArgument("\(field) must be \(rule)", field: field) }
+        }
+        try check(!c.modelDirectory.isEmpty, "model_dir", "a non-empty path")
+        try check(!c.trainFile.isEmpty, "train_file", "a non-empty path")
+        try check(c.learningRate > 0 && c.learningRate < 1, "learning_rate", "in (0, 1)")
+        try check(c.trainBatchSize >= 1, "train_batch_size", ">= 1")
+        try check(c.evalBatchSize >= 1, "eval_batch_size", ">= 1")
+        try check(c.numTrainEpochs >= 1, "num_train_epochs", ">= 1")
+        try check(c.adamBeta1 >= 0 && c.adamBeta1 < 1, "adam_beta1", "in [0, 1)")
+        try check(c.adamBeta2 >= 0 && c.adamBeta2 < 1, "adam_beta2", "in [0, 1)")
+        try check(c.adamEpsilon > 0 && c.adamEpsilon < 1, "adam_epsilon", "in (0, 1)")
+        try check(c.weightDecay >= 0 && c.weightDecay < 1, "weight_decay", "in [0, 1)")
+        try check(c.warmupRatio >= 0 && c.warmupRatio <= 1, "warmup_ratio", "in [0, 1]")
+        try check(c.maxGradNorm >= 0 && c.maxGradNorm.isFinite, "max_grad_norm", ">= 0")
+        try check(c.maxLength >= 2 && c.maxLength <= 512, "max_length", "in 2...512")
+        try check(c.maxSteps == -1 || c.maxSteps > 0, "max_steps", "> 0, or -1 for all epochs")
+        try check(c.threads >= 0, "threads", ">= 0")
+        try check(c.loggingSteps >= 1, "logging_steps", ">= 1")
+        try check(c.maxTrainExamples >= 0, "max_train_examples", ">= 0")
+        if c.saveStrategy != .no {
+            try check(!(c.outputDirectory ?? "").isEmpty, "output_dir", "given unless save_strategy is \"no\"")
+        }
+    }
+}
