@@ -20,7 +20,7 @@ public func sentiment_train(_ configJSON: UnsafePointer<CChar>?, _ callback: Pro
         let result = try Trainer.run(config: config) { events.forward($0) }
         let document = Documents.trainingResult(result)
         guard result.cancelled else { return (.ok, document) }
-        let steps = result.stepLosses.count
+        let steps = result.steps
         let error = SentimentError(
             .cancelled, steps == 0 ? "training was cancelled before the first step"
                 : "training was cancelled after step \(steps); \"result\" holds the partial result")
@@ -144,7 +144,7 @@ extension Documents {
             "train_examples": JSON(r.trainExamples),
             "train_tokens_per_second": JSON(r.trainTokensPerSecond),
             "cancelled": JSON(r.cancelled),
-            "steps": JSON(r.stepLosses.count),
+            "steps": JSON(r.steps),
             "curve": lossCurve(r.stepLosses),
         ])
     }
