@@ -67,7 +67,7 @@ def _loss_panel(svg, box, steps, losses, epochs):
             svg.text(px - 3, box.y + 12, f"epoch {e.get('epoch')}", size=10, anchor="end", color="#888888")
     raw = [(box.x + x.frac(s) * box.w, box.y + (1 - y.frac(v)) * box.h) for s, v in points]
     legend = []
-    if len(points) > 20:
+    if len(points) > 50:
         svg.polyline(raw, COLORS["raw"], width=1)
         window = max(2, len(points) // 25)
         smooth = _moving_average([v for _, v in points], window)
