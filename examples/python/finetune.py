@@ -54,7 +54,7 @@ def main():
             config[key] = value
     learning_rate = config.get("learning_rate", DEFAULT_LEARNING_RATE)
     reference = None if args.no_reference else REFERENCES.get(learning_rate)
-    reference_label = f"all-MiniLM-L6-v2, PyTorch, lr {learning_rate:g}"
+    reference_label = "all-MiniLM-L6-v2, PyTorch, lr " + format(learning_rate, ".0e").replace("e-0", "e-")
 
     print(f"fine-tuning {args.model_dir} on {config['train_file']}", file=sys.stderr)
     progress = sentiment.TrainingProgress()
