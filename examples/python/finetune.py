@@ -110,7 +110,9 @@ def print_table(result, reference, reference_label, partial=False):
         print(f"(reference: {reference_label}, same recipe{note})")
     best = result.get("best_epoch")
     speed = result.get("train_tokens_per_second")
-    summary = [f"best epoch {best}" if best is not None else "no best epoch (no evaluation)",
+    if not result.get("epochs"):
+        print(f"{'(no epoch finished)':>30}")
+    summary = [f"best epoch {best}" if best is not None else "no best epoch",
                f"{result.get('steps', '?')} steps", f"{result.get('train_examples', '?')} train examples"]
     if isinstance(speed, (int, float)):
         summary.append(f"{speed:.0f} tokens/s")

@@ -94,7 +94,7 @@ def _accuracy_panel(svg, box, epochs, reference, reference_label):
     refs = [(i + 1, v) for i, v in enumerate(reference or []) if _finite(v)]
     svg.text(box.x + box.w / 2, box.y - 12, "Eval accuracy", size=14, anchor="middle", weight="bold")
     if not rows:
-        _empty(svg, box, "no eval_file: no accuracy")
+        _empty(svg, box, "no accuracy yet", "(no eval_file, or no epoch finished)")
         return
     last_epoch = max(e for e, _ in rows + refs)
     values = [v for _, v in rows + refs]
@@ -150,9 +150,10 @@ def _legend(svg, box, entries):
         x += width
 
 
-def _empty(svg, box, message):
+def _empty(svg, box, *lines):
     svg.rect(box.x, box.y, box.w, box.h, "#cccccc")
-    svg.text(box.x + box.w / 2, box.y + box.h / 2, message, size=12, anchor="middle", color="#888888")
+    for i, line in enumerate(lines):
+        svg.text(box.x + box.w / 2, box.y + box.h / 2 + 18 * i, line, size=12, anchor="middle", color="#888888")
 
 
 def _summary(result):
