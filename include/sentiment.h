@@ -156,7 +156,8 @@ SENTIMENT_API void sentiment_model_free(sentiment_model *model);
  *   2000 steps, the mean over buckets of consecutive steps, at each bucket's last step).
  * Events, on the calling thread (cb may be NULL):
  *   {"event":"step","epoch","step","total_steps","loss","learning_rate","examples_per_second"}
- *     every logging_steps optimizer steps and at the last step;
+ *     every logging_steps optimizer steps and at the last step; loss and examples_per_second
+ *     cover the steps since the previous step event;
  *   {"event":"eval","epoch","step","train_loss","eval_loss","eval_accuracy","seconds"}
  *     after every epoch;
  *   {"event":"saved","path"} after each checkpoint is written.
@@ -167,7 +168,8 @@ SENTIMENT_API void sentiment_model_free(sentiment_model *model);
  *   finished). Checkpoints already saved stay.
  * Errors name their key or file in "field": an unknown or bad key (INVALID_ARGUMENT), a
  *   missing model_dir/train_file/eval_file (IO), a malformed TSV row (FORMAT, the message
- *   gives file:line).
+ *   gives file:line). A loss that turns NaN or infinite stops the run with SENTIMENT_ERROR
+ *   naming "learning_rate"; checkpoints saved before stay.
  * Threading: runs on the calling thread with "threads" compute threads. Runs in different
  *   threads may train concurrently into different output folders; one whose output_dir
  *   is being saved into by another run in this process fails with SENTIMENT_BUSY. */
