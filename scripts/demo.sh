@@ -17,9 +17,9 @@
 #     SENTIMENT_OUTPUT_DIR    where the model, train_result.json and curves.svg go
 #                             (default: runs/sst2, or runs/sst2-quick with --quick)
 #
-# The full run is 1,320 optimizer steps over 67,349 sentences: 40 minutes to 2 hours on 2 cores (README.md
-# gives the measured time per epoch). Ctrl-C stops it after the current step, shows the
-# epochs finished so far and their curves, and ends the demo.
+# The full run is 1,320 optimizer steps over 67,349 sentences: roughly 40 minutes to 2 hours
+# on 2 cores (README.md gives the measured times). Ctrl-C stops it after the current step,
+# shows the epochs finished so far and their curves, and ends the demo.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
