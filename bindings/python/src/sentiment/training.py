@@ -26,9 +26,11 @@ def train(config, progress=None):
     eval_file, output_dir, learning_rate, train_batch_size, num_train_epochs, max_steps,
     save_strategy, ... An unknown or bad key raises InvalidArgumentError naming it in
     `field`. logging_steps defaults to 1 here (the library's default is 10): a step event
-    every step keeps the progress display live and lets Ctrl-C stop within one step. The result: {'epochs': [{'epoch', 'step', 'train_loss', 'eval_loss',
-    'eval_accuracy', 'seconds'}], 'best_epoch', 'output_dir', 'train_examples',
-    'train_tokens_per_second', 'cancelled', 'steps', 'curve': {'steps', 'loss'}}.
+    every step keeps the progress display live and lets Ctrl-C stop within one step.
+
+    The result: {'epochs': [{'epoch', 'step', 'train_loss', 'eval_loss', 'eval_accuracy',
+    'seconds'}], 'best_epoch', 'output_dir', 'train_examples', 'train_tokens_per_second',
+    'cancelled', 'steps', 'curve': {'steps', 'loss'}}.
 
     progress, if given, is called with each event dict ('step', 'eval', 'saved'; ignore
     others). If it raises, training stops and the exception propagates with the partial
