@@ -17,8 +17,8 @@
 #     SENTIMENT_OUTPUT_DIR    where the model, train_result.json and curves.svg go
 #                             (default: runs/sst2, or runs/sst2-quick with --quick)
 #
-# The full run is 1,320 optimizer steps over 67,349 sentences: roughly 40 minutes to 2 hours
-# on 2 cores (README.md gives the measured times). Ctrl-C stops it after the current step,
+# The full run is 1,320 optimizer steps over 67,349 sentences: about 25 minutes on 2 idle
+# cores, up to about 2 hours when they are shared (README.md gives the measured times). Ctrl-C stops it after the current step,
 # shows the epochs finished so far and their curves, and ends the demo.
 set -euo pipefail
 cd "$(dirname "$0")/.."
