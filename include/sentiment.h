@@ -128,8 +128,53 @@ SENTIMENT_API int32_t sentiment_model_save(const sentiment_model *model, const c
 /* Frees a model. NULL is ignored. */
 SENTIMENT_API void sentiment_model_free(sentiment_model *model);
 
-/* Fine-tuning (sentiment_train) arrives with the training path in a later ABI revision;
- * its JSON contract is in ARCHITECTURE.md. */
+/* Fine-tunes a model folder on a labeled TSV file and (by default) saves the best epoch.
+ * config_json keys (Hugging Face TrainingArguments names; defaults = the GLUE SST-2 recipe):
+ *   "model_dir" (required)     Hugging Face folder to start from
+ *   "train_file" (required)    TSV with a header naming "sentence" and "label" columns
+ *   "eval_file"                TSV evaluated after every epoch (optional)
+ *   "output_dir"               where checkpoints go; required unless save_strategy is "no"
+ *   "learning_rate": 2e-5, "train_batch_size": 256, "eval_batch_size": 256,
+ *   "num_train_epochs": 5, "seed": 42, "adam_beta1": 0.9, "adam_beta2": 0.999,
+ *   "adam_epsilon": 1e-8, "weight_decay": 0.0,
+ *   "lr_scheduler_type": "linear" | "constant" | "constant_with_warmup", "warmup_ratio": 0.0,
+ *   "max_grad_norm": 1.0 (0 = no clipping), "max_length": 128,
+ *   "max_steps": -1            stop after this many optimizer steps (-1 = all epochs)
+ *   "save_strategy": "best"    "best" (the epoch with the best eval accuracy, or the last
+ *                              epoch without eval_file) | "last" | "epoch" (every epoch into
+ *                              output_dir/epoch-N, the last into output_dir) | "no"
+ *   "threads": 0, "logging_steps": 10 (a step event every N steps), "head": "auto",
+ *   "max_train_examples": 0 (0 = all), "dropout": true
+ * Result:
+ *   {"epochs": [{"epoch": 1, "step": 264, "train_loss": 0.38, "eval_loss": 0.32,
+ *                "eval_accuracy": 0.87, "seconds": 600.0}, ...],
+ *    "best_epoch": 2, "output_dir": "...", "train_examples": 67349,
+ *    "train_tokens_per_second": 1500.0, "cancelled": false, "steps": 1320,
+ *    "curve": {"steps": [1, 2, ...], "loss": [0.69, 0.68, ...]}}
+ *   eval_loss, eval_accuracy and best_epoch are null without eval_file; output_dir is null
+ *   without one. "curve" is the training loss per optimizer step (for runs of more than
+ *   2000 steps, the mean over buckets of consecutive steps, at each bucket's last step).
+ * Events, on the calling thread (cb may be NULL):
+ *   {"event":"step","epoch","step","total_steps","loss","learning_rate","examples_per_second"}
+ *     every logging_steps optimizer steps and at the last step; loss and examples_per_second
+ *     cover the steps since the previous step event;
+ *   {"event":"eval","epoch","step","train_loss","eval_loss","eval_accuracy","seconds"}
+ *     after every epoch;
+ *   {"event":"saved","path"} after each checkpoint is written.
+ * Cancellation: cb's return value is the only cancel signal, so it takes effect at the next
+ *   event (logging_steps 1 makes that the next step). Once cb returns nonzero the run stops,
+ *   cb is not called again, and the call returns SENTIMENT_CANCELLED with an error document
+ *   whose extra key "result" holds the partial result ("cancelled": true, the epochs
+ *   finished). Checkpoints already saved stay.
+ * Errors name their key or file in "field": an unknown or bad key (INVALID_ARGUMENT), a
+ *   missing model_dir/train_file/eval_file (IO), a malformed TSV row (FORMAT, the message
+ *   gives file:line). A loss that turns NaN or infinite stops the run with SENTIMENT_ERROR
+ *   naming "learning_rate"; checkpoints saved before stay.
+ * Threading: runs on the calling thread with "threads" compute threads. Runs in different
+ *   threads may train concurrently into different output folders; one whose output_dir
+ *   is being saved into by another run in this process fails with SENTIMENT_BUSY. */
+SENTIMENT_API int32_t sentiment_train(const char *config_json, sentiment_progress_fn cb, void *user_data,
+                                      char **out_json);
 
 #ifdef __cplusplus
 }

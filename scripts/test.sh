@@ -3,7 +3,7 @@
 # builds the library, then runs
 #   1. the library checks (self-contained .so, exported symbols = the header),
 #   2. swift test (unit, PyTorch parity, C ABI) in release mode,
-#   3. the C examples and the C ABI test program (json-c),
+#   3. the C examples (classify, evaluate, a 2-step train on 32 rows) and the C ABI test program (json-c),
 #   4. the Python binding's pytest suite.
 # Stops at the first failing stage.
 set -euo pipefail

@@ -49,9 +49,17 @@ enum Documents {
 
     /// Runs `body`, delivering its document on success or the error document on failure.
     static func run(_ out: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?, _ body: () throws -> JSON) -> Int32 {
+        runReturningStatus(out) { (Status.ok, try body()) }
+    }
+
+    /// Like `run`, for a body that picks its own status and document (e.g. a cancelled
+    /// training run that still returns its partial result).
+    static func runReturningStatus(_ out: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?,
+                                   _ body: () throws -> (Status, JSON)) -> Int32 {
         out?.pointee = nil
         do {
-            return deliver(try body(), status: .ok, to: out)
+            let (status, document) = try body()
+            return deliver(document, status: status, to: out)
         } catch {
             let e = sentimentError(error)
             return deliver(Documents.error(e), status: e.status, to: out)

@@ -3,6 +3,7 @@
  *
  *   abi_test MODEL_DIR
  *
+ * Training runs a few steps on a small temporary TSV (nothing is kept).
  * Prints one line per check ("ok" or "FAIL") and finally "N passed, M failed";
  * exits with status 1 if any check failed. Everything it allocates is freed, so
  * `valgrind --leak-check=full ./abi_test MODEL_DIR` shows the library's own leaks.
@@ -16,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define JSON_FLAGS (JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)
 #define THREADS 8
@@ -443,6 +445,156 @@ static void test_concurrency(sentiment_model *model)
     sentiment_string_free(serial);
 }
 
+/* ---------------------------------------------------------------------------------------
+ * Training: config errors, a tiny run, cancel, and BUSY for an output_dir in use. */
+
+/* Writes a small SST-2-style TSV (header + rows) to a new temporary file; returns its path. */
+static char *write_small_tsv(int rows)
+{
+    char *path = strdup("/tmp/sentiment-abi-test-XXXXXX");
+    int fd = mkstemp(path);
+    FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
+    if (!f) {
+        free(path);
+        return NULL;
+    }
+    fputs("sentence\tlabel\n", f);
+    for (int i = 0; i < rows; i++)
+        fputs(i % 2 ? "a charming and often affecting journey .\t1\n" : "bleak , tedious and desperate\t0\n", f);
+    fclose(f);
+    return path;
+}
+
+static char *train_config(const char *model_dir, const char *train_file, const char *output_dir, int max_steps)
+{
+    json_object *config = json_object_new_object();
+    json_object_object_add(config, "model_dir", json_object_new_string(model_dir));
+    json_object_object_add(config, "train_file", json_object_new_string(train_file));
+    json_object_object_add(config, "max_steps", json_object_new_int(max_steps));
+    json_object_object_add(config, "train_batch_size", json_object_new_int(4));
+    json_object_object_add(config, "logging_steps", json_object_new_int(1));
+    if (output_dir) {
+        json_object_object_add(config, "output_dir", json_object_new_string(output_dir));
+        json_object_object_add(config, "save_strategy", json_object_new_string("last"));
+    } else {
+        json_object_object_add(config, "save_strategy", json_object_new_string("no"));
+    }
+    char *text = strdup(json_object_to_json_string_ext(config, JSON_FLAGS));
+    json_object_put(config);
+    return text;
+}
+
+/* A run that waits in its first step event until the main thread has tried the same output_dir. */
+struct holder {
+    const char *config;
+    pthread_mutex_t mutex;
+    pthread_cond_t cond;
+    int in_step, released;
+    int32_t status;
+};
+
+static int32_t hold_first_step(const char *event_json, void *user_data)
+{
+    (void)event_json;
+    struct holder *h = user_data;
+    pthread_mutex_lock(&h->mutex);
+    h->in_step = 1;
+    pthread_cond_broadcast(&h->cond);
+    while (!h->released)
+        pthread_cond_wait(&h->cond, &h->mutex);
+    pthread_mutex_unlock(&h->mutex);
+    return 0;
+}
+
+static void *train_worker(void *arg)
+{
+    struct holder *h = arg;
+    char *out = NULL;
+    h->status = sentiment_train(h->config, hold_first_step, h, &out);
+    sentiment_string_free(out);
+    return NULL;
+}
+
+static void test_busy_output_dir(const char *model_dir, const char *train_file)
+{
+    char dir[] = "/tmp/sentiment-abi-train-XXXXXX";
+    if (!check(mkdtemp(dir) != NULL, "create a temporary output folder"))
+        return;
+    char *config = train_config(model_dir, train_file, dir, 1);
+    struct holder h = {.config = config, .mutex = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
+    pthread_t thread;
+    if (check(pthread_create(&thread, NULL, train_worker, &h) == 0, "start a training thread")) {
+        pthread_mutex_lock(&h.mutex);
+        while (!h.in_step)
+            pthread_cond_wait(&h.cond, &h.mutex);
+        pthread_mutex_unlock(&h.mutex);
+        char *out = NULL;
+        expect_error("train into the output_dir of a run in progress", sentiment_train(config, NULL, NULL, &out), &out,
+                     SENTIMENT_BUSY, -1, "output_dir");
+        pthread_mutex_lock(&h.mutex);
+        h.released = 1;
+        pthread_cond_broadcast(&h.cond);
+        pthread_mutex_unlock(&h.mutex);
+        pthread_join(thread, NULL);
+        check(h.status == SENTIMENT_OK, "the first run finishes -> %d %s", h.status, sentiment_status_string(h.status));
+    }
+    free(config);
+    /* Remove what the run saved (a flat folder of files). */
+    char command[128];
+    snprintf(command, sizeof command, "rm -rf '%s'", dir);
+    check(system(command) == 0, "remove the temporary output folder");
+}
+
+static void test_train(const char *model_dir)
+{
+    char *out = NULL;
+    expect_error("train(config_json NULL)", sentiment_train(NULL, NULL, NULL, &out), &out, SENTIMENT_MISUSE, -1,
+                 "config_json");
+    expect_error("train with an unknown key",
+                 sentiment_train("{\"model_dir\": \"m\", \"train_file\": \"t\", \"epochs\": 3}", NULL, NULL, &out),
+                 &out, SENTIMENT_INVALID_ARGUMENT, -1, "epochs");
+    expect_error("train saving without output_dir",
+                 sentiment_train("{\"model_dir\": \"m\", \"train_file\": \"t\"}", NULL, NULL, &out), &out,
+                 SENTIMENT_INVALID_ARGUMENT, -1, "output_dir");
+    check(sentiment_train("{\"model_dir\": 1}", NULL, NULL, NULL) == SENTIMENT_INVALID_ARGUMENT,
+          "train(bad config, out_json NULL) -> INVALID_ARGUMENT");
+
+    char *tsv = write_small_tsv(8);
+    if (!check(tsv != NULL, "write a small training TSV"))
+        return;
+    char *config = train_config(model_dir, "/nonexistent/train.tsv", NULL, 2);
+    expect_error("train on a missing train_file", sentiment_train(config, NULL, NULL, &out), &out, SENTIMENT_IO, -1,
+                 "train_file");
+    free(config);
+
+    config = train_config(model_dir, tsv, NULL, 2);
+    int events = 0;
+    json_object *doc = expect_ok("train 2 steps with a callback", sentiment_train(config, count_events, &events, &out),
+                                 &out);
+    json_object *steps = member(doc, "steps", json_type_int);
+    json_object *curve = member(member(doc, "curve", json_type_object), "loss", json_type_array);
+    check(steps && json_object_get_int(steps) == 2 && curve && json_object_array_length(curve) == 2 &&
+              member(doc, "epochs", json_type_array),
+          "the result has 2 steps, a 2-point loss curve and epochs");
+    check(events >= 2, "the progress callback received the step events (%d)", events);
+    json_object_put(doc);
+
+    events = 0;
+    int32_t status = sentiment_train(config, cancel_at_once, &events, &out);
+    json_object *cancelled = out ? json_tokener_parse(out) : NULL;
+    json_object *result = member(cancelled, "result", json_type_object);
+    json_object *flag = member(result, "cancelled", json_type_boolean);
+    check(flag && json_object_get_boolean(flag), "a cancelled run's error document holds the partial result");
+    json_object_put(cancelled);
+    expect_error("train cancelled by the callback", status, &out, SENTIMENT_CANCELLED, -1, NULL);
+    check(events == 1, "no callback after a cancel (%d calls)", events);
+    free(config);
+
+    test_busy_output_dir(model_dir, tsv);
+    unlink(tsv);
+    free(tsv);
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 2) {
@@ -466,6 +618,7 @@ int main(int argc, char **argv)
         test_concurrency(model);
         sentiment_model_free(model);
     }
+    test_train(argv[1]);
     printf("%d passed, %d failed\n", passed, failed);
     return failed > 0;
 }

@@ -50,6 +50,9 @@ _PROTOTYPES = (
     ("sentiment_model_save", [c_void_p, c_char_p, _out], c_int32),
     # void sentiment_model_free(sentiment_model *model);
     ("sentiment_model_free", [c_void_p], None),
+    # int32_t sentiment_train(const char *config_json, sentiment_progress_fn cb, void *user_data,
+    #                         char **out_json);
+    ("sentiment_train", [c_char_p, PROGRESS_FN, c_void_p, _out], c_int32),
 )
 
 

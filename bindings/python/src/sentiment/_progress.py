@@ -13,22 +13,29 @@ class Progress:
     The callable receives each event as a dict; its return value is ignored. If it raises
     (anything, KeyboardInterrupt included), the trampoline stores the exception and returns
     1 so the library cancels; raise_pending() re-raises it after the C call. ctypes would
-    otherwise print and drop the exception. The CFUNCTYPE object lives on this instance:
-    keep the instance alive for as long as the library may call it.
+    otherwise print and drop the exception. `stop`, if given, is polled before and after
+    each event: when it returns true the trampoline returns 1 (cancel) as well. The
+    CFUNCTYPE object lives on this instance: keep the instance alive for as long as the
+    library may call it.
     """
 
-    def __init__(self, callback):
+    def __init__(self, callback, stop=None):
         self.callback = callback
+        self.stop = stop
         self.error = None
         # PROGRESS_FN() is a NULL function pointer (ctypes refuses None for this argtype).
-        self.function = PROGRESS_FN(self._trampoline) if callback is not None else PROGRESS_FN()
+        active = callback is not None or stop is not None
+        self.function = PROGRESS_FN(self._trampoline) if active else PROGRESS_FN()
 
     def _trampoline(self, event_json, _user_data):
         if self.error is not None:
             return 1
         try:
-            self.callback(json.loads(event_json))
-            return 0
+            if self.stop is not None and self.stop():
+                return 1
+            if self.callback is not None:
+                self.callback(json.loads(event_json))
+            return 1 if self.stop is not None and self.stop() else 0
         except BaseException as e:  # noqa: B036 -- must not cross into C
             self.error = e
             return 1

@@ -1,0 +1,168 @@
+// sentiment_train: parses the train config, runs SentimentCore's Trainer on the calling
+// thread, and turns its events and result into the JSON documents of include/sentiment.h.
+import SentimentCore
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+@_cdecl("sentiment_train")
+public func sentiment_train(_ configJSON: UnsafePointer<CChar>?, _ callback: ProgressCallback?,
+                            _ userData: UnsafeMutableRawPointer?, _ outJSON: OutJSON?) -> Int32 {
+    Documents.runReturningStatus(outJSON) {
+        let config = try TrainingConfig.parse(try parseJSON(configJSON, argument: "config_json"))
+        // Only a run that saves writes its output_dir, so only such runs claim it.
+        let claimed = config.saveStrategy == .no ? nil : config.outputDirectory
+        let claim = try claimed.map { try ActiveOutputDirectories.shared.claim($0) }
+        defer { claim.map { ActiveOutputDirectories.shared.release($0) } }
+
+        let events = TrainingEvents(callback: callback, userData: userData)
+        let result = try Trainer.run(config: config) { events.forward($0) }
+        let document = Documents.trainingResult(result)
+        guard result.cancelled else { return (.ok, document) }
+        let steps = result.steps
+        let error = SentimentError(
+            .cancelled, steps == 0 ? "training was cancelled before the first step"
+                : "training was cancelled after step \(steps); \"result\" holds the partial result")
+        return (.cancelled, Documents.error(error).setting("result", document))
+    }
+}
+
+/// Parses a borrowed C string as one JSON value; NULL is MISUSE naming `argument`.
+private func parseJSON(_ json: UnsafePointer<CChar>?, argument: String) throws -> JSON {
+    guard let json else { throw SentimentError(.misuse, "\(argument) is NULL", field: argument) }
+    return try JSON.parse(UnsafeBufferPointer(
+        start: UnsafeRawPointer(json).assumingMemoryBound(to: UInt8.self), count: strlen(json)))
+}
+
+/// Hands training events to the C callback as JSON. After the callback asks to cancel,
+/// it is not called again and every later event answers "stop".
+final class TrainingEvents {
+    private let callback: ProgressCallback?
+    private let userData: UnsafeMutableRawPointer?
+    private(set) var cancelled = false
+
+    init(callback: ProgressCallback?, userData: UnsafeMutableRawPointer?) {
+        self.callback = callback
+        self.userData = userData
+    }
+
+    /// True to continue the run.
+    func forward(_ event: TrainingEvent) -> Bool {
+        guard !cancelled else { return false }
+        guard let callback else { return true }
+        let text = Documents.trainingEvent(event).serialized()
+        if text.withCString({ callback($0, userData) }) != 0 { cancelled = true }
+        return !cancelled
+    }
+}
+
+/// Output folders of the training runs in progress in this process. Two runs saving into
+/// one folder would overwrite each other's checkpoints, so the second gets SENTIMENT_BUSY.
+final class ActiveOutputDirectories: @unchecked Sendable {
+    static let shared = ActiveOutputDirectories()
+
+    private var mutex = pthread_mutex_t()
+    private var active: Set<String> = []
+
+    private init() { pthread_mutex_init(&mutex, nil) }
+
+    /// Claims `path` (by its canonical form) and returns the key to release, or throws BUSY.
+    func claim(_ path: String) throws -> String {
+        let key = ActiveOutputDirectories.canonical(path)
+        pthread_mutex_lock(&mutex)
+        let inserted = active.insert(key).inserted
+        pthread_mutex_unlock(&mutex)
+        guard inserted else {
+            throw SentimentError(.busy, "output_dir \(path) is being written by another training run in this process",
+                                 field: "output_dir")
+        }
+        return key
+    }
+
+    func release(_ key: String) {
+        pthread_mutex_lock(&mutex)
+        active.remove(key)
+        pthread_mutex_unlock(&mutex)
+    }
+
+    /// An absolute path without symlinks, "." or ".." for an existing folder; for a folder
+    /// not created yet, its resolved parent plus its name (or the absolute path as written).
+    static func canonical(_ path: String) -> String {
+        if let resolved = realPath(path) { return resolved }
+        var absolute = path
+        if !absolute.hasPrefix("/"), let cwd = realPath(".") { absolute = FileSystem.join(cwd, absolute) }
+        while absolute.count > 1, absolute.hasSuffix("/") { absolute.removeLast() }
+        let parent = FileSystem.directoryName(absolute)
+        if let resolved = realPath(parent) { return FileSystem.join(resolved, FileSystem.baseName(absolute)) }
+        return absolute
+    }
+
+    private static func realPath(_ path: String) -> String? {
+        guard let p = realpath(path, nil) else { return nil }
+        defer { free(p) }
+        return String(cString: p)
+    }
+}
+
+// MARK: Documents
+
+extension Documents {
+    /// A step loss curve has at most this many points; longer runs are averaged over
+    /// buckets of consecutive steps, so a result stays small however long the run.
+    static let curvePoints = 2000
+
+    static func trainingEvent(_ event: TrainingEvent) -> JSON {
+        switch event {
+        case let .step(epoch, step, totalSteps, loss, learningRate, examplesPerSecond):
+            return JSON([
+                "event": "step", "epoch": JSON(epoch), "step": JSON(step), "total_steps": JSON(totalSteps),
+                "loss": JSON(loss), "learning_rate": JSON(learningRate),
+                "examples_per_second": JSON(examplesPerSecond),
+            ])
+        case let .eval(metrics):
+            return epochMetrics(metrics).setting("event", "eval")
+        case let .saved(path):
+            return JSON(["event": "saved", "path": JSON(path)])
+        }
+    }
+
+    static func epochMetrics(_ m: EpochMetrics) -> JSON {
+        JSON([
+            "epoch": JSON(m.epoch), "step": JSON(m.step), "train_loss": JSON(m.trainLoss),
+            "eval_loss": m.evalLoss.map { JSON($0) } ?? .null,
+            "eval_accuracy": m.evalAccuracy.map { JSON($0) } ?? .null,
+            "seconds": JSON(m.seconds),
+        ])
+    }
+
+    static func trainingResult(_ r: TrainingResult) -> JSON {
+        JSON([
+            "epochs": .array(r.epochs.map(epochMetrics)),
+            "best_epoch": r.bestEpoch.map { JSON($0) } ?? .null,
+            "output_dir": r.outputDirectory.map { JSON($0) } ?? .null,
+            "train_examples": JSON(r.trainExamples),
+            "train_tokens_per_second": JSON(r.trainTokensPerSecond),
+            "cancelled": JSON(r.cancelled),
+            "steps": JSON(r.steps),
+            "curve": lossCurve(r.stepLosses),
+        ])
+    }
+
+    /// `{"steps": [...], "loss": [...]}`: the loss of every optimizer step (1-based), or
+    /// for long runs the mean over each bucket of steps, placed at the bucket's last step.
+    static func lossCurve(_ losses: [Double]) -> JSON {
+        let bucket = max(1, (losses.count + curvePoints - 1) / curvePoints)
+        var steps: [JSON] = []
+        var values: [JSON] = []
+        var start = 0
+        while start < losses.count {
+            let end = min(start + bucket, losses.count)
+            let mean = losses[start..<end].reduce(0, +) / Double(end - start)
+            steps.append(JSON(end))
+            values.append(JSON(mean))
+            start = end
+        }
+        return JSON(["steps": .array(steps), "loss": .array(values)])
+    }
+}
