@@ -83,9 +83,7 @@ public func sentiment_tokenize(_ model: OpaquePointer?, _ requestJSON: UnsafePoi
     Documents.run(outJSON) {
         let m = try ModelRegistry.shared.model(model)
         let request = try requestFields(requestJSON, argument: "request_json", allowed: ["texts", "max_length"])
-        guard let texts = try request.strings("texts") else {
-            throw SentimentError.invalidArgument("texts is required", field: "texts")
-        }
+        let texts = try request.requiredStrings("texts")
         let maxLength = try request.int("max_length", default: m.options.maxLength, range: 2...m.config.maxPositions)
         var ids: [JSON] = []
         var tokens: [JSON] = []
@@ -103,9 +101,7 @@ public func sentiment_classify(_ model: OpaquePointer?, _ requestJSON: UnsafePoi
     Documents.run(outJSON) {
         let m = try ModelRegistry.shared.model(model)
         let request = try requestFields(requestJSON, argument: "request_json", allowed: ["texts", "batch_size"])
-        guard let texts = try request.strings("texts") else {
-            throw SentimentError.invalidArgument("texts is required", field: "texts")
-        }
+        let texts = try request.requiredStrings("texts")
         let batchSize = try request.int("batch_size", default: 32, range: 1...65_536)
         let predictions = try m.classify(texts, batchSize: batchSize)
         return JSON(["results": .array(predictions.map(Documents.prediction))])

@@ -10,7 +10,7 @@ import Glibc
 public func sentiment_train(_ configJSON: UnsafePointer<CChar>?, _ callback: ProgressCallback?,
                             _ userData: UnsafeMutableRawPointer?, _ outJSON: OutJSON?) -> Int32 {
     Documents.runReturningStatus(outJSON) {
-        let config = try TrainingConfig.parse(try parseJSON(configJSON, argument: "config_json"))
+        let config = try TrainingConfig.parse(try parseRequest(configJSON, argument: "config_json"))
         // Only a run that saves writes its output_dir, so only such runs claim it.
         let claimed = config.saveStrategy == .no ? nil : config.outputDirectory
         let claim = try claimed.map { try ActiveOutputDirectories.shared.claim($0) }
@@ -26,13 +26,6 @@ public func sentiment_train(_ configJSON: UnsafePointer<CChar>?, _ callback: Pro
                 : "training was cancelled after step \(steps); \"result\" holds the partial result")
         return (.cancelled, Documents.error(error).setting("result", document))
     }
-}
-
-/// Parses a borrowed C string as one JSON value; NULL is MISUSE naming `argument`.
-private func parseJSON(_ json: UnsafePointer<CChar>?, argument: String) throws -> JSON {
-    guard let json else { throw SentimentError(.misuse, "\(argument) is NULL", field: argument) }
-    return try JSON.parse(UnsafeBufferPointer(
-        start: UnsafeRawPointer(json).assumingMemoryBound(to: UInt8.self), count: strlen(json)))
 }
 
 /// Hands training events to the C callback as JSON. After the callback asks to cancel,

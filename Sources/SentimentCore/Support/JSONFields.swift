@@ -86,6 +86,12 @@ public struct JSONFields: Sendable {
         return out
     }
 
+    /// An array of strings that must be present.
+    public func requiredStrings(_ key: String) throws -> [String] {
+        guard let s = try strings(key) else { throw SentimentError.invalidArgument("\(key) is required", field: key) }
+        return s
+    }
+
     public func ints(_ key: String) throws -> [Int]? {
         guard let v = members[key] else { return nil }
         guard let items = v.arrayValue else { throw typeError(key, "an array of integers", v) }
