@@ -143,7 +143,7 @@ SENTIMENT_API void sentiment_model_free(sentiment_model *model);
  *   "save_strategy": "best"    "best" (the epoch with the best eval accuracy, or the last
  *                              epoch without eval_file) | "last" | "epoch" (every epoch into
  *                              output_dir/epoch-N, the last into output_dir) | "no"
- *   "threads": 0, "logging_steps": 10 (a step event every N steps), "head": "auto",
+ *   "threads": 0, "logging_steps": 1 (a step event every N steps), "head": "auto",
  *   "max_train_examples": 0 (0 = all), "dropout": true
  * Result:
  *   {"epochs": [{"epoch": 1, "step": 264, "train_loss": 0.38, "eval_loss": 0.32,
@@ -162,7 +162,7 @@ SENTIMENT_API void sentiment_model_free(sentiment_model *model);
  *     after every epoch;
  *   {"event":"saved","path"} after each checkpoint is written.
  * Cancellation: cb's return value is the only cancel signal, so it takes effect at the next
- *   event (logging_steps 1 makes that the next step). Once cb returns nonzero the run stops,
+ *   event (with the default logging_steps 1, the next step). Once cb returns nonzero the run stops,
  *   cb is not called again, and the call returns SENTIMENT_CANCELLED with an error document
  *   whose extra key "result" holds the partial result ("cancelled": true, the epochs
  *   finished). Checkpoints already saved stay.

@@ -8,7 +8,7 @@
  *     --epochs N           [num_train_epochs]      --max-steps N   [max_steps]
  *     --lr X               [learning_rate]         --batch N       [train_batch_size]
  *     --save STRATEGY      [save_strategy]         --threads N     [threads]
- *     --max-examples N     [max_train_examples]    --logging-steps N [logging_steps, default 1 here]
+ *     --max-examples N     [max_train_examples]    --logging-steps N [logging_steps]
  *     --result FILE.json   also write the result document to FILE.json
  *
  * stderr: a progress line (step/total, epoch, loss, lr, examples/s, ETA) redrawn in place
@@ -335,8 +335,6 @@ static json_object *build_config(int argc, char **argv, const char **result_file
         json_object_object_add(config, "output_dir", json_object_new_string(positional[3]));
     else
         json_object_object_add(config, "save_strategy", json_object_new_string("no"));
-    if (!json_object_object_get_ex(config, "logging_steps", NULL))
-        json_object_object_add(config, "logging_steps", json_object_new_int(1));
     json_object_object_foreach(overrides, key, value) {
         json_object_object_add(config, key, json_object_get(value));
     }

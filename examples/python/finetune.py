@@ -47,7 +47,6 @@ def main():
         "eval_file": os.path.join(args.data_dir, "dev.tsv"),
         "output_dir": args.output_dir,
     })
-    config.setdefault("logging_steps", 1)
     for key, value in (("max_steps", args.max_steps), ("num_train_epochs", args.epochs),
                        ("learning_rate", args.lr), ("train_batch_size", args.batch), ("threads", args.threads)):
         if value is not None:

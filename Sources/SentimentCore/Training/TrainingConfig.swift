@@ -35,7 +35,7 @@ public struct TrainingConfig: Sendable, Equatable {
     /// Compute threads; 0 = OMP_NUM_THREADS or every core.
     public var threads: Int = 0
     /// A step event every this many optimizer steps.
-    public var loggingSteps: Int = 10
+    public var loggingSteps: Int = 1
     /// Head for the model (see `LoadOptions.Head`).
     public var head: LoadOptions.Head = .auto
     /// Use only the first N training examples (0 = all); for quick runs and tests.

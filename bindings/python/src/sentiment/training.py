@@ -25,8 +25,8 @@ def train(config, progress=None):
     config holds the keys of sentiment_train (include/sentiment.h): model_dir, train_file,
     eval_file, output_dir, learning_rate, train_batch_size, num_train_epochs, max_steps,
     save_strategy, ... An unknown or bad key raises InvalidArgumentError naming it in
-    `field`. logging_steps defaults to 1 here (the library's default is 10): a step event
-    every step keeps the progress display live and lets Ctrl-C stop within one step.
+    `field`. logging_steps defaults to 1: a step event every step keeps the progress display
+    live and lets Ctrl-C stop within one step.
 
     The result: {'epochs': [{'epoch', 'step', 'train_loss', 'eval_loss', 'eval_accuracy',
     'seconds'}], 'best_epoch', 'output_dir', 'train_examples', 'train_tokens_per_second',
@@ -42,7 +42,7 @@ def train(config, progress=None):
     The previous handler is restored on return.
     """
     library = _lib.lib()
-    request = _encode({"logging_steps": 1, **config})
+    request = _encode(config)
     with _SigintFlag() as interrupted:
         trampoline = Progress(progress, stop=interrupted.is_set)
         out = ctypes.c_void_p()
