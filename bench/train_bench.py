@@ -2,9 +2,11 @@
 """Training throughput: ours (`sentiment-bench train`) vs PyTorch fp32 on the same batches.
 
     python3 bench/train_bench.py [--batch 256] [--steps 6] [--warmup 1] [--threads 2] [--bin PATH]
-                                 [--model DIR] [--data FILE] [--only torch|ours]
+                                 [--model DIR] [--size default|distilbert-base] [--data FILE]
+                                 [--only torch|ours]
 
-Both sides: all-MiniLM-L6-v2 with the DistilBERT head (pre_classifier -> ReLU -> dropout 0.2 ->
+Both sides: all-MiniLM-L6-v2 (or, with --size distilbert-base, a DistilBERT-base-sized model with
+random weights: 6 layers, dim 768) with the DistilBERT head (pre_classifier -> ReLU -> dropout 0.2 ->
 classifier on [CLS]), train mode (dropout on), batch k = sentences k*B ..< (k+1)*B of SST-2
 train.tsv in file order, max_length 128, one optimizer step per batch: forward, cross-entropy,
 backward, clip_grad_norm_(1.0), AdamW step. Throughput counts real tokens (attention_mask == 1),
@@ -12,7 +14,9 @@ so padding costs PyTorch time but earns it nothing, exactly as in training.
 
 PyTorch pads each batch to its longest sentence (what HF Trainer's DataCollatorWithPadding does);
 we pack the batch without padding. Each side runs in its own process; peak RSS is that process's
-ru_maxrss (PyTorch's includes the Python interpreter and torch itself).
+ru_maxrss (PyTorch's includes the Python interpreter and torch itself). GFLOP/s counts
+6 x (non-embedding encoder parameters) FLOP per real token, against the ~210 GFLOP/s that
+dnnl_sgemm reaches on 2 threads here (../shared/docs/TOOLCHAIN.md).
 """
 import argparse
 import json
@@ -20,8 +24,12 @@ import os
 import resource
 import subprocess
 import sys
+import tempfile
 import time
 
+from forward_bench import make_distilbert_base
+
+GEMM_BOUND_GFLOPS = 210   # dnnl_sgemm, 2 threads, this machine (TOOLCHAIN.md)
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 
@@ -40,7 +48,7 @@ def default_data():
 
 def torch_side(args):
     import torch
-    from transformers import BertModel, BertTokenizerFast
+    from transformers import AutoConfig, BertModel, BertTokenizerFast, DistilBertForSequenceClassification
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -50,7 +58,7 @@ def torch_side(args):
     n = (args.warmup + args.steps) * args.batch
     texts, labels = [r[0] for r in rows[:n]], [int(r[1]) for r in rows[:n]]
 
-    class Classifier(torch.nn.Module):
+    class BertWithDistilBertHead(torch.nn.Module):
         def __init__(self):
             super().__init__()
             self.bert = BertModel.from_pretrained(args.model, add_pooling_layer=False)
@@ -63,8 +71,19 @@ def torch_side(args):
             h = self.bert(**batch).last_hidden_state[:, 0]
             return self.classifier(self.dropout(torch.relu(self.pre_classifier(h))))
 
-    model = Classifier().train()
-    opt = torch.optim.AdamW(model.parameters(), lr=2e-5, weight_decay=0.0)
+    if AutoConfig.from_pretrained(args.model).model_type == "distilbert":
+        inner = DistilBertForSequenceClassification.from_pretrained(args.model)   # the same head
+
+        def model(**batch):
+            batch.pop("token_type_ids", None)
+            return inner(**batch).logits
+        inner.train()
+        named = list(inner.named_parameters())
+    else:
+        model = BertWithDistilBertHead().train()
+        named = list(model.named_parameters())
+    parameters = [p for _, p in named]
+    opt = torch.optim.AdamW(parameters, lr=2e-5, weight_decay=0.0)
     tokens, seconds, padded = 0, 0.0, 0
     for k in range(args.warmup + args.steps):
         lo = k * args.batch
@@ -73,7 +92,7 @@ def torch_side(args):
         t0 = time.perf_counter()
         loss = torch.nn.functional.cross_entropy(model(**batch), y)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        torch.nn.utils.clip_grad_norm_(parameters, 1.0)
         opt.step()
         opt.zero_grad(set_to_none=True)
         dt = time.perf_counter() - t0
@@ -85,7 +104,9 @@ def torch_side(args):
             padded += batch["input_ids"].numel()
             seconds += dt
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return {"tokens_per_second": tokens / seconds, "seconds_per_step": seconds / args.steps,
+    layers = sum(p.numel() for n, p in named if ".layer." in n)   # the encoder layers, as ours counts
+    return {"encoder_parameters": layers,
+            "tokens_per_second": tokens / seconds, "seconds_per_step": seconds / args.steps,
             "tokens_per_step": tokens // args.steps, "padded_tokens_per_step": padded // args.steps,
             "peak_rss_mb": rss, "threads": args.threads}
 
@@ -108,6 +129,8 @@ def main():
     ap.add_argument("--warmup", type=int, default=1)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--model", default=default_model())
+    ap.add_argument("--size", choices=["default", "distilbert-base"], default="default",
+                    help="distilbert-base: random DistilBERT-base-sized weights instead of --model")
     ap.add_argument("--data", default=default_data())
     ap.add_argument("--bin", default=os.path.join(REPO, ".build", "release", "sentiment-bench"))
     ap.add_argument("--only", choices=["torch", "ours"])
@@ -117,6 +140,17 @@ def main():
     if args.child:   # PyTorch in its own process, so its RSS is its own
         print(json.dumps(torch_side(args)))
         return
+    if args.size == "distilbert-base":
+        with tempfile.TemporaryDirectory() as tmp:
+            make_distilbert_base(args.model, tmp)
+            args.model = tmp
+            results = run_sides(args)
+    else:
+        results = run_sides(args)
+    report(args, results)
+
+
+def run_sides(args):
     results = {}
     if args.only != "torch":
         results["ours"] = ours_side(args)
@@ -128,12 +162,18 @@ def main():
         for line in out[:-1]:
             print(line, flush=True)
         results["torch"] = json.loads(out[-1])
+    return results
+
+
+def report(args, results):
     print()
     print(f"batch {args.batch}, {args.steps} timed steps after {args.warmup} warm-up, {args.threads} threads")
     for side, r in results.items():
         extra = f", {r['padded_tokens_per_step']} padded" if "padded_tokens_per_step" in r else ""
+        gflops = 6 * r["encoder_parameters"] * r["tokens_per_second"] / 1e9
         print(f"  {side:5s}: {r['tokens_per_second']:8.1f} real tokens/s, {r['seconds_per_step']:.3f} s/step "
-              f"({r['tokens_per_step']} real tokens/step{extra}), peak RSS {r['peak_rss_mb']:.0f} MB")
+              f"({r['tokens_per_step']} real tokens/step{extra}), peak RSS {r['peak_rss_mb']:.0f} MB, "
+              f"~{gflops:.0f} GFLOP/s = {gflops / GEMM_BOUND_GFLOPS:.0%} of the GEMM bound")
     if len(results) == 2:
         print(f"  ours / torch: {results['ours']['tokens_per_second'] / results['torch']['tokens_per_second']:.2f}x")
     print(json.dumps(results))

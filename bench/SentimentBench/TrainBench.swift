@@ -108,7 +108,7 @@ enum TrainBench {
         print("{\"bench\":\"train\",\"tokens_per_second\":\(Double(tokens) / seconds),\"seconds_per_step\":\(perStep),"
               + "\"forward\":\(fwd / Double(steps)),\"backward\":\(bwd / Double(steps)),\"clip\":\(clip / Double(steps)),"
               + "\"adamw\":\(adam / Double(steps)),\"tokens_per_step\":\(tokens / steps),\"batch\":\(batchSize),"
-              + "\"peak_rss_mb\":\(rssMB),\"threads\":\(Parallel.threads),\"dropout\":\(dropout)}")
+              + "\"encoder_parameters\":\(weights.config.encoderParameterCount),\"peak_rss_mb\":\(rssMB),\"threads\":\(Parallel.threads),\"dropout\":\(dropout)}")
     }
 
     static func fmt(_ x: Double) -> String {
