@@ -1,6 +1,15 @@
-"""Fine-tunes a model on GLUE SST-2 with sentiment.train and the library's default recipe.
+"""Fine-tunes a model on GLUE SST-2 with sentiment.train.
 
-    python examples/python/finetune.py MODEL_DIR DATA_DIR OUTPUT_DIR [--max-steps N] [...]
+    python examples/python/finetune.py MODEL_DIR DATA_DIR OUTPUT_DIR [--recipe NAME] [--max-steps N] [...]
+
+Recipes (--recipe; the other options override single keys):
+  reference  the published DistilBERT SST-2 recipe, which is also sentiment_train's defaults:
+             lr 2e-5, batch 256, 5 epochs, linear decay, no warmup, no weight decay, seed 42.
+             The table shows the PyTorch run of the same recipe next to ours.
+  small      the recipe for small encoders such as all-MiniLM-L6-v2 (the default here):
+             lr 1e-4, batch 256, 2 epochs, 10% warmup. On all-MiniLM-L6-v2 it reached 0.890
+             dev accuracy after epoch 1 and 0.889 after epoch 2, in 2 epochs instead of 5
+             (the reference recipe: 0.862, 0.868, 0.878 after epochs 1-3).
 
 DATA_DIR holds train.tsv and dev.tsv. Shows one updating progress line (step/total, loss,
 examples/s, ETA), a line per epoch, then the epochs table next to a reference run, and
@@ -20,7 +29,13 @@ from sentiment.training import format_duration
 # with PyTorch + transformers on the same recipe (batch 256, 5 epochs, linear decay, seed 42,
 # max_length 128), by learning rate: the reference table of the project's SST-2 data notes.
 REFERENCES = {2e-5: [0.868, 0.876, 0.881, 0.884, 0.883], 1e-4: [0.890, 0.898, 0.894, 0.889, 0.893]}
-DEFAULT_LEARNING_RATE = 2e-5
+
+# Train config keys each recipe sets on top of sentiment_train's defaults (the reference recipe).
+RECIPES = {
+    "reference": {},
+    "small": {"learning_rate": 1e-4, "num_train_epochs": 2, "warmup_ratio": 0.1},
+}
+DEFAULT_RECIPE = "small"
 
 
 def main():
@@ -28,16 +43,18 @@ def main():
     parser.add_argument("model_dir", help="Hugging Face checkpoint folder to start from")
     parser.add_argument("data_dir", help="folder with train.tsv and dev.tsv")
     parser.add_argument("output_dir", help="where the best epoch's model, the result and the curves go")
+    parser.add_argument("--recipe", choices=sorted(RECIPES), default=DEFAULT_RECIPE,
+                        help=f"training recipe (default {DEFAULT_RECIPE}; see the module docstring)")
     parser.add_argument("--max-steps", type=int, help="stop after N optimizer steps (default: all epochs)")
-    parser.add_argument("--epochs", type=int, help="num_train_epochs (default 5)")
-    parser.add_argument("--lr", type=float, help="learning_rate (default 2e-5)")
-    parser.add_argument("--batch", type=int, help="train_batch_size (default 256)")
+    parser.add_argument("--epochs", type=int, help="num_train_epochs (default: the recipe's)")
+    parser.add_argument("--lr", type=float, help="learning_rate (default: the recipe's)")
+    parser.add_argument("--batch", type=int, help="train_batch_size (default: the recipe's)")
     parser.add_argument("--threads", type=int, help="compute threads (default: all cores)")
     parser.add_argument("--config", help="a JSON file of further train config keys")
     parser.add_argument("--no-reference", action="store_true", help="do not show the reference run")
     args = parser.parse_args()
 
-    config = {}
+    config = dict(RECIPES[args.recipe])
     if args.config:
         with open(args.config, encoding="utf-8") as f:
             config.update(json.load(f))
@@ -51,9 +68,12 @@ def main():
                        ("learning_rate", args.lr), ("train_batch_size", args.batch), ("threads", args.threads)):
         if value is not None:
             config[key] = value
-    learning_rate = config.get("learning_rate", DEFAULT_LEARNING_RATE)
-    reference = None if args.no_reference else REFERENCES.get(learning_rate)
-    reference_label = "all-MiniLM-L6-v2, PyTorch, lr " + format(learning_rate, ".0e").replace("e-0", "e-")
+    learning_rate = config.get("learning_rate", 2e-5)
+    # The PyTorch reference ran the reference recipe (at two learning rates) and nothing else.
+    same_recipe = all(config.get(k, v) == v for k, v in (
+        ("train_batch_size", 256), ("num_train_epochs", 5), ("warmup_ratio", 0.0), ("weight_decay", 0.0)))
+    reference = REFERENCES.get(learning_rate) if same_recipe and not args.no_reference else None
+    reference_label = f"all-MiniLM-L6-v2, PyTorch, lr {_format_lr(learning_rate)}"
 
     print(f"fine-tuning {args.model_dir} on {config['train_file']}", file=sys.stderr)
     progress = sentiment.TrainingProgress()
@@ -76,6 +96,9 @@ def main():
 
     print()
     print_table(result, reference, reference_label, partial=interrupted or args.max_steps is not None)
+    if reference is None and not args.no_reference:
+        print("for comparison, PyTorch on all-MiniLM-L6-v2 with the reference recipe: best dev accuracy "
+              + ", ".join(f"{max(r):.3f} at lr {_format_lr(lr)}" for lr, r in REFERENCES.items()))
     os.makedirs(args.output_dir, exist_ok=True)
     result_path = os.path.join(args.output_dir, "train_result.json")
     with open(result_path, "w", encoding="utf-8") as f:
@@ -119,6 +142,10 @@ def print_table(result, reference, reference_label, partial=False):
     saved = result.get("output_dir")
     if saved and os.path.isfile(os.path.join(saved, "model.safetensors")):
         print(f"model: {saved}")
+
+
+def _format_lr(lr):
+    return format(lr, ".0e").replace("e-0", "e-")   # 2e-5, 1e-4
 
 
 def _cell(value, width, spec=".4f"):
