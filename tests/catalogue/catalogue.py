@@ -288,6 +288,8 @@ def build(workdir):
             ("positions-16", {"max_position_embeddings": 16}, "FORMAT", "position_embeddings"),
             ("type_vocab_size-0", {"type_vocab_size": 0}, "FORMAT", "type_vocab_size"),
             ("layer_norm_eps-string", {"layer_norm_eps": "small"}, "FORMAT", "layer_norm_eps"),
+            ("dropout-negative", {"hidden_dropout_prob": -0.5}, "FORMAT", "hidden_dropout_prob"),
+            ("dropout-above-1", {"attention_probs_dropout_prob": 1.5}, "FORMAT", "attention_probs_dropout_prob"),
             ("model_type-gpt2", {"model_type": "gpt2"}, "FORMAT", "model_type"),
             ("id2label-wrong-count", {"id2label": {"0": "a"}}, "FORMAT", "id2label"),
             ("not-json", "{\"hidden_size\": 32,", "FORMAT", "config.json"),
