@@ -48,6 +48,7 @@ python3 -m pip install --quiet --disable-pip-version-check -e bindings/python
 SENTIMENT_LIBRARY="$root/.build/release/libsentiment.so" python3 -m pytest -q bindings/python/tests
 
 stage "hardening: catalogue and concurrency through C, durability"
+scripts/check_traps.sh
 make -s -C tests/c LIBDIR="$root/.build/release"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT

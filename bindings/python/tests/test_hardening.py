@@ -47,22 +47,30 @@ def test_rss_stays_flat_over_10000_classify_calls(tiny):
     assert growth < 1024, f"RSS grew by {growth} kB over 10,000 classify calls"
 
 
-def test_8_threads_on_one_handle_equal_serial(tiny):
-    expected = tiny.classify(TEXTS, batch_size=3)
-    results, errors = [None] * 8, []
+def in_threads(count, work):
+    """[work(0), ..., work(count - 1)], each in its own thread; re-raises the first error."""
+    results, errors = [None] * count, []
 
-    def work(i):
+    def run(i):
         try:
-            results[i] = [tiny.classify(TEXTS, batch_size=3) for _ in range(20)]
-        except BaseException as e:  # noqa: BLE001 - reported by the assertion below
+            results[i] = work(i)
+        except BaseException as e:  # noqa: BLE001 - re-raised below, not lost in the thread
             errors.append(e)
 
-    threads = [threading.Thread(target=work, args=(i,)) for i in range(8)]
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
     for t in threads:
         t.start()
     for t in threads:
-        t.join(120)
-    assert not errors and all(r == [expected] * 20 for r in results)
+        t.join(300)
+    if errors:
+        raise errors[0]
+    return results
+
+
+def test_8_threads_on_one_handle_equal_serial(tiny):
+    expected = tiny.classify(TEXTS, batch_size=3)
+    results = in_threads(8, lambda i: [tiny.classify(TEXTS, batch_size=3) for _ in range(20)])
+    assert all(r == [expected] * 20 for r in results)
 
 
 def config(tiny_dir, tmp_path, name, **extra):
@@ -76,20 +84,8 @@ def test_concurrent_trains_equal_trains_alone(tiny_dir, tmp_path):
     configs = [config(tiny_dir, tmp_path, f"run-{i}", seed=7 + i, max_steps=6, save_strategy="last")
                for i in range(3)]
     alone = [sentiment.train(c)["curve"] for c in configs]
-    together, errors = [None] * 3, []
-
-    def work(i):
-        try:
-            together[i] = sentiment.train({**configs[i], "output_dir": configs[i]["output_dir"] + "-again"})["curve"]
-        except BaseException as e:  # noqa: BLE001 - reported by the assertion below
-            errors.append(e)
-
-    threads = [threading.Thread(target=work, args=(i,)) for i in range(3)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(300)
-    assert not errors
+    together = in_threads(3, lambda i: sentiment.train(
+        {**configs[i], "output_dir": configs[i]["output_dir"] + "-again"})["curve"])
     assert together == alone and alone[0] != alone[1]
 
 
