@@ -66,6 +66,19 @@ static void fuzz_load_dir(void)
     }
 }
 
+static const char *fuzz_files[] = {"config.json", "vocab.txt", "model.safetensors"};
+
+static void fuzz_cleanup(void)
+{
+    for (size_t i = 0; i < 3; i++) {
+        char path[128];
+        fuzz_path(path, sizeof path, fuzz_files[i]);
+        unlink(path);
+    }
+    rmdir(fuzz_dir);
+    sentiment_model_free(fuzz_model);
+}
+
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc;
@@ -78,11 +91,11 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     strcpy(fuzz_dir, "/tmp/sentiment-fuzz-XXXXXX");
     if (!mkdtemp(fuzz_dir))
         exit(2);
-    const char *files[] = {"config.json", "vocab.txt", "model.safetensors"};
+    atexit(fuzz_cleanup);
     for (size_t i = 0; i < 3; i++) {
         char from[4096], to[128];
-        snprintf(from, sizeof from, "%s/%s", model, files[i]);
-        fuzz_path(to, sizeof to, files[i]);
+        snprintf(from, sizeof from, "%s/%s", model, fuzz_files[i]);
+        fuzz_path(to, sizeof to, fuzz_files[i]);
         FILE *f = fopen(from, "rb");
         if (!f)
             exit(2);
