@@ -4,9 +4,11 @@ Each case calls the C function directly (NULL pointers and raw bytes included) a
 the status, that the error document names the field or file, and that the process lives.
 """
 
-import ctypes
+import atexit
 import json
+import shutil
 import sys
+import tempfile
 from ctypes import byref, c_void_p
 from pathlib import Path
 
@@ -17,7 +19,8 @@ from sentiment import _lib
 sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "tests" / "catalogue"))
 import catalogue  # noqa: E402
 
-_WORKDIR = Path(__import__("tempfile").mkdtemp(prefix="sentiment-catalogue-"))
+_WORKDIR = Path(tempfile.mkdtemp(prefix="sentiment-catalogue-"))
+atexit.register(shutil.rmtree, _WORKDIR, True)
 TABLE = catalogue.build(_WORKDIR)
 
 
