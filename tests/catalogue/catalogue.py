@@ -223,6 +223,7 @@ def build(workdir):
             case(f"{call}/null-request", call, None, "MISUSE", "request_json" if call != "save" else "config_json")
         if call != "save":
             case(f"{call}/null-out_json", call, req, "OK", null_out="out_json")
+    case("save/null-out_json", "save", j({"output_dir": str(w / "saved-without-out_json")}), "OK", null_out="out_json")
     case("train/null-config_json", "train", None, "MISUSE", "config_json")
     case("train/null-out_json", "train", j(train_config()), "OK", null_out="out_json")
 
