@@ -37,13 +37,14 @@ for t in "${targets[@]}"; do
         -L"$lib" -Wl,-rpath,"$lib" -lsentiment
     mkdir -p "$build/corpus/$t"
     log=$build/fuzz_$t.log
+    before=$(ls "$build/crashes" | grep -c "^$t-" || true)
     status=0
     "$build/fuzz_$t" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=4096 -max_len=262144 \
         -print_final_stats=1 -artifact_prefix="$build/crashes/$t-" \
         "$build/corpus/$t" "fuzz/corpus/$t" >"$log" 2>&1 || status=$?
     runs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' || echo 0)
-    crashes=$(ls "$build/crashes" | grep -c "^$t-" || true)
-    echo "fuzz $t: $runs executions in $seconds s, $crashes crash files, exit $status"
+    crashes=$(( $(ls "$build/crashes" | grep -c "^$t-" || true) - before ))
+    echo "fuzz $t: $runs executions in $seconds s, $crashes new crash files, exit $status"
     if [ "$status" != 0 ]; then
         failed=1
         grep -m1 -A30 'ERROR\|==ERROR\|deadly signal\|Fatal error' "$log" >&2 || tail -30 "$log" >&2
