@@ -124,11 +124,13 @@ SENTIMENT_API int32_t sentiment_tokenize(const sentiment_model *model, const cha
 /* {"texts": ["...", ...], "batch_size": 32} ->
  * {"results": [{"label": "POSITIVE", "label_id": 1, "score": 0.99,
  *               "probabilities": [0.01, 0.99], "logits": [-2.1, 2.5]}]}
- * Texts longer than max_length tokens are truncated. */
+ * Texts longer than max_length tokens are truncated. A batch holds at most 32,768 tokens
+ * (batch_size x max_length): a larger batch_size is split, so memory stays bounded. */
 SENTIMENT_API int32_t sentiment_classify(const sentiment_model *model, const char *request_json,
                                          char **out_json);
 
-/* {"data_file": "dev.tsv"} or {"texts": [...], "labels": [...]}, optional "batch_size" ->
+/* {"data_file": "dev.tsv"} or {"texts": [...], "labels": [...]}, optional "batch_size"
+ * (capped as for sentiment_classify) ->
  * {"examples": 872, "accuracy": 0.9, "loss": 0.3, "seconds": 1.2}
  * A data_file is a TSV with a header naming "sentence" and "label" columns (GLUE SST-2).
  * cb may be NULL; it receives {"event":"progress","examples":N,"total":M} events. */
