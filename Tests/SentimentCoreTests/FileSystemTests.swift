@@ -25,6 +25,8 @@ import Testing
         #expect(value == 7)
         #expect(list(dir) == ["config.json", "model.bin"])
         #expect(list(tmp.path) == ["out"], "no staging folder is left")
+        var st = stat()
+        #expect(stat(dir, &st) == 0 && st.st_mode & 0o777 == 0o755, "an ordinary folder, not mkdtemp's 0700")
     }
 
     @Test func emptyFolderIsReplacedAndOtherEntriesAreKept() throws {

@@ -152,11 +152,12 @@ public enum FileSystem {
     /// Writes a folder of files as one set. `body` fills a new staging folder next to
     /// `directory` (its argument); then a missing or empty `directory` is replaced by the
     /// staging folder in one rename (atomic), and a non-empty one receives each file by
-    /// rename, `last` last. A crash therefore leaves the old set, the new set, or (while renaming into an
-    /// existing folder) new files beside old ones of the same names: complete either way
-    /// when the files differ only in content, as successive checkpoints of one training run
-    /// do. Other entries of `directory` are kept. On error the staging folder is removed; a
-    /// process killed before that leaves a hidden `.NAME.saving-XXXXXX` folder beside it.
+    /// rename, `last` last. A crash therefore leaves the old set, the new set, or (while
+    /// renaming into an existing folder) new files beside old ones of the same names:
+    /// complete either way when the files differ only in content, as successive checkpoints
+    /// of one training run do. Other entries of `directory` are kept. On error the staging
+    /// folder is removed; a process killed before that leaves a hidden `.NAME.saving-XXXXXX`
+    /// folder beside it.
     public static func writeDirectoryAtomically<T>(_ directory: String, last: String, _ body: (String) throws -> T) throws -> T {
         var trimmed = directory
         while trimmed.count > 1, trimmed.hasSuffix("/") { trimmed.removeLast() }
@@ -174,6 +175,7 @@ public enum FileSystem {
         let staging = String(decoding: template.dropLast().map { UInt8(bitPattern: $0) }, as: UTF8.self)
         var committed = false
         defer { if !committed { removeFlatDirectory(staging) } }
+        _ = chmod(staging, 0o755)   // mkdtemp creates 0700; a saved model is an ordinary folder
         let value = try body(staging)
         syncDirectory(staging)
         // rename(2) replaces a missing or empty folder in one step; a non-empty one refuses.
