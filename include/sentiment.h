@@ -20,15 +20,32 @@
  *     pointers, invalid UTF-8, huge texts) traps or aborts the host process.
  *
  * Threading and ownership:
+ *   - Every function may be called from any thread. The library has no global state a
+ *     caller must initialise or lock.
  *   - A sentiment_model is immutable after sentiment_model_load(). sentiment_model_info,
  *     sentiment_tokenize, sentiment_classify, sentiment_evaluate and sentiment_model_save
- *     may run concurrently on one handle from any number of threads.
- *   - sentiment_model_free() must not race with any other call on the same handle.
+ *     may run concurrently on one handle from any number of threads, with the results of
+ *     serial calls (tests/c/concurrency.c checks 8 threads).
+ *   - The caller owns a handle from sentiment_model_load() and frees it once with
+ *     sentiment_model_free(). A NULL, freed or foreign handle passed to any function is
+ *     SENTIMENT_MISUSE, not a crash (but a later load may reuse a freed handle's value, so
+ *     drop freed handles); a handle freed while another thread still uses it stays valid
+ *     until that call returns.
+ *   - The caller owns every *out_json and frees it with sentiment_string_free() (never
+ *     free()); input strings stay the caller's and are not kept after the call.
  *   - Progress callbacks run on the calling thread, synchronously; event_json is valid
  *     only during the callback. Return 0 to continue, nonzero to cancel (the call then
- *     returns SENTIMENT_CANCELLED).
+ *     returns SENTIMENT_CANCELLED). To cancel from another thread, set a flag there and
+ *     return nonzero from the callback when it is set (with "logging_steps": 1 a training
+ *     run then stops within one optimizer step).
+ *   - sentiment_train runs on the calling thread; several threads may train at once on
+ *     separate output folders without affecting each other's results.
  *   - Compute threads: "threads" in the JSON (0 = OMP_NUM_THREADS or all cores). The
  *     library runs its parallel loops and oneDNN on the libgomp (OpenMP) thread pool.
+ *   - Saved checkpoints are written as a set: into a staging folder beside the output
+ *     folder, then renamed into place with config.json last, so a process killed during a
+ *     save leaves the previous checkpoint or the new one, never one that fails to load
+ *     (scripts/durability.py checks this).
  *
  * Full JSON reference: README.md ("C API"), and ARCHITECTURE.md.
  */
@@ -107,11 +124,13 @@ SENTIMENT_API int32_t sentiment_tokenize(const sentiment_model *model, const cha
 /* {"texts": ["...", ...], "batch_size": 32} ->
  * {"results": [{"label": "POSITIVE", "label_id": 1, "score": 0.99,
  *               "probabilities": [0.01, 0.99], "logits": [-2.1, 2.5]}]}
- * Texts longer than max_length tokens are truncated. */
+ * Texts longer than max_length tokens are truncated. A batch holds at most 32,768 tokens
+ * (batch_size x max_length): a larger batch_size is split, so memory stays bounded. */
 SENTIMENT_API int32_t sentiment_classify(const sentiment_model *model, const char *request_json,
                                          char **out_json);
 
-/* {"data_file": "dev.tsv"} or {"texts": [...], "labels": [...]}, optional "batch_size" ->
+/* {"data_file": "dev.tsv"} or {"texts": [...], "labels": [...]}, optional "batch_size"
+ * (capped as for sentiment_classify) ->
  * {"examples": 872, "accuracy": 0.9, "loss": 0.3, "seconds": 1.2}
  * A data_file is a TSV with a header naming "sentence" and "label" columns (GLUE SST-2).
  * cb may be NULL; it receives {"event":"progress","examples":N,"total":M} events. */
@@ -120,8 +139,9 @@ SENTIMENT_API int32_t sentiment_evaluate(const sentiment_model *model, const cha
 
 /* {"output_dir": "...", "precision": "fp32"} -> {"output_dir": "...", "files": [...]}
  * Writes a Hugging Face folder (config.json, model.safetensors, vocab.txt, ...) that
- * transformers.AutoModelForSequenceClassification.from_pretrained() loads. Each file is
- * written to a temporary name and renamed, so a crash never leaves a half-written file. */
+ * transformers.AutoModelForSequenceClassification.from_pretrained() loads. The files are
+ * staged beside output_dir and renamed into place (config.json last), so a crash leaves
+ * the old checkpoint or the new one; other entries of output_dir are kept. */
 SENTIMENT_API int32_t sentiment_model_save(const sentiment_model *model, const char *config_json,
                                            char **out_json);
 

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Installs what building and testing sentiment needs on a fresh Debian 12 machine with
-# Swift 6.3 and Python 3: oneDNN (GEMM), json-c (C examples), pkg-config, pytest.
+# Swift 6.3 and Python 3: oneDNN (GEMM), json-c (C examples), pkg-config, valgrind (leak
+# check), pytest. The fuzzers and sanitizers use the Swift toolchain's own clang.
 # Idempotent and quiet when everything is there. Run as root (or with sudo available).
 set -euo pipefail
 need=()
-for pkg in libdnnl-dev libjson-c-dev pkg-config; do
+for pkg in libdnnl-dev libjson-c-dev pkg-config valgrind; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then

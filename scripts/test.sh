@@ -4,13 +4,25 @@
 #   1. the library checks (self-contained .so, exported symbols = the header),
 #   2. swift test (unit, PyTorch parity, C ABI) in release mode,
 #   3. the C examples (classify, evaluate, a 2-step train on 32 rows) and the C ABI test program (json-c),
-#   4. the Python binding's pytest suite.
-# Stops at the first failing stage.
+#   4. the Python binding's pytest suite (with the bad-input catalogue and the hardening tests),
+#   5. hardening: the catalogue and the concurrency tests through C, the SIGKILL durability test,
+#   6. sanitizers: ASan/LSan/UBSan runs (scripts/sanitize.sh),
+#   7. a fuzz smoke of FUZZ_SECONDS (default 60) per libFuzzer target (scripts/fuzz.sh all),
+#   8. valgrind's leak check over 1,000 load/classify/free cycles and a short train (scripts/leaks.sh).
+# Stops at the first failing stage; prints each stage's time at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 
-stage() { printf '\n==> %s\n' "$*"; }
+times=()
+last=$SECONDS
+stage_name=""
+stage() {
+    [ -z "$stage_name" ] || times+=("$(printf '%4d s  %s' $((SECONDS - last)) "$stage_name")")
+    stage_name=$*
+    last=$SECONDS
+    printf '\n==> %s\n' "$*"
+}
 
 stage "dependencies"
 scripts/install_deps.sh
@@ -34,3 +46,26 @@ make -C examples/c check LIBDIR="$root/.build/release" MODEL="$SENTIMENT_MODEL_D
 stage "Python binding"
 python3 -m pip install --quiet --disable-pip-version-check -e bindings/python
 SENTIMENT_LIBRARY="$root/.build/release/libsentiment.so" python3 -m pytest -q bindings/python/tests
+
+stage "hardening: catalogue and concurrency through C, durability"
+scripts/check_traps.sh
+make -s -C tests/c LIBDIR="$root/.build/release"
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+python3 tests/catalogue/catalogue.py "$work"
+tests/c/catalogue "$work/cases.json"
+tests/c/concurrency "$work/checkpoints/base" "$work/data/train.tsv"
+SENTIMENT_LIBRARY="$root/.build/release/libsentiment.so" python3 scripts/durability.py --kills 24 | tail -1
+
+stage "sanitizers (ASan, LSan, UBSan)"
+scripts/sanitize.sh
+
+stage "fuzz smoke"
+scripts/fuzz.sh all "${FUZZ_SECONDS:-60}"
+
+stage "valgrind leak check"
+scripts/leaks.sh 1000
+
+stage "done"
+printf '%s\n' "${times[@]}"
+printf '%4d s  total\n' "$SECONDS"

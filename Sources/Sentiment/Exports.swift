@@ -96,13 +96,24 @@ public func sentiment_tokenize(_ model: OpaquePointer?, _ requestJSON: UnsafePoi
     }
 }
 
+/// At most this many tokens (texts x max_length) go through the encoder at once: a larger
+/// batch_size is split, so no request can exhaust memory (results change only by float
+/// rounding, as for any batch size).
+let maxBatchTokens = 32_768
+
+/// `requested` capped so one batch of `maxLength`-token texts stays within `maxBatchTokens`.
+func boundedBatchSize(_ requested: Int, maxLength: Int) -> Int {
+    max(1, min(requested, maxBatchTokens / max(1, maxLength)))
+}
+
 @_cdecl("sentiment_classify")
 public func sentiment_classify(_ model: OpaquePointer?, _ requestJSON: UnsafePointer<CChar>?, _ outJSON: OutJSON?) -> Int32 {
     Documents.run(outJSON) {
         let m = try ModelRegistry.shared.model(model)
         let request = try requestFields(requestJSON, argument: "request_json", allowed: ["texts", "batch_size"])
         let texts = try request.requiredStrings("texts")
-        let batchSize = try request.int("batch_size", default: 32, range: 1...65_536)
+        let batchSize = boundedBatchSize(try request.int("batch_size", default: 32, range: 1...65_536),
+                                         maxLength: m.options.maxLength)
         let predictions = try m.classify(texts, batchSize: batchSize)
         return JSON(["results": .array(predictions.map(Documents.prediction))])
     }
@@ -116,7 +127,8 @@ public func sentiment_evaluate(_ model: OpaquePointer?, _ requestJSON: UnsafePoi
         let m = try ModelRegistry.shared.model(model)
         let request = try requestFields(requestJSON, argument: "request_json",
                                   allowed: ["data_file", "texts", "labels", "batch_size"])
-        let batchSize = try request.int("batch_size", default: 32, range: 1...65_536)
+        let batchSize = boundedBatchSize(try request.int("batch_size", default: 32, range: 1...65_536),
+                                         maxLength: m.options.maxLength)
         let data: LabeledDataset
         if let path = try request.string("data_file") {
             guard !request.has("texts"), !request.has("labels") else {

@@ -64,16 +64,7 @@ final class TempDir {
 
 /// File names in a folder (no "." or "..").
 func list(_ dir: String) -> [String] {
-    guard let d = opendir(dir) else { return [] }
-    defer { closedir(d) }
-    var out: [String] = []
-    while let e = readdir(d) {
-        let name = withUnsafeBytes(of: e.pointee.d_name) { raw in
-            String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
-        }
-        if name != "." && name != ".." { out.append(name) }
-    }
-    return out.sorted()
+    ((try? FileSystem.listDirectory(dir)) ?? []).sorted()
 }
 
 func readBytes(_ path: String) throws -> [UInt8] { try FileSystem.readFile(path, limit: 1 << 30) }

@@ -258,10 +258,24 @@ public enum Checkpoint {
     /// A BERT encoder with the DistilBERT head has no Hugging Face BERT class, so it is written
     /// as DistilBERT (same block; token type 0 folded into the position embeddings). That is
     /// exact only for LayerNorm eps 1e-12 (DistilBERT hard-codes it); otherwise `.invalidArgument`.
+    ///
+    /// The files are written as one set (`FileSystem.writeDirectoryAtomically`, config.json
+    /// last), so a crash mid-save never leaves a folder that fails to load.
     @discardableResult
     public static func save(
         weights: EncoderWeights, rawConfig: JSON, tokenizerFrom sourceDirectory: String?, to directory: String,
         metadata: [String: String] = [:]
+    ) throws -> SavedCheckpoint {
+        let staged = try FileSystem.writeDirectoryAtomically(directory, last: configName) { staging in
+            try saveFiles(weights: weights, rawConfig: rawConfig, tokenizerFrom: sourceDirectory, to: staging, metadata: metadata)
+        }
+        return SavedCheckpoint(directory: directory, modelType: staged.modelType, architecture: staged.architecture,
+                               files: staged.files.map { FileSystem.join(directory, FileSystem.baseName($0)) })
+    }
+
+    static func saveFiles(
+        weights: EncoderWeights, rawConfig: JSON, tokenizerFrom sourceDirectory: String?, to directory: String,
+        metadata: [String: String]
     ) throws -> SavedCheckpoint {
         let c = weights.config
         try checkShapes(weights)

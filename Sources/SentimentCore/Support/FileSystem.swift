@@ -149,6 +149,74 @@ public enum FileSystem {
         syncDirectory(dir)
     }
 
+    /// Writes a folder of files as one set. `body` fills a new staging folder next to
+    /// `directory` (its argument); then a missing or empty `directory` is replaced by the
+    /// staging folder in one rename (atomic), and a non-empty one receives each file by
+    /// rename, `last` last. A crash therefore leaves the old set, the new set, or (while
+    /// renaming into an existing folder) new files beside old ones of the same names:
+    /// complete either way when the files differ only in content, as successive checkpoints
+    /// of one training run do. Other entries of `directory` are kept. On error the staging
+    /// folder is removed; a process killed before that leaves a hidden `.NAME.saving-XXXXXX`
+    /// folder beside it.
+    public static func writeDirectoryAtomically<T>(_ directory: String, last: String, _ body: (String) throws -> T) throws -> T {
+        var trimmed = directory
+        while trimmed.count > 1, trimmed.hasSuffix("/") { trimmed.removeLast() }
+        let parent = directoryName(trimmed)
+        try makeDirectories(parent)
+        if kind(trimmed) == .file || kind(trimmed) == .other {
+            throw SentimentError.io("\(directory) exists and is not a directory", field: directory)
+        }
+        var template = Array(join(parent, "." + baseName(trimmed) + ".saving-XXXXXX").utf8CString)
+        let made = template.withUnsafeMutableBufferPointer { buf -> Bool in
+            guard let base = buf.baseAddress else { return false }
+            return mkdtemp(base) != nil
+        }
+        guard made else { throw SentimentError.io("cannot create a folder in \(parent): \(errnoText())", field: directory) }
+        let staging = String(decoding: template.dropLast().map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        var committed = false
+        defer { if !committed { removeFlatDirectory(staging) } }
+        _ = chmod(staging, 0o755)   // mkdtemp creates 0700; a saved model is an ordinary folder
+        let value = try body(staging)
+        syncDirectory(staging)
+        // rename(2) replaces a missing or empty folder in one step; a non-empty one refuses.
+        if rename(staging, trimmed) == 0 {
+            committed = true
+            syncDirectory(parent)
+            return value
+        }
+        var names = try listDirectory(staging)
+        names.sort { ($0 == last ? 1 : 0, $0) < ($1 == last ? 1 : 0, $1) }
+        for name in names {
+            guard rename(join(staging, name), join(trimmed, name)) == 0 else {
+                throw SentimentError.io("cannot move \(name) into \(directory): \(errnoText())", field: directory)
+            }
+        }
+        syncDirectory(trimmed)
+        committed = true
+        rmdir(staging)
+        return value
+    }
+
+    /// The names in a folder, without "." and "..".
+    static func listDirectory(_ path: String) throws -> [String] {
+        guard let dir = opendir(path) else { throw SentimentError.io("cannot list \(path): \(errnoText())", field: path) }
+        defer { closedir(dir) }
+        var names: [String] = []
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
+            }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        return names
+    }
+
+    /// Removes a folder holding only files (a staging folder); best effort.
+    static func removeFlatDirectory(_ path: String) {
+        for name in (try? listDirectory(path)) ?? [] { unlink(join(path, name)) }
+        rmdir(path)
+    }
+
     /// Makes a rename durable; best effort (some file systems refuse fsync on directories).
     static func syncDirectory(_ dir: String) {
         let fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)

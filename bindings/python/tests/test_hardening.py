@@ -1,0 +1,118 @@
+"""Hardening through Python on the tiny test model: memory stays flat, threads do not interfere,
+a cancel from another thread ends training within one step."""
+
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+import sentiment
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "tests" / "catalogue"))
+import catalogue  # noqa: E402
+
+TEXTS = ["a good movie", "dull and boring", "not very good", "great fun!", "the film was awful", "", "charming"]
+TRAIN = "sentence\tlabel\n" + "a good movie\t2\nawful\t0\nthe film\t1\ngreat fun\t2\n" * 2
+
+
+@pytest.fixture(scope="module")
+def tiny_dir(library, tmp_path_factory):
+    return catalogue.copy_fixture(tmp_path_factory.mktemp("tiny"), "base")
+
+
+@pytest.fixture(scope="module")
+def tiny(tiny_dir):
+    with sentiment.Model(tiny_dir, max_length=64, threads=1) as m:
+        yield m
+
+
+def rss_kb():
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
+
+
+def test_rss_stays_flat_over_10000_classify_calls(tiny):
+    def calls(n):
+        for i in range(n):
+            tiny.classify(TEXTS[i % len(TEXTS)])
+            if i % 100 == 0:
+                with pytest.raises(sentiment.InvalidArgumentError):
+                    tiny.classify(["x"], batch_size=0)
+    calls(1000)                       # warm-up: allocator pools, caches
+    before = rss_kb()
+    calls(10000)
+    growth = rss_kb() - before
+    # A leak of even 100 bytes per call would add about 1 MB.
+    assert growth < 1024, f"RSS grew by {growth} kB over 10,000 classify calls"
+
+
+def in_threads(count, work):
+    """[work(0), ..., work(count - 1)], each in its own thread; re-raises the first error."""
+    results, errors = [None] * count, []
+
+    def run(i):
+        try:
+            results[i] = work(i)
+        except BaseException as e:  # noqa: BLE001 - re-raised below, not lost in the thread
+            errors.append(e)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(300)
+    if errors:
+        raise errors[0]
+    return results
+
+
+def test_8_threads_on_one_handle_equal_serial(tiny):
+    expected = tiny.classify(TEXTS, batch_size=3)
+    results = in_threads(8, lambda i: [tiny.classify(TEXTS, batch_size=3) for _ in range(20)])
+    assert all(r == [expected] * 20 for r in results)
+
+
+def config(tiny_dir, tmp_path, name, **extra):
+    train = tmp_path / "train.tsv"
+    train.write_text(TRAIN)
+    return {"model_dir": str(tiny_dir), "train_file": str(train), "output_dir": str(tmp_path / name),
+            "train_batch_size": 4, "max_length": 64, "threads": 1, "learning_rate": 1e-3, **extra}
+
+
+def test_concurrent_trains_equal_trains_alone(tiny_dir, tmp_path):
+    configs = [config(tiny_dir, tmp_path, f"run-{i}", seed=7 + i, max_steps=6, save_strategy="last")
+               for i in range(3)]
+    alone = [sentiment.train(c)["curve"] for c in configs]
+    together = in_threads(3, lambda i: sentiment.train(
+        {**configs[i], "output_dir": configs[i]["output_dir"] + "-again"})["curve"])
+    assert together == alone and alone[0] != alone[1]
+
+
+class Stop(Exception):
+    pass
+
+
+def test_cancel_from_another_thread_within_one_step(tiny_dir, tmp_path):
+    cfg = config(tiny_dir, tmp_path, "cancelled", num_train_epochs=1000, logging_steps=1, save_strategy="best")
+    flag, seen = threading.Event(), {"step": 0, "at_flag": None}
+
+    def progress(event):
+        if event["event"] == "step":
+            seen["step"] = event["step"]
+        if flag.is_set():
+            seen["at_flag"] = seen["at_flag"] or seen["step"]
+            raise Stop()
+
+    def controller():
+        while seen["step"] < 5:
+            threading.Event().wait(0.001)
+        flag.set()
+
+    threading.Thread(target=controller, daemon=True).start()
+    with pytest.raises(Stop) as excinfo:
+        sentiment.train(cfg, progress=progress)
+    steps = excinfo.value.result["steps"] if hasattr(excinfo.value, "result") else seen["step"]
+    assert seen["at_flag"] >= 5 and seen["at_flag"] <= steps <= seen["at_flag"] + 1
+    with sentiment.Model(cfg["output_dir"], max_length=64) as m:   # the last checkpoint saved loads
+        assert len(m.classify(["fun"])) == 1

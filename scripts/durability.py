@@ -1,0 +1,92 @@
+#!/usr/bin/env python3
+"""Durability: SIGKILL a training process at random moments and check its checkpoint still loads.
+
+    python3 scripts/durability.py [--kills 24] [--seed 1]
+
+Each round starts a training run (the tiny test model, 8 rows in batches of 4, so 2 steps
+per epoch, saving output_dir after every epoch: the process spends most of its time saving)
+and kills it with SIGKILL after a random delay. Odd rounds train into a new folder (the first
+save creates it), even rounds into the folder of the round before (each save replaces a
+checkpoint). After each kill the folder, unless empty or missing, must load and classify with the
+library: the old checkpoint or the new one, never a torn one. A staging folder left beside
+it shows that the kill landed in the middle of a save. Exits 1 on any failure.
+"""
+
+import argparse
+import json
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tests" / "catalogue"))
+sys.path.insert(0, str(REPO / "bindings" / "python" / "src"))
+import catalogue  # noqa: E402
+import sentiment  # noqa: E402
+
+CHILD = """
+import json, sys
+sys.path.insert(0, {src!r})
+import sentiment
+print("started", flush=True)
+sentiment.train(json.loads(sys.argv[1]))
+"""
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--kills", type=int, default=24)
+    parser.add_argument("--seed", type=int, default=1)
+    args = parser.parse_args()
+    rng = random.Random(args.seed)
+    work = Path(tempfile.mkdtemp(prefix="sentiment-durability-"))
+    model = catalogue.copy_fixture(work, "base")
+    train = work / "train.tsv"
+    train.write_text("sentence\tlabel\n" + "a good movie\t2\nawful\t0\nthe film\t1\ngreat fun\t2\n" * 2)
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    failures = 0
+    mid_save = 0
+    loaded = 0
+    output = None
+    for round in range(1, args.kills + 1):
+        if round % 2 == 1:
+            output = work / f"out-{round}"
+        config = {"model_dir": str(model), "train_file": str(train), "output_dir": str(output),
+                  "num_train_epochs": 10000, "train_batch_size": 4, "max_length": 64, "threads": 1,
+                  "save_strategy": "best", "logging_steps": 1000}
+        child = subprocess.Popen([sys.executable, "-c", CHILD.format(src=str(REPO / "bindings/python/src")),
+                                  json.dumps(config)], stdout=subprocess.PIPE, env=env)
+        child.stdout.readline()                     # the library is loaded; training starts now
+        time.sleep(rng.uniform(0.0, 0.4))
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+        staging = [p.name for p in output.parent.glob(f".{output.name}.saving-*")]
+        mid_save += bool(staging)
+        for name in staging:                        # what a killed save leaves behind
+            shutil.rmtree(output.parent / name)
+        state = "no checkpoint yet"
+        if output.exists() and any(output.iterdir()):    # the trainer creates it empty at start
+            try:
+                with sentiment.Model(output, max_length=64, threads=1) as m:
+                    result = m.classify(["a good movie"])
+                assert len(result) == 1
+                state = "loads: " + ", ".join(sorted(p.name for p in output.iterdir()))
+                loaded += 1
+            except Exception as e:                  # noqa: BLE001 - any failure to load is the bug
+                state = f"FAILS TO LOAD: {e}"
+                failures += 1
+        print(f"round {round:2d}: killed{' mid-save' if staging else ''}; {output.name}: {state}")
+    shutil.rmtree(work)
+    print(f"durability: {args.kills} kills, {mid_save} in the middle of a save, {loaded} checkpoints loaded, "
+          f"{failures} failed to load")
+    sys.exit(1 if failures or args.kills < 1 else 0)
+
+
+if __name__ == "__main__":
+    main()

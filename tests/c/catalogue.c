@@ -1,0 +1,189 @@
+/*
+ * catalogue: runs the bad-input catalogue (tests/catalogue/catalogue.py) through the C API.
+ *
+ *   python3 tests/catalogue/catalogue.py WORKDIR && catalogue WORKDIR/cases.json
+ *
+ * For every case: call the function named by the case (NULL pointers, stale handles and raw
+ * request bytes included), check the status, that the error document names the field or
+ * file, and for OK cases the number of results. One line per failing case, then
+ * "catalogue: N cases, M failed". Everything is freed, so ASan/LSan and valgrind runs
+ * show only the library's own leaks.
+ */
+#include "testlib.h"
+
+static char *read_file(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *buf = n >= 0 ? malloc((size_t)n + 1) : NULL;
+    if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) {
+        free(buf);
+        buf = NULL;
+    }
+    if (buf)
+        buf[n] = 0;
+    fclose(f);
+    return buf;
+}
+
+static const char *string_member(json_object *o, const char *key)
+{
+    json_object *v = member(o, key, json_type_string);
+    return v ? json_object_get_string(v) : NULL;
+}
+
+/* The number of results of an OK classify/tokenize document (-1 if absent); *longest gets
+ * the longest input_ids row. */
+static long count_results(json_object *doc, const char *call, long *longest)
+{
+    json_object *items = member(doc, strcmp(call, "classify") == 0 ? "results" : "input_ids", json_type_array);
+    if (!items)
+        return -1;
+    *longest = 0;
+    size_t n = json_object_array_length(items);
+    for (size_t i = 0; i < n; i++) {
+        json_object *row = json_object_array_get_idx(items, i);
+        if (json_object_is_type(row, json_type_array) && (long)json_object_array_length(row) > *longest)
+            *longest = (long)json_object_array_length(row);
+    }
+    return (long)n;
+}
+
+static int32_t status_value(const char *name)
+{
+    static const char *names[] = {"OK", "ERROR", "INVALID_ARGUMENT", "IO", "FORMAT", "CANCELLED",
+                                  "BUSY", "NOMEM", "MISUSE", "INTERNAL"};
+    for (int32_t i = 0; i < (int32_t)(sizeof names / sizeof names[0]); i++)
+        if (strcmp(names[i], name) == 0)
+            return i;
+    return -1;
+}
+
+/* Runs one case; returns 1 if it behaved as expected (printing why not otherwise). */
+static int run_case(json_object *c, sentiment_model *valid, sentiment_model *stale)
+{
+    const char *id = string_member(c, "id"), *call = string_member(c, "call");
+    const char *expect = string_member(c, "expect"), *names = string_member(c, "names");
+    const char *model_kind = string_member(c, "model"), *null_out = string_member(c, "null_out");
+    const char *request_file = string_member(c, "request_file");
+    char *request = request_file ? read_file(request_file) : NULL;
+    if (!request && !request_file && member(c, "request", json_type_string))
+        request = strdup(string_member(c, "request"));
+    if (request_file && !request) {
+        printf("FAIL %s: cannot read %s\n", id, request_file);
+        return 0;
+    }
+    sentiment_model *model = valid;
+    if (model_kind && strcmp(model_kind, "null") == 0)
+        model = NULL;
+    else if (model_kind && strcmp(model_kind, "stale") == 0)
+        model = stale;
+    int no_out = null_out && strcmp(null_out, "out_json") == 0;
+    char *out = NULL;
+    char **out_ref = no_out ? NULL : &out;
+    sentiment_model *loaded = NULL;
+    int32_t status;
+
+    if (strcmp(call, "load") == 0) {
+        int no_model = null_out && strcmp(null_out, "out_model") == 0;
+        status = sentiment_model_load(request, no_model ? NULL : &loaded, out_ref);
+    } else if (strcmp(call, "info") == 0) {
+        status = sentiment_model_info(model, out_ref);
+    } else if (strcmp(call, "tokenize") == 0) {
+        status = sentiment_tokenize(model, request, out_ref);
+    } else if (strcmp(call, "classify") == 0) {
+        status = sentiment_classify(model, request, out_ref);
+    } else if (strcmp(call, "evaluate") == 0) {
+        status = sentiment_evaluate(model, request, NULL, NULL, out_ref);
+    } else if (strcmp(call, "save") == 0) {
+        status = sentiment_model_save(model, request, out_ref);
+    } else if (strcmp(call, "train") == 0) {
+        status = sentiment_train(request, NULL, NULL, out_ref);
+    } else {
+        printf("FAIL %s: unknown call %s\n", id, call);
+        free(request);
+        return 0;
+    }
+    free(request);
+    sentiment_model_free(loaded);
+
+    int32_t expected = status_value(expect);
+    int ok = status == expected;
+    if (!ok)
+        printf("FAIL %s: status %d (%s), expected %s: %s\n", id, status, sentiment_status_string(status), expect,
+               out ? out : "(no document)");
+    if (ok && no_out && out != NULL) {
+        printf("FAIL %s: out_json was NULL but a document was written\n", id);
+        ok = 0;
+    }
+    json_object *doc = out ? json_tokener_parse(out) : NULL;
+    if (ok && !no_out && !doc) {
+        printf("FAIL %s: out_json is not a JSON document: %s\n", id, out ? out : "NULL");
+        ok = 0;
+    }
+    if (ok && doc && expected != SENTIMENT_OK) {
+        json_object *error = member(doc, "error", json_type_object);
+        json_object *st = member(error, "status", json_type_int);
+        const char *message = string_member(error, "message"), *field = string_member(error, "field");
+        if (!st || json_object_get_int(st) != expected || !message || !*message) {
+            printf("FAIL %s: malformed error document %s\n", id, out);
+            ok = 0;
+        } else if (names && !strstr(message, names) && !(field && strstr(field, names))) {
+            printf("FAIL %s: neither field nor message names \"%s\": %s\n", id, names, out);
+            ok = 0;
+        }
+    }
+    json_object *results = member(c, "results", json_type_int);
+    if (ok && doc && expected == SENTIMENT_OK && results) {
+        long longest = 0;
+        long n = count_results(doc, call, &longest);
+        json_object *max_tokens = member(c, "max_tokens", json_type_int);
+        if (n != json_object_get_int64(results) || (max_tokens && longest > json_object_get_int64(max_tokens))) {
+            printf("FAIL %s: %ld results (longest %ld), expected %" PRId64 "\n", id, n, longest,
+                   json_object_get_int64(results));
+            ok = 0;
+        }
+    }
+    json_object_put(doc);
+    sentiment_string_free(out);
+    return ok;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc != 2) {
+        fprintf(stderr, "usage: %s CASES_JSON   (from tests/catalogue/catalogue.py WORKDIR)\n", argv[0]);
+        return 2;
+    }
+    json_object *table = json_object_from_file(argv[1]);
+    json_object *cases = member(table, "cases", json_type_array);
+    const char *model_dir = string_member(table, "model_dir");
+    if (!cases || !model_dir) {
+        fprintf(stderr, "%s: not a catalogue table\n", argv[1]);
+        return 2;
+    }
+    char config[4096];
+    snprintf(config, sizeof config, "{\"model_dir\": \"%s\", \"max_length\": 64, \"threads\": 1}", model_dir);
+    sentiment_model *valid = NULL, *stale = NULL;
+    char *out = NULL;
+    if (sentiment_model_load(config, &valid, &out) != SENTIMENT_OK ||
+        sentiment_model_load(config, &stale, NULL) != SENTIMENT_OK) {
+        fprintf(stderr, "cannot load %s: %s\n", model_dir, out ? out : "");
+        return 2;
+    }
+    sentiment_string_free(out);
+    sentiment_model_free(stale); /* now a stale handle: every use must be MISUSE */
+
+    size_t n = json_object_array_length(cases);
+    int failures = 0;
+    for (size_t i = 0; i < n; i++)
+        failures += !run_case(json_object_array_get_idx(cases, i), valid, stale);
+    sentiment_model_free(valid);
+    json_object_put(table);
+    printf("catalogue: %zu cases, %d failed\n", n, failures);
+    return failures > 0;
+}

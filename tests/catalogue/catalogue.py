@@ -1,0 +1,410 @@
+#!/usr/bin/env python3
+"""The bad-input catalogue: every hostile input the C API must survive, with its expected status.
+
+`build(workdir)` writes the bad files (checkpoints, safetensors, vocabularies, TSVs, big
+requests) under `workdir` and returns the cases. Two runners execute the same table:
+`tests/c/catalogue.c` (C, json-c; also run under ASan/UBSan and valgrind) and
+`bindings/python/tests/test_catalogue.py` (ctypes). Run as a script to write the table:
+
+    python3 tests/catalogue/catalogue.py WORKDIR      # -> WORKDIR/cases.json (+ the files it names)
+
+A case:
+    id        unique name, "group/what"
+    call      load | info | tokenize | classify | evaluate | save | train
+    request   the JSON text passed as the request/config argument; None = a NULL pointer
+    request_file   a file whose bytes are the request (invalid UTF-8, 1 MB, 100,000 texts)
+    model     "valid" (the tiny fixture model, loaded by the runner), "null" or "stale" (freed)
+    null_out  "out_model" or "out_json": pass NULL in that position
+    expect    status name (OK, INVALID_ARGUMENT, IO, FORMAT, ERROR, MISUSE)
+    names     text the error's "field" or "message" must contain (the field or file at fault)
+    results   for OK classify/tokenize: the number of results expected
+    max_tokens  for OK tokenize: no sequence longer than this
+"""
+
+import json
+import os
+import shutil
+import struct
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+FIXTURE = REPO / "Tests" / "SentimentCoreTests" / "Fixtures" / "checkpoints" / "bert_f32"
+
+STATUS = {"OK": 0, "ERROR": 1, "INVALID_ARGUMENT": 2, "IO": 3, "FORMAT": 4, "CANCELLED": 5, "BUSY": 6,
+          "NOMEM": 7, "MISUSE": 8, "INTERNAL": 9}
+
+
+def j(obj):
+    return json.dumps(obj)
+
+
+# ---------------------------------------------------------------------------------------------
+# Bad files
+
+
+def copy_fixture(workdir, name):
+    """A copy of the tiny BERT fixture (2 layers, hidden 32, 3 labels, 64 positions, 100 tokens)
+    whose vocabulary repeats "a" (a word and a letter); the copy renames the word to "an"."""
+    d = Path(workdir) / "checkpoints" / name
+    if d.exists():
+        shutil.rmtree(d)
+    shutil.copytree(FIXTURE, d)
+    lines = (FIXTURE / "vocab.txt").read_text().splitlines()
+    lines[lines.index("a")] = "an"
+    (d / "vocab.txt").write_text("\n".join(lines) + "\n")
+    return d
+
+
+def safetensors_parts():
+    raw = (FIXTURE / "model.safetensors").read_bytes()
+    n = struct.unpack("<Q", raw[:8])[0]
+    return json.loads(raw[8:8 + n]), raw[8 + n:]
+
+
+def safetensors_bytes(header, data):
+    h = header if isinstance(header, bytes) else json.dumps(header).encode()
+    return struct.pack("<Q", len(h)) + h + data
+
+
+def checkpoint_with_safetensors(workdir, name, content):
+    d = copy_fixture(workdir, name)
+    (d / "model.safetensors").write_bytes(content)
+    return d
+
+
+def checkpoint_with_config(workdir, name, change):
+    d = copy_fixture(workdir, name)
+    if isinstance(change, (bytes, str)):
+        (d / "config.json").write_bytes(change if isinstance(change, bytes) else change.encode())
+    else:
+        config = json.loads((d / "config.json").read_text())
+        config.update(change)
+        (d / "config.json").write_text(json.dumps(config))
+    return d
+
+
+def checkpoint_with_vocab(workdir, name, lines=None, raw=None):
+    d = copy_fixture(workdir, name)
+    (d / "vocab.txt").write_bytes(raw if raw is not None else ("\n".join(lines) + "\n").encode())
+    return d
+
+
+def write(path, content):
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(content if isinstance(content, bytes) else content.encode())
+    return path
+
+
+# ---------------------------------------------------------------------------------------------
+# The table
+
+
+def build(workdir):
+    w = Path(workdir)
+    w.mkdir(parents=True, exist_ok=True)
+    model = str(copy_fixture(w, "base"))
+    cases = []
+
+    def case(id, call, request, expect, names=None, **extra):
+        c = {"id": id, "call": call, "request": request, "expect": expect}
+        if names is not None:
+            c["names"] = names
+        c.update(extra)
+        cases.append(c)
+
+    def load(id, config, expect, names=None, **extra):
+        case("load/" + id, "load", config if isinstance(config, str) or config is None else j(config), expect,
+             names, **extra)
+
+    def load_dir(id, directory, expect, names):
+        load(id, {"model_dir": str(directory), "max_length": 64}, expect, names)
+
+    # --- JSON: malformed ----------------------------------------------------------------------
+    for i, text in enumerate(["", " ", "{", "}", "[]", "null", "42", "\"model_dir\"", "{} {}", "{\"model_dir\": }",
+                              "{'model_dir': 'x'}", "{\"model_dir\": \"x\",}", "{\"model_dir\": \"x\" \"y\": 1}",
+                              "{\"model_dir\": NaN}", "{\"model_dir\": Infinity}", "{\"model_dir\": \"\\x\"}",
+                              "{\"model_dir\": \"unterminated}", "{\"a\": 1, \"a\": 2}", "[" * 100000,
+                              "{\"model_dir\": \"" + model + "\", \"max_length\": 64}\u0000garbage"]):
+        load(f"malformed-json-{i}", text, "INVALID_ARGUMENT" if "\u0000" not in text else "OK")
+    case("classify/malformed-json", "classify", "{\"texts\": [\"a\"]", "INVALID_ARGUMENT")
+    case("tokenize/malformed-json", "tokenize", "not json", "INVALID_ARGUMENT")
+    case("evaluate/malformed-json", "evaluate", "{\"texts\": [\"a\"], \"labels\": [1]", "INVALID_ARGUMENT")
+    case("save/malformed-json", "save", "{output_dir: 1}", "INVALID_ARGUMENT")
+    case("train/malformed-json", "train", "{\"model_dir\": ", "INVALID_ARGUMENT")
+    case("classify/deep-nesting", "classify", "{\"texts\": " + "[" * 5000 + "]" * 5000 + "}", "INVALID_ARGUMENT")
+
+    # --- JSON: wrong types, unknown keys --------------------------------------------------------
+    for key, value in [("model_dir", 1), ("model_dir", None), ("model_dir", ["a"]), ("precision", 5),
+                       ("precision", "fp64"), ("max_length", "128"), ("max_length", 1.5), ("max_length", True),
+                       ("threads", "2"), ("head", "gpt"), ("seed", 1.5)]:
+        cfg = {"model_dir": model, "max_length": 64, key: value} if key != "model_dir" else {"model_dir": value}
+        load(f"wrong-type-{key}-{json.dumps(value)}", cfg, "INVALID_ARGUMENT", key)
+    load("unknown-key", {"model_dir": model, "max_length": 64, "bogus_key": 1}, "INVALID_ARGUMENT", "bogus_key")
+    load("missing-model_dir", {}, "INVALID_ARGUMENT", "model_dir")
+    for key, value in [("texts", "one string"), ("texts", [1, 2]), ("texts", [None]), ("texts", {"a": 1}),
+                       ("batch_size", "8"), ("batch_size", 1.5)]:
+        req = {"texts": ["a"], key: value} if key != "texts" else {key: value}
+        case(f"classify/wrong-type-{key}-{json.dumps(value)}", "classify", j(req), "INVALID_ARGUMENT", key)
+    case("classify/unknown-key", "classify", j({"texts": ["a"], "bogus_key": 1}), "INVALID_ARGUMENT", "bogus_key")
+    case("classify/batch_size-null-is-default", "classify", j({"texts": ["a"], "batch_size": None}), "OK", results=1)
+    case("classify/missing-texts", "classify", "{}", "INVALID_ARGUMENT", "texts")
+    case("tokenize/unknown-key", "tokenize", j({"texts": ["a"], "batch_size": 1}), "INVALID_ARGUMENT", "batch_size")
+    case("evaluate/labels-not-ints", "evaluate", j({"texts": ["a"], "labels": ["1"]}), "INVALID_ARGUMENT", "labels")
+    case("evaluate/labels-count", "evaluate", j({"texts": ["a", "b"], "labels": [1]}), "INVALID_ARGUMENT", "labels")
+    case("evaluate/label-out-of-range", "evaluate", j({"texts": ["a"], "labels": [7]}), "INVALID_ARGUMENT", "label")
+    case("evaluate/negative-label", "evaluate", j({"texts": ["a"], "labels": [-1]}), "INVALID_ARGUMENT", "label")
+    case("evaluate/no-data", "evaluate", "{}", "INVALID_ARGUMENT", "data_file")
+    case("evaluate/both-data", "evaluate", j({"data_file": "x.tsv", "texts": ["a"], "labels": [1]}),
+         "INVALID_ARGUMENT", "data_file")
+    case("save/unknown-key", "save", j({"output_dir": str(w / "unused"), "bogus_key": 1}), "INVALID_ARGUMENT",
+         "bogus_key")
+    case("save/missing-output_dir", "save", "{}", "INVALID_ARGUMENT", "output_dir")
+    case("save/output_dir-not-string", "save", j({"output_dir": 5}), "INVALID_ARGUMENT", "output_dir")
+
+    # --- JSON: negative, zero, NaN-like and huge numbers -----------------------------------------
+    for key, value in [("max_length", 0), ("max_length", 1), ("max_length", -5), ("max_length", 513),
+                       ("max_length", 1e30), ("max_length", 9223372036854775808), ("max_length", "1e400"),
+                       ("threads", -1), ("threads", 1 << 40), ("seed", -1), ("seed", 1e300)]:
+        base = {"model_dir": model} if key == "max_length" else {"model_dir": model, "max_length": 64}
+        load(f"bad-number-{key}-{value}", j(base).replace("}", f", \"{key}\": {value}}}"),
+             "INVALID_ARGUMENT", key if value != "1e400" else "1e400")
+    for value in [0, -1, 65537, 1e300, -0.0]:
+        case(f"classify/batch_size-{value}", "classify", "{\"texts\": [\"a\"], \"batch_size\": %s}" % value,
+             "INVALID_ARGUMENT", "batch_size")
+    case("tokenize/max_length-0", "tokenize", j({"texts": ["a"], "max_length": 0}), "INVALID_ARGUMENT", "max_length")
+    case("tokenize/max_length-beyond-positions", "tokenize", j({"texts": ["a"], "max_length": 65}),
+         "INVALID_ARGUMENT", "max_length")
+
+    # --- Train config ---------------------------------------------------------------------------
+    train_tsv = write(w / "data" / "train.tsv", "sentence\tlabel\n" + "".join(
+        f"{t}\t{l}\n" for t, l in [("a good movie", 2), ("a bad film", 0), ("it was fun", 2), ("dull and boring", 0),
+                                   ("not very good", 1), ("great fun", 2), ("awful", 0), ("the film", 1)]))
+
+    def train_config(**changes):
+        cfg = {"model_dir": model, "train_file": str(train_tsv), "save_strategy": "no", "max_steps": 1,
+               "train_batch_size": 4, "threads": 1, "max_length": 64}
+        cfg.update(changes)
+        return {k: v for k, v in cfg.items() if v is not None}
+
+    def train(id, expect, names=None, raw=None, **changes):
+        case("train/" + id, "train", raw if raw is not None else j(train_config(**changes)), expect, names)
+
+    train("tiny-run-ok", "OK")
+    train("unknown-key", "INVALID_ARGUMENT", "bogus_key", bogus_key=1)
+    train("missing-train_file", "INVALID_ARGUMENT", "train_file", train_file=None)
+    train("missing-output_dir", "INVALID_ARGUMENT", "output_dir", save_strategy="last")
+    for key, value in [("learning_rate", 0), ("learning_rate", -1), ("learning_rate", 2), ("learning_rate", "fast"),
+                       ("train_batch_size", 0), ("train_batch_size", -8), ("eval_batch_size", 0),
+                       ("num_train_epochs", 0), ("num_train_epochs", -1), ("max_steps", -2), ("max_length", 0),
+                       ("adam_beta1", 1), ("adam_beta2", -0.5), ("adam_epsilon", 0), ("weight_decay", -1),
+                       ("warmup_ratio", 2), ("max_grad_norm", -1), ("logging_steps", 0), ("threads", -1),
+                       ("save_strategy", "sometimes"), ("lr_scheduler_type", "cosine_with_restarts_bogus"),
+                       ("dropout", "yes"), ("max_train_examples", -1), ("seed", "42")]:
+        train(f"bad-{key}-{json.dumps(value)}", "INVALID_ARGUMENT", key, **{key: value})
+    # Out-of-range JSON numbers fail in the parser, which reports the position rather than the key.
+    train("learning_rate-1e400", "INVALID_ARGUMENT", "1e400",
+          raw=j(train_config()).replace("}", ", \"learning_rate\": 1e400}"))
+    train("train_batch_size-huge", "INVALID_ARGUMENT", "train_batch_size",
+          raw=j(train_config()).replace("}", ", \"train_batch_size\": 18446744073709551616}"))
+
+    # --- Pointers: NULL in every position, and a stale handle -------------------------------------
+    texts = j({"texts": ["a good movie"]})
+    labeled = j({"texts": ["a good movie"], "labels": [2]})
+    load("null-config_json", None, "MISUSE", "config_json")
+    load("null-out_model", {"model_dir": model, "max_length": 64}, "MISUSE", "out_model", null_out="out_model")
+    load("null-out_json", {"model_dir": model, "max_length": 64}, "OK", null_out="out_json")
+    for call, req in [("info", None), ("tokenize", texts), ("classify", texts), ("evaluate", labeled),
+                      ("save", j({"output_dir": str(w / "never-written")}))]:
+        case(f"{call}/null-model", call, req, "MISUSE", "model", model="null")
+        case(f"{call}/stale-model", call, req, "MISUSE", "model", model="stale")
+        if call != "info":
+            case(f"{call}/null-request", call, None, "MISUSE", "request_json" if call != "save" else "config_json")
+        if call != "save":
+            case(f"{call}/null-out_json", call, req, "OK", null_out="out_json")
+    case("save/null-out_json", "save", j({"output_dir": str(w / "saved-without-out_json")}), "OK", null_out="out_json")
+    case("train/null-config_json", "train", None, "MISUSE", "config_json")
+    case("train/null-out_json", "train", j(train_config()), "OK", null_out="out_json")
+
+    # --- Text -----------------------------------------------------------------------------------
+    invalid_utf8 = {"lone-continuation": b"\x80", "truncated-2byte": b"\xc3", "overlong-slash": b"\xc0\xaf",
+                    "surrogate-bytes": b"\xed\xa0\x80", "beyond-u10ffff": b"\xf4\x90\x80\x80", "ff-fe": b"\xff\xfe",
+                    "truncated-4byte": b"\xf0\x9f\x98"}
+    for name, bad in invalid_utf8.items():
+        for call in ("tokenize", "classify"):
+            path = write(w / "requests" / f"utf8-{name}.json", b"{\"texts\": [\"good " + bad + b" movie\"]}")
+            case(f"{call}/invalid-utf8-{name}", call, None, "INVALID_ARGUMENT", "UTF-8", request_file=str(path))
+    # A lone surrogate escape is replaced by U+FFFD, as Python's json module and HF do with errors="replace".
+    case("classify/lone-surrogate-escape", "classify", "{\"texts\": [\"a \\ud800 b\"]}", "OK", results=1)
+    case("classify/nul-escape", "classify", j({"texts": ["a\u0000b"]}), "OK", results=1)
+    case("classify/empty-string", "classify", j({"texts": [""]}), "OK", results=1)
+    case("classify/empty-list", "classify", j({"texts": []}), "OK", results=0)
+    case("tokenize/empty-string", "tokenize", j({"texts": [""]}), "OK", results=1, max_tokens=2)
+    case("classify/only-spaces-and-controls", "classify", j({"texts": [" \t\r\n\u0001\u200b"]}), "OK", results=1)
+    case("classify/combining-marks", "classify", j({"texts": ["e" + "\u0301" * 5000]}), "OK", results=1)
+    case("classify/long-word", "classify", j({"texts": ["a" * 100000]}), "OK", results=1)
+    case("classify/cjk-and-emoji", "classify", j({"texts": ["\u4e2d\u6587 \U0001F600 \uffff \U0010FFFF"]}), "OK",
+         results=1)
+    big = write(w / "requests" / "one-megabyte-text.json", j({"texts": ["good movie " * 95326]}))
+    case("tokenize/1MB-text-truncated", "tokenize", None, "OK", results=1, max_tokens=64, request_file=str(big))
+    case("classify/1MB-text", "classify", None, "OK", results=1, request_file=str(big))
+    many = write(w / "requests" / "100000-texts.json", j({"texts": ["a good movie", "dull", ""] * 33333 + ["x"],
+                                                          "batch_size": 256}))
+    case("classify/100000-texts", "classify", None, "OK", results=100000, request_file=str(many))
+
+    # --- Files: missing, wrong kind, unreadable ---------------------------------------------------
+    load_dir("missing-model_dir", w / "does-not-exist", "IO", "model_dir")
+    load_dir("model_dir-is-a-file", train_tsv, "IO", "model_dir")
+    d = copy_fixture(w, "no-config"); (d / "config.json").unlink()
+    load_dir("missing-config.json", d, "IO", "config.json")
+    d = copy_fixture(w, "no-vocab"); (d / "vocab.txt").unlink()
+    load_dir("missing-vocab.txt", d, "IO", "vocab.txt")
+    d = copy_fixture(w, "no-weights"); (d / "model.safetensors").unlink()
+    load_dir("missing-model.safetensors", d, "IO", "model.safetensors")
+    for name in ("config.json", "vocab.txt", "model.safetensors"):
+        d = copy_fixture(w, f"{name}-is-a-directory"); (d / name).unlink(); (d / name).mkdir()
+        load_dir(f"{name}-is-a-directory", d, "IO", name)
+    if os.geteuid() != 0:   # root reads mode-000 files, so this case exists for other users only
+        d = copy_fixture(w, "unreadable-vocab"); (d / "vocab.txt").chmod(0)
+        load_dir("unreadable-vocab.txt", d, "IO", "vocab.txt")
+    case("evaluate/missing-data_file", "evaluate", j({"data_file": str(w / "nope.tsv")}), "IO", "nope.tsv")
+    case("evaluate/data_file-is-a-directory", "evaluate", j({"data_file": str(w)}), "IO", "data_file")
+    train("missing-model_dir", "IO", "model_dir", model_dir=str(w / "nope"))
+    train("missing-train_file", "IO", "train_file", train_file=str(w / "nope.tsv"))
+    train("missing-eval_file", "IO", "eval_file", eval_file=str(w / "nope.tsv"))
+
+    # --- Checkpoints: config.json that lies, bad vocabularies ------------------------------------
+    for name, change, expect, names in [
+            ("hidden_size-48", {"hidden_size": 48}, "FORMAT", "shape"),
+            ("layers-3", {"num_hidden_layers": 3}, "FORMAT", "layer.2"),
+            ("vocab_size-200", {"vocab_size": 200}, "FORMAT", "word_embeddings"),
+            ("intermediate_size-65", {"intermediate_size": 65}, "FORMAT", "intermediate"),
+            ("heads-not-dividing", {"num_attention_heads": 5}, "FORMAT", "num_attention_heads"),
+            ("hidden_size-0", {"hidden_size": 0}, "FORMAT", "hidden_size"),
+            ("hidden_size-negative", {"hidden_size": -32}, "FORMAT", "hidden_size"),
+            ("hidden_size-huge", {"hidden_size": 1 << 62}, "FORMAT", "hidden_size"),
+            ("hidden_size-string", {"hidden_size": "32"}, "FORMAT", "hidden_size"),
+            ("positions-0", {"max_position_embeddings": 0}, "FORMAT", "max_position_embeddings"),
+            ("positions-16", {"max_position_embeddings": 16}, "FORMAT", "position_embeddings"),
+            ("type_vocab_size-0", {"type_vocab_size": 0}, "FORMAT", "type_vocab_size"),
+            ("layer_norm_eps-string", {"layer_norm_eps": "small"}, "FORMAT", "layer_norm_eps"),
+            ("dropout-negative", {"hidden_dropout_prob": -0.5}, "FORMAT", "hidden_dropout_prob"),
+            ("dropout-above-1", {"attention_probs_dropout_prob": 1.5}, "FORMAT", "attention_probs_dropout_prob"),
+            ("model_type-gpt2", {"model_type": "gpt2"}, "FORMAT", "model_type"),
+            ("id2label-wrong-count", {"id2label": {"0": "a"}}, "FORMAT", "id2label"),
+            ("not-json", "{\"hidden_size\": 32,", "FORMAT", "config.json"),
+            ("json-array", "[1, 2, 3]", "FORMAT", "config.json"),
+            ("empty", "", "FORMAT", "config.json"),
+            ("invalid-utf8", b"{\"model_type\": \"bert\xff\"}", "FORMAT", "config.json")]:
+        load_dir(f"config-{name}", checkpoint_with_config(w, f"config-{name}", change), expect, names)
+    base_vocab = (Path(model) / "vocab.txt").read_text().splitlines()
+    for name, lines, raw in [
+            ("duplicate-tokens", base_vocab[:50] + ["good"] + base_vocab[51:], None),
+            ("missing-unk", [t if t != "[UNK]" else "[unk2]" for t in base_vocab], None),
+            ("missing-cls", [t if t != "[CLS]" else "[cls2]" for t in base_vocab], None),
+            ("missing-sep", [t if t != "[SEP]" else "[sep2]" for t in base_vocab], None),
+            ("empty", None, b""),
+            ("too-long", base_vocab + [f"extra{i}" for i in range(50)], None),
+            ("invalid-utf8", None, ("\n".join(base_vocab[:99]) + "\n\xff\xfe\n").encode("latin-1"))]:
+        load_dir(f"vocab-{name}", checkpoint_with_vocab(w, f"vocab-{name}", lines, raw), "FORMAT", "vocab.txt")
+    # Fewer tokens than embedding rows is legal (ids stay in range), as in Hugging Face.
+    load_dir("vocab-shorter-than-vocab_size", checkpoint_with_vocab(w, "vocab-short", base_vocab[:60]), "OK", None)
+
+    # --- safetensors, byte by byte ---------------------------------------------------------------
+    header, data = safetensors_parts()
+    first = next(k for k in header if k != "__metadata__")
+    second = next(k for k in header if k not in ("__metadata__", first))
+
+    def st(name, content, names="model.safetensors"):
+        load_dir(f"safetensors-{name}", checkpoint_with_safetensors(w, f"st-{name}", content), "FORMAT", names)
+
+    def patched(**per_tensor):
+        h = json.loads(json.dumps(header))
+        for key, value in per_tensor.items():
+            h[first][key] = value
+        return h
+
+    real = safetensors_bytes(header, data)
+    st("empty-file", b"")
+    st("7-bytes", b"\x01" * 7)
+    st("header-length-0", struct.pack("<Q", 0) + real[8:])
+    st("header-length-beyond-file", struct.pack("<Q", len(real)) + real[8:])
+    st("header-length-2^63", struct.pack("<Q", 1 << 63) + real[8:])
+    st("header-length-2^64-1", b"\xff" * 8 + real[8:])
+    st("header-not-json", safetensors_bytes(b"this is not json at all", data))
+    st("header-json-array", safetensors_bytes(b"[1, 2, 3]", data))
+    st("header-invalid-utf8", safetensors_bytes(b"{\"\xff\xfe\": 1}", data))
+    st("header-deep-nesting", safetensors_bytes(b"[" * 10000 + b"]" * 10000, data))
+    st("entry-not-object", safetensors_bytes({**header, first: 5}, data), first)
+    st("unknown-dtype", safetensors_bytes(patched(dtype="F8_E9M9"), data), first)
+    st("dtype-not-string", safetensors_bytes(patched(dtype=32), data), first)
+    st("missing-shape", safetensors_bytes({**header, first: {k: v for k, v in header[first].items() if k != "shape"}},
+                                          data), first)
+    st("negative-dimension", safetensors_bytes(patched(shape=[-32]), data), first)
+    st("dimension-overflow", safetensors_bytes(patched(shape=[1 << 62, 1 << 62]), data), first)
+    st("shape-offset-mismatch", safetensors_bytes(patched(shape=[33]), data), first)
+    lo, hi = header[first]["data_offsets"]
+    st("offsets-reversed", safetensors_bytes(patched(data_offsets=[hi, lo]), data), first)
+    st("offsets-negative", safetensors_bytes(patched(data_offsets=[-128, 0]), data), first)
+    st("offsets-out-of-range", safetensors_bytes(patched(data_offsets=[len(data), len(data) + hi - lo]), data), first)
+    st("offsets-huge", safetensors_bytes(patched(data_offsets=[1 << 62, (1 << 62) + hi - lo]), data), first)
+    st("offsets-not-pair", safetensors_bytes(patched(data_offsets=[lo]), data), first)
+    overlap = json.loads(json.dumps(header))
+    overlap[second]["data_offsets"] = list(header[first]["data_offsets"])
+    st("offsets-overlap", safetensors_bytes(overlap, data))
+    st("data-truncated", real[:-100])
+    st("data-truncated-to-header", real[:8 + struct.unpack("<Q", real[:8])[0]])
+    st("trailing-bytes", real + b"\x00" * 64)
+    st("metadata-not-object", safetensors_bytes({**header, "__metadata__": [1]}, data), "__metadata__")
+    st("missing-tensor", safetensors_bytes({k: v for k, v in header.items() if k != first}, data))
+    st("wrong-dtype-I64", safetensors_bytes(patched(dtype="I64", shape=[header[first]["shape"][0] // 2]), data),
+       first)
+    nan_weights = bytearray(data)
+    nan_weights[lo:hi] = struct.pack("<f", float("nan")) * ((hi - lo) // 4)
+    d = checkpoint_with_safetensors(w, "st-nan-weights", safetensors_bytes(header, bytes(nan_weights)))
+    load_dir("safetensors-nan-weights-load", d, "OK", None)
+    case("train/nan-loss-stops", "train", j(train_config(model_dir=str(d))), "ERROR", "learning_rate")
+
+    # --- Training data ---------------------------------------------------------------------------
+    for name, content, names in [
+            ("no-header", "a good movie\t2\n", "train"),
+            ("no-label-column", "sentence\tscore\na good movie\t2\n", "label"),
+            ("label-out-of-range", "sentence\tlabel\na good movie\t3\n", ":2"),
+            ("label-negative", "sentence\tlabel\na good movie\t-1\n", ":2"),
+            ("label-not-integer", "sentence\tlabel\na good movie\tpositive\n", ":2"),
+            ("label-float", "sentence\tlabel\na good movie\t1.5\n", ":2"),
+            ("missing-column", "sentence\tlabel\na good movie\t2\nno tab here\n", ":3"),
+            ("extra-column", "sentence\tlabel\na good movie\t2\textra\n", ":2"),
+            ("empty-file", "", "train"),
+            ("header-only", "sentence\tlabel\n", "train"),
+            ("invalid-utf8", b"sentence\tlabel\ngood \xff movie\t2\n", "train")]:
+        path = write(w / "data" / f"{name}.tsv", content)
+        names = f"{name}.tsv{names}" if names.startswith(":") else names
+        train(f"tsv-{name}", "FORMAT" if name != "header-only" else "INVALID_ARGUMENT", names, train_file=str(path))
+        if name == "header-only":   # evaluating nothing is allowed: {"examples": 0}
+            case(f"evaluate/tsv-{name}", "evaluate", j({"data_file": str(path)}), "OK")
+        else:
+            case(f"evaluate/tsv-{name}", "evaluate", j({"data_file": str(path)}), "FORMAT",
+                 names.replace("train", "data_file"))
+
+    # --- Output: a folder that cannot be written --------------------------------------------------
+    blocker = write(w / "a-regular-file", "not a folder")
+    case("save/output_dir-under-a-file", "save", j({"output_dir": str(blocker / "out")}), "IO", "a-regular-file")
+    case("save/output_dir-in-proc", "save", j({"output_dir": "/proc/sentiment-out"}), "IO", "/proc/sentiment-out")
+    case("save/output_dir-is-a-file", "save", j({"output_dir": str(blocker)}), "IO", "a-regular-file")
+    train("output_dir-under-a-file", "IO", "a-regular-file", output_dir=str(blocker / "out"), save_strategy="last")
+    train("output_dir-in-proc", "IO", "/proc", output_dir="/proc/sentiment-out", save_strategy="last")
+    return {"model_dir": model, "cases": cases}
+
+
+def main():
+    if len(sys.argv) != 2:
+        sys.exit("usage: catalogue.py WORKDIR   (writes WORKDIR/cases.json and the files it names)")
+    table = build(sys.argv[1])
+    Path(sys.argv[1], "cases.json").write_text(json.dumps(table, indent=1) + "\n")
+    print(f"{len(table['cases'])} cases -> {Path(sys.argv[1], 'cases.json')}")
+
+
+if __name__ == "__main__":
+    main()
