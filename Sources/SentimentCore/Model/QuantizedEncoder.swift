@@ -76,6 +76,14 @@ public final class QuantizedEncoderWeights: @unchecked Sendable {
         return out
     }
 
+    /// The tensors an int8 checkpoint stores as I8, by canonical name: every linear weight, and the
+    /// word embeddings (`wordEmbeddings`, see `EmbeddingRows`).
+    func checkpointTensors(wordEmbeddings: Int8Tensor) -> [String: Int8Tensor] {
+        var out: [String: Int8Tensor] = ["embeddings.word": wordEmbeddings]
+        for (name, l) in namedLinears { out[name] = Int8Tensor(bytes: l.weightBytes, scales: l.scaleValues) }
+        return out
+    }
+
     /// Weights in bytes (int8 weights, scales, column sums, biases).
     public var byteCount: Int {
         layers.reduce(0) { acc, l in
@@ -86,11 +94,11 @@ public final class QuantizedEncoderWeights: @unchecked Sendable {
 
 /// Int8 storage of an embedding table: per-row symmetric scales.
 enum EmbeddingRows {
-    /// Rounds `table` ([V, D]) in place to its int8-per-row representation (q * scale) and returns
-    /// the int8 bytes and scales. Rows with `knownScales` use them (an int8 checkpoint's table is
-    /// then unchanged). Throws `.invalidArgument` for non-finite values.
+    /// The int8-per-row form of `table` ([V, D]); with `roundInPlace`, `table` is also replaced by
+    /// its dequantized values (q * scale). Rows with `knownScales` use them (an int8 checkpoint's
+    /// table is then unchanged). Throws `.invalidArgument` for non-finite values.
     @discardableResult
-    static func quantize(_ table: Tensor, knownScales: [Float]? = nil) throws -> (bytes: [UInt8], scales: [Float]) {
+    static func quantize(_ table: Tensor, knownScales: [Float]? = nil, roundInPlace: Bool) throws -> Int8Tensor {
         guard table.shape.count == 2 else { throw SentimentError(.internal, "embedding table must be 2-D") }
         let rows = table.shape[0], cols = table.shape[1]
         if let s = knownScales, s.count != rows {
@@ -108,9 +116,9 @@ enum EmbeddingRows {
                 }
                 scales[r] = s
                 quantizeSymmetric(row, count: cols, scale: s, into: q + r * cols)
-                for c in 0..<cols { row[c] = Float(q[r * cols + c]) * s }
+                if roundInPlace { for c in 0..<cols { row[c] = Float(q[r * cols + c]) * s } }
             }
         }
-        return (bytes, scales)
+        return Int8Tensor(bytes: bytes, scales: scales)
     }
 }
