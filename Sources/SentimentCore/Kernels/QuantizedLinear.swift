@@ -170,19 +170,13 @@ func quantizeRowAsymmetric(
     if !(scale > 0) || !scale.isFinite { scale = 1 }
     let inv = 1 / scale
     let zero = Swift.min(255, Swift.max(0, (-mn * inv).rounded(.toNearestOrEven)))
-    let zv = F16(repeating: zero), inv16 = F16(repeating: inv)
-    let lo16 = F16(repeating: 0), hi16 = F16(repeating: 255)
-    c = 0
-    while c < full {
-        let v = (load16(x + c) * inv16).rounded(.toNearestOrEven) + zv
-        let clamped = min16(max16(v, lo16), hi16)
-        let bytes = SIMD16<UInt8>(truncatingIfNeeded: SIMD16<Int32>(clamped, rounding: .towardZero))
-        UnsafeMutableRawPointer(q + c).storeBytes(of: bytes, as: SIMD16<UInt8>.self)
-        c += 16
-    }
-    for i in full..<count {
-        let v = Swift.min(255, Swift.max(0, (x[i] * inv).rounded(.toNearestOrEven) + zero))
-        q[i] = UInt8(v)
+    // A plain loop that vectorizes (SIMD `.rounded()` and float->int conversions scalarize):
+    // v in [0, 255] plus 1.5 * 2^23 rounds v to the nearest integer (ties to even) in the low mantissa bits.
+    let magic: Float = 12_582_912
+    for i in 0..<count {
+        let v = x[i] * inv + zero
+        let c = v < 0 ? 0 : (v > 255 ? 255 : v)
+        q[i] = UInt8(truncatingIfNeeded: (c + magic).bitPattern)
     }
     return (scale, Int32(zero))
 }
@@ -254,29 +248,20 @@ func int8LinearQuantized(
     let ws = w.scales, cs = w.columnSums, b = w.bias
     let q = scratch.input.pointer
     let full = n & ~15
-    Parallel.forRanges(m, grain: Swift.max(1, 8192 / n)) { range in
+    Parallel.forRanges(m, grain: Swift.max(1, 32768 / n)) { range in
         for r in range {
             let a = acc + r * n, y = out + r * ldOut
             let sx = rs[r], zx = rz[r]
-            let sx16 = F16(repeating: sx), zx16 = I16(repeating: zx)
-            var c = 0
-            while c < full {
-                let ai = UnsafeRawPointer(a + c).loadUnaligned(as: I16.self)
-                let ci = UnsafeRawPointer(cs + c).loadUnaligned(as: I16.self)
-                var v = F16(ai &- zx16 &* ci) * (sx16 * load16(ws + c))
-                if addBias { v += load16(b + c) }
-                if case .gelu = epilogue { v = gelu16(v) }
-                store16(v, y + c)
-                c += 16
+            // Plain loops: they vectorize (int->float included), SIMD16 conversions would not.
+            if addBias {
+                for c in 0..<n { y[c] = Float(a[c] &- zx &* cs[c]) * (sx * ws[c]) + b[c] }
+            } else {
+                for c in 0..<n { y[c] = Float(a[c] &- zx &* cs[c]) * (sx * ws[c]) }
             }
-            if c < n {
-                let rem = n - c
-                var ai = I16(repeating: 0), ci = I16(repeating: 0)
-                for j in 0..<rem { ai[j] = a[c + j]; ci[j] = cs[c + j] }
-                var v = F16(ai &- zx16 &* ci) * (sx16 * loadPartial16(ws + c, rem, fill: 0))
-                if addBias { v += loadPartial16(b + c, rem, fill: 0) }
-                if case .gelu = epilogue { v = gelu16(v) }
-                storePartial16(v, y + c, rem)
+            if case .gelu = epilogue {
+                var c = 0
+                while c < full { store16(gelu16(load16(y + c)), y + c); c += 16 }
+                if c < n { storePartial16(gelu16(loadPartial16(y + c, n - c, fill: 0)), y + c, n - c) }
             }
             if requantize {
                 let (scale, zero) = quantizeRowAsymmetric(y, count: n, into: q + r * n)
