@@ -275,7 +275,7 @@ def main():
         acc = sum(argmax(x) == y for x, y in zip(r["logits"], labels)) / len(labels)
         agree = sum(argmax(x) == argmax(y) for x, y in zip(r["logits"], ref)) / len(ref)
         rows.append(dict(name=name, acc=acc, agree=agree, max_diff=max(diffs), mean_diff=sum(diffs) / len(diffs),
-                         size=sizes[name], **{k: v for k, v in r.items() if k != "logits"}))
+                         size=sizes[name], **{k: v for k, v in r.items() if k not in ("logits", "name")}))
     print(f"\nmodel: {args.size} ({src}), {len(sentences)} SST-2 dev sentences, {args.threads} threads, "
           f"{args.repeats} repeats; int8 checkpoint written (quantize + save) in {quantize_seconds:.2f} s")
     print("| runtime | batch-1 median | batch-32 | dev accuracy | labels = PyTorch fp32 | max / mean logit diff "
