@@ -30,7 +30,7 @@ model=""
 for arg in "$@"; do
     case "$arg" in
         --quick) quick=1 ;;
-        -h|--help) sed -n '2,26p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
         -*) echo "demo.sh: unknown option $arg (see --help)" >&2; exit 2 ;;
         *) model="$arg" ;;
     esac
