@@ -107,6 +107,10 @@ SENTIMENT_API void sentiment_string_free(char *s);
 /* Loads a model folder (config.json, vocab.txt, model.safetensors).
  * config_json: {"model_dir": "...", "precision": "fp32", "max_length": 128, "threads": 0,
  *               "head": "auto", "seed": 42}
+ * precision "int8" runs the encoder's linear layers in int8 (weights per output channel,
+ * activations per token; embeddings, LayerNorm, softmax and the head stay float): a float
+ * checkpoint is quantized at load, an int8 checkpoint (sentiment_model_save with
+ * "precision": "int8") is loaded as is. A text's int8 result does not depend on its batch.
  * On success *out_model is a new handle (free with sentiment_model_free) and *out_json
  * holds the same document as sentiment_model_info. On failure *out_model is NULL. */
 SENTIMENT_API int32_t sentiment_model_load(const char *config_json, sentiment_model **out_model,
@@ -139,9 +143,12 @@ SENTIMENT_API int32_t sentiment_evaluate(const sentiment_model *model, const cha
 
 /* {"output_dir": "...", "precision": "fp32"} -> {"output_dir": "...", "files": [...]}
  * Writes a Hugging Face folder (config.json, model.safetensors, vocab.txt, ...) that
- * transformers.AutoModelForSequenceClassification.from_pretrained() loads. The files are
- * staged beside output_dir and renamed into place (config.json last), so a crash leaves
- * the old checkpoint or the new one; other entries of output_dir are kept. */
+ * transformers.AutoModelForSequenceClassification.from_pretrained() loads. "precision":
+ * "int8" writes an int8 checkpoint instead (I8 weights with F32 "<name>_scale" tensors, the
+ * scheme in the safetensors metadata; about a quarter of the fp32 size) that this library
+ * loads (transformers does not). The files are staged beside output_dir and renamed into
+ * place (config.json last), so a crash leaves the old checkpoint or the new one; other
+ * entries of output_dir are kept. */
 SENTIMENT_API int32_t sentiment_model_save(const sentiment_model *model, const char *config_json,
                                            char **out_json);
 

@@ -4,7 +4,8 @@
 # through the Python binding (examples/python/finetune.py) with the recipe for small encoders
 # (lr 1e-4, batch 256, 2 epochs, 10% warmup, linear decay), prints the epochs table,
 # writes the training curves as an SVG image, then classifies sample sentences with the
-# fine-tuned model and evaluates it on the SST-2 dev set with the C examples.
+# fine-tuned model and evaluates it on the SST-2 dev set with the C examples, in fp32 and
+# in int8 (precision "int8", quantized at load), with a table of both accuracies and times.
 #
 #   scripts/demo.sh [--reference | --quick] [MODEL_DIR]
 #     --reference             the published DistilBERT recipe instead (lr 2e-5, batch 256,
@@ -74,7 +75,19 @@ examples/c/classify "$out" \
     "an utterly predictable , lifeless script ." \
     "one of the best films of the year ."
 echo
-echo "== evaluate the fine-tuned model on SST-2 dev ($data/dev.tsv)"
-examples/c/evaluate "$out" "$data/dev.tsv"
+echo "== evaluate the fine-tuned model on SST-2 dev ($data/dev.tsv), fp32 and int8"
+fp32_report=$(examples/c/evaluate --precision fp32 "$out" "$data/dev.tsv")
+echo "$fp32_report"
+echo
+int8_report=$(examples/c/evaluate --precision int8 "$out" "$data/dev.tsv")
+echo "$int8_report"
+field() { awk -v k="$1" '$1 == k { print $2 }' <<<"$2"; }
+echo
+echo "| precision | dev accuracy | seconds for $(field examples "$fp32_report") sentences (batch 32) | load seconds |"
+echo "|---|---|---|---|"
+for p in fp32 int8; do
+    report=$([ "$p" = fp32 ] && echo "$fp32_report" || echo "$int8_report")
+    echo "| $p | $(field accuracy "$report") | $(field seconds "$report") | $(field load "$report") |"
+done
 echo
 echo "training curves: $out/curves.svg"

@@ -1,7 +1,7 @@
 /*
  * classify: classifies sentences with libsentiment.
  *
- *   classify [--json] MODEL_DIR [TEXT...]
+ *   classify [--json] [--precision fp32|int8] MODEL_DIR [TEXT...]
  *
  * With no TEXT, classifies each non-empty line of stdin. Prints "LABEL score  text" per
  * sentence, or with --json the library's result document as is.
@@ -123,18 +123,27 @@ int main(int argc, char **argv)
 {
     int raw_json = 0;
     int arg = 1;
-    if (arg < argc && strcmp(argv[arg], "--json") == 0) {
-        raw_json = 1;
-        arg++;
+    const char *precision = "fp32"; /* the library rejects a bad value */
+    for (;;) {
+        if (arg < argc && strcmp(argv[arg], "--json") == 0) {
+            raw_json = 1;
+            arg++;
+        } else if (arg + 1 < argc && strcmp(argv[arg], "--precision") == 0) {
+            precision = argv[arg + 1];
+            arg += 2;
+        } else {
+            break;
+        }
     }
     if (arg >= argc || argv[arg][0] == '-') {
-        fprintf(stderr, "usage: %s [--json] MODEL_DIR [TEXT...]\n"
+        fprintf(stderr, "usage: %s [--json] [--precision fp32|int8] MODEL_DIR [TEXT...]\n"
                         "  with no TEXT, classifies each line of stdin\n", argv[0]);
         return 2;
     }
 
     json_object *config = json_object_new_object();
     json_object_object_add(config, "model_dir", json_object_new_string(argv[arg++]));
+    json_object_object_add(config, "precision", json_object_new_string(precision));
     sentiment_model *model = NULL;
     char *out = NULL;
     int32_t status = sentiment_model_load(json_object_to_json_string_ext(config, JSON_FLAGS), &model, &out);

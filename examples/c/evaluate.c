@@ -2,9 +2,10 @@
  * evaluate: accuracy and loss of a model on a labeled TSV file (GLUE SST-2 layout:
  * a header naming "sentence" and "label" columns).
  *
- *   evaluate MODEL_DIR DATA_TSV [BATCH_SIZE]
+ *   evaluate [--precision fp32|int8] MODEL_DIR DATA_TSV [BATCH_SIZE]
  *
- * Prints examples, accuracy, loss and seconds on stdout and progress on stderr.
+ * Prints examples, accuracy, loss, seconds and the model's load time on stdout and progress
+ * on stderr. --precision int8 quantizes a float model at load (or loads an int8 checkpoint).
  * Ctrl-C cancels through the progress callback.
  */
 #include <json-c/json.h>
@@ -83,8 +84,14 @@ static int get_number(json_object *doc, const char *key, double *value)
 
 int main(int argc, char **argv)
 {
+    const char *precision = "fp32"; /* the library rejects a bad value */
+    if (argc >= 3 && strcmp(argv[1], "--precision") == 0) {
+        precision = argv[2];
+        argv += 2;
+        argc -= 2;
+    }
     if (argc < 3 || argc > 4) {
-        fprintf(stderr, "usage: %s MODEL_DIR DATA_TSV [BATCH_SIZE]\n", argv[0]);
+        fprintf(stderr, "usage: evaluate [--precision fp32|int8] MODEL_DIR DATA_TSV [BATCH_SIZE]\n");
         return 2;
     }
     int batch_size = argc == 4 ? atoi(argv[3]) : 32; /* the library rejects a bad value */
@@ -92,6 +99,7 @@ int main(int argc, char **argv)
 
     json_object *config = json_object_new_object();
     json_object_object_add(config, "model_dir", json_object_new_string(argv[1]));
+    json_object_object_add(config, "precision", json_object_new_string(precision));
     sentiment_model *model = NULL;
     char *out = NULL;
     int32_t status = sentiment_model_load(json_object_to_json_string_ext(config, JSON_FLAGS), &model, &out);
@@ -101,6 +109,12 @@ int main(int argc, char **argv)
         sentiment_string_free(out);
         return 1;
     }
+    json_object *info = json_tokener_parse(out);
+    double load_seconds = 0;
+    json_object *o;
+    if (info && json_object_object_get_ex(info, "load_seconds", &o))
+        load_seconds = json_object_get_double(o);
+    json_object_put(info);
     sentiment_string_free(out);
 
     json_object *request = json_object_new_object();
@@ -124,8 +138,8 @@ int main(int argc, char **argv)
             fprintf(stderr, "evaluate: unexpected result document: %s\n", out);
         } else if (get_number(result, "examples", &examples) && get_number(result, "accuracy", &accuracy) &&
                    get_number(result, "loss", &loss) && get_number(result, "seconds", &seconds)) {
-            printf("examples  %.0f\naccuracy  %.4f\nloss      %.4f\nseconds   %.2f\n", examples, accuracy, loss,
-                   seconds);
+            printf("precision %s\nexamples  %.0f\naccuracy  %.4f\nloss      %.4f\nseconds   %.2f\nload      %.2f\n",
+                   precision, examples, accuracy, loss, seconds, load_seconds);
             rc = 0;
         }
         json_object_put(result);

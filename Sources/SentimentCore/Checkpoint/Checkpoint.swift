@@ -65,11 +65,26 @@ public struct LoadedCheckpoint: @unchecked Sendable {
     public let files: [String]
     /// Their total size in bytes.
     public let fileBytes: Int
-    /// Dtypes of the tensors read (e.g. ["F32"], ["BF16"]).
+    /// Dtypes of the tensors read (e.g. ["F32"], ["BF16"], ["F32", "I8"]).
     public let sourceDTypes: [String]
+    /// For an int8 checkpoint: the per-row scales of each int8 tensor, by canonical name
+    /// (`EncoderWeights.namedTensors`); the tensor itself holds the dequantized values.
+    public let int8Scales: [String: [Float]]
+    /// Whether the checkpoint was written in int8 (metadata "quantization": "sentiment-int8").
+    public var isInt8: Bool { metadata["quantization"] == Int8Scheme.name }
 
     public var config: EncoderConfig { weights.config }
     public var parameterCount: Int { weights.parameterCount }
+}
+
+/// An int8 tensor to save: [rows, ...] int8 bytes and one F32 scale per row.
+public struct Int8Tensor: Sendable {
+    public let bytes: [UInt8]
+    public let scales: [Float]
+    public init(bytes: [UInt8], scales: [Float]) {
+        self.bytes = bytes
+        self.scales = scales
+    }
 }
 
 /// What `Checkpoint.save` wrote.
@@ -205,10 +220,13 @@ public enum Checkpoint {
             head: HeadWeights(dense: dense.0, denseBias: dense.1, classifier: classifier.0, classifierBias: classifier.1))
         let used = files.used
         let dtypes = Set(used.compactMap { files.entry($0)?.1.dtype.rawValue }).sorted()
+        var scales: [String: [Float]] = [:]
+        for (name, t) in weights.namedTensors { if let s = files.rowScales[ObjectIdentifier(t)] { scales[name] = s } }
         return LoadedCheckpoint(
             directory: directory, weights: weights, rawConfig: raw, freshTensors: fresh,
             usedTensors: used.sorted(), ignoredTensors: files.allNames.filter { !used.contains($0) },
-            metadata: files.metadata, files: files.files.map(\.path), fileBytes: files.totalBytes, sourceDTypes: dtypes)
+            metadata: files.metadata, files: files.files.map(\.path), fileBytes: files.totalBytes, sourceDTypes: dtypes,
+            int8Scales: scales)
     }
 
     static func readConfig(_ path: String) throws -> JSON {
@@ -259,15 +277,20 @@ public enum Checkpoint {
     /// as DistilBERT (same block; token type 0 folded into the position embeddings). That is
     /// exact only for LayerNorm eps 1e-12 (DistilBERT hard-codes it); otherwise `.invalidArgument`.
     ///
+    /// `int8` (canonical name -> int8 rows and scales) writes those tensors as I8 plus an F32
+    /// `<name>_scale` tensor, with the scheme in the safetensors metadata (`Int8Scheme`); such a
+    /// checkpoint loads with `load` (dequantized) and, at precision int8, with its exact integers.
+    ///
     /// The files are written as one set (`FileSystem.writeDirectoryAtomically`, config.json
     /// last), so a crash mid-save never leaves a folder that fails to load.
     @discardableResult
     public static func save(
         weights: EncoderWeights, rawConfig: JSON, tokenizerFrom sourceDirectory: String?, to directory: String,
-        metadata: [String: String] = [:]
+        metadata: [String: String] = [:], int8: [String: Int8Tensor] = [:]
     ) throws -> SavedCheckpoint {
         let staged = try FileSystem.writeDirectoryAtomically(directory, last: configName) { staging in
-            try saveFiles(weights: weights, rawConfig: rawConfig, tokenizerFrom: sourceDirectory, to: staging, metadata: metadata)
+            try saveFiles(weights: weights, rawConfig: rawConfig, tokenizerFrom: sourceDirectory, to: staging,
+                          metadata: metadata, int8: int8)
         }
         return SavedCheckpoint(directory: directory, modelType: staged.modelType, architecture: staged.architecture,
                                files: staged.files.map { FileSystem.join(directory, FileSystem.baseName($0)) })
@@ -275,7 +298,7 @@ public enum Checkpoint {
 
     static func saveFiles(
         weights: EncoderWeights, rawConfig: JSON, tokenizerFrom sourceDirectory: String?, to directory: String,
-        metadata: [String: String]
+        metadata: [String: String], int8: [String: Int8Tensor]
     ) throws -> SavedCheckpoint {
         let c = weights.config
         try checkShapes(weights)
@@ -286,9 +309,24 @@ public enum Checkpoint {
         try FileSystem.makeDirectories(directory)
         var written: [String] = []
         let modelPath = FileSystem.join(directory, CheckpointFiles.single)
-        try SafeTensorsWriter.write(
-            plan.tensors.map { SafeTensorsWriter.Entry(name: $0.0, tensor: $0.1) },
-            metadata: metadata.merging(["format": "pt"]) { mine, _ in mine }, to: modelPath)
+        var canonical: [ObjectIdentifier: String] = [:]
+        for (name, t) in weights.namedTensors { canonical[ObjectIdentifier(t)] = name }
+        var entries: [SafeTensorsWriter.Entry] = []
+        for (name, t) in plan.tensors {
+            guard let key = canonical[ObjectIdentifier(t)], let q = int8[key] else {
+                entries.append(SafeTensorsWriter.Entry(name: name, tensor: t))
+                continue
+            }
+            entries.append(try SafeTensorsWriter.Entry(name: name, dtype: "I8", shape: t.shape, bytes: q.bytes))
+            let scales = try Tensor(shape: [q.scales.count], values: q.scales)
+            entries.append(SafeTensorsWriter.Entry(name: name + Int8Scheme.scaleSuffix, tensor: scales))
+        }
+        var meta = metadata.merging(["format": "pt"]) { mine, _ in mine }
+        if !int8.isEmpty {
+            meta["quantization"] = Int8Scheme.name
+            meta["quantization_scheme"] = Int8Scheme.description
+        }
+        try SafeTensorsWriter.write(entries, metadata: meta, to: modelPath)
         written.append(modelPath)
         let configPath = FileSystem.join(directory, configName)
         try FileSystem.writeAtomically(configPath) { try $0.write(Array((configJSON.serialized(indent: 2) + "\n").utf8)) }

@@ -11,6 +11,8 @@ struct CheckpointFiles {
     let location: [String: Int]
     /// Names actually read (for `LoadedCheckpoint.usedTensors`).
     private(set) var used: Set<String> = []
+    /// Per-row scales of the tensors read from int8 ("I8" + F32 `<name>_scale`), by the loaded tensor.
+    private(set) var rowScales: [ObjectIdentifier: [Float]] = [:]
 
     /// Opens `model.safetensors` in `directory`, else the sharded index. Neither -> `.io` naming the folder.
     init(directory: String) throws {
@@ -104,6 +106,35 @@ struct CheckpointFiles {
                 "tensor \(name) in \(file.path) has shape \(e.shape), expected \(shape) from config.json\(note)", field: name)
         }
         used.insert(name)
+        if e.dtype == .i8 { return try loadInt8(name, file: file, entry: e) }
         return try file.floatTensor(name)
+    }
+
+    /// An int8 tensor of an int8 checkpoint: I8 [rows, ...] with F32 `<name>_scale` [rows],
+    /// dequantized to float (row r times scale r). Missing or malformed scales -> `.format`.
+    private mutating func loadInt8(_ name: String, file: SafeTensorsFile, entry e: SafeTensorsEntry) throws -> Tensor {
+        let scaleName = name + Int8Scheme.scaleSuffix
+        let rows = e.shape.first ?? 0
+        guard let (scaleFile, se) = entry(scaleName), se.dtype == .f32, se.shape == [rows] else {
+            throw SentimentError.format(
+                "int8 tensor \(name) in \(file.path) needs an F32 tensor \(scaleName) of shape [\(rows)]", field: scaleName)
+        }
+        let scales = try scaleFile.floatTensor(scaleName).array
+        guard scales.allSatisfy({ $0.isFinite && $0 > 0 }) else {
+            throw SentimentError.format("\(scaleName) in \(scaleFile.path) has a scale that is not finite and positive", field: scaleName)
+        }
+        used.insert(scaleName)
+        let t = try Tensor(shape: e.shape)
+        let cols = rows > 0 ? e.count / rows : 0
+        try file.withRawBytes(name) { raw in
+            guard let p = raw.baseAddress else { return }
+            let q = p.assumingMemoryBound(to: Int8.self)
+            for r in 0..<rows {
+                let s = scales[r]
+                for c in 0..<cols { t.data[r * cols + c] = Float(q[r * cols + c]) * s }
+            }
+        }
+        rowScales[ObjectIdentifier(t)] = scales
+        return t
     }
 }

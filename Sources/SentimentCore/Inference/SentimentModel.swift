@@ -49,6 +49,10 @@ public final class SentimentModel: @unchecked Sendable {
     public let tokenizer: BertTokenizer
     public let checkpoint: LoadedCheckpoint
     public let encoder: EncoderForward
+    /// The int8 linear layers (precision int8 only).
+    public let quantized: QuantizedEncoderWeights?
+    /// Per-row scales of the int8-stored word embeddings (precision int8 only; what a save reuses).
+    let wordEmbeddingScales: [Float]?
     /// Effective compute threads.
     public let threads: Int
     public let loadSeconds: Double
@@ -67,10 +71,6 @@ public final class SentimentModel: @unchecked Sendable {
         }
         guard FileSystem.kind(options.modelDirectory) == .directory else {
             throw SentimentError.io("model_dir \(options.modelDirectory) is not a readable directory", field: "model_dir")
-        }
-        guard options.precision == .fp32 else {
-            throw SentimentError.invalidArgument(
-                "precision \"\(options.precision.rawValue)\" is not available yet; use \"fp32\"", field: "precision")
         }
         self.options = options
         self.threads = SentimentModel.effectiveThreads(options.threads)
@@ -91,7 +91,20 @@ public final class SentimentModel: @unchecked Sendable {
                 "vocab.txt has \(tokenizer.vocabSize) tokens but the model's embedding has \(config.vocabSize) rows",
                 field: FileSystem.join(options.modelDirectory, "vocab.txt"))
         }
-        self.encoder = try EncoderForward(weights: checkpoint.weights)
+        switch options.precision {
+        case .fp32:
+            self.quantized = nil
+            self.wordEmbeddingScales = nil
+            self.encoder = try EncoderForward(weights: checkpoint.weights)
+        case .int8:
+            // The int8 model computes with the int8-stored word embeddings (see QuantizedEncoder.swift).
+            self.wordEmbeddingScales = try EmbeddingRows.quantize(
+                checkpoint.weights.embeddings.word, knownScales: checkpoint.int8Scales["embeddings.word"], roundInPlace: true
+            ).scales
+            let q = try QuantizedEncoderWeights(checkpoint.weights, knownScales: checkpoint.int8Scales)
+            self.quantized = q
+            self.encoder = try EncoderForward(weights: checkpoint.weights, packing: .int8(q))
+        }
         self.loadSeconds = Clock.now() - start
     }
 
@@ -192,14 +205,20 @@ public final class SentimentModel: @unchecked Sendable {
 
     // MARK: Save
 
-    /// Writes a Hugging Face checkpoint folder; returns the files written.
+    /// Writes a Hugging Face checkpoint folder; returns the files written. `.int8` writes the
+    /// int8 checkpoint (I8 weights + F32 scales, see `Int8Scheme`), quantizing a float model first;
+    /// `.fp32` writes float32 tensors (an int8 model's dequantized weights).
     public func save(to directory: String, precision: Precision = .fp32) throws -> [String] {
-        guard precision == .fp32 else {
-            throw SentimentError.invalidArgument(
-                "precision \"\(precision.rawValue)\" is not available yet; use \"fp32\"", field: "precision")
+        var int8: [String: Int8Tensor] = [:]
+        if precision == .int8 {
+            let q = try quantized ?? QuantizedEncoderWeights(weights, knownScales: checkpoint.int8Scales)
+            let word = try EmbeddingRows.quantize(
+                weights.embeddings.word, knownScales: wordEmbeddingScales ?? checkpoint.int8Scales["embeddings.word"],
+                roundInPlace: false)
+            int8 = q.checkpointTensors(wordEmbeddings: word)
         }
         let saved = try Checkpoint.save(weights: weights, rawConfig: checkpoint.rawConfig,
-                                        tokenizerFrom: options.modelDirectory, to: directory)
+                                        tokenizerFrom: options.modelDirectory, to: directory, int8: int8)
         return saved.files
     }
 }

@@ -164,6 +164,15 @@ public final class ForwardWorkspace {
     /// Set by `EncoderTrainer`, whose backward knows this layout.
     var sparseLastLayer = false
     var clsInput: UnsafeMutablePointer<Float>? = nil   // [S, D] (training, sparse last layer)
+    /// Buffers of the int8 path (made on first int8 use).
+    private var int8Buffers: Int8Scratch? = nil
+
+    func int8Scratch() throws -> Int8Scratch {
+        if let b = int8Buffers { return b }
+        let b = try Int8Scratch()
+        int8Buffers = b
+        return b
+    }
 
     public init(config: EncoderConfig, mode: Mode = .inference) {
         self.mode = mode
@@ -280,6 +289,9 @@ public enum WeightPacking: Sendable {
     /// Read the `EncoderWeights` tensors directly on every call (training: the optimizer updates
     /// them in place between calls).
     case none
+    /// Run the linear layers in int8 (inference only; see QuantizedEncoder.swift). Everything else
+    /// reads the `EncoderWeights`, which must not change afterwards.
+    case int8(QuantizedEncoderWeights)
 }
 
 /// The encoder forward pass. Immutable after init and safe to share across threads: all
@@ -296,6 +308,8 @@ public final class EncoderForward: @unchecked Sendable {
         let ldWeight: Int
         let bias: UnsafePointer<Float>
         let k: Int, n: Int
+        /// Set when the layer runs in int8 (then `weight` is the unused float original).
+        var int8: Int8Linear? = nil
     }
 
     struct Layer {
@@ -309,6 +323,8 @@ public final class EncoderForward: @unchecked Sendable {
 
     private let packed: [Tensor]   // keeps the packed copies alive
     let layers: [Layer]
+    /// The int8 weights when `packing` is `.int8`.
+    public let quantized: QuantizedEncoderWeights?
 
     /// Validates the weight shapes against `weights.config` (throws `.format`) and packs the
     /// weights (see `WeightPacking`).
@@ -369,7 +385,15 @@ public final class EncoderForward: @unchecked Sendable {
 
         var keep: [Tensor] = []
         var prepared: [Layer] = []
-        for l in weights.layers {
+        if case .int8(let qw) = packing {
+            guard qw.layers.count == weights.layers.count, qw.hiddenSize == d else {
+                throw SentimentError(.internal, "the int8 weights were made for a model of a different shape")
+            }
+            quantized = qw
+        } else {
+            quantized = nil
+        }
+        for (li, l) in weights.layers.enumerated() {
             func original(_ w: Tensor, _ b: Tensor) -> Linear {
                 Linear(weight: w.data, layout: .outIn, ldWeight: w.shape[1], bias: b.data, k: w.shape[1], n: w.shape[0])
             }
@@ -381,6 +405,26 @@ public final class EncoderForward: @unchecked Sendable {
                 return Linear(weight: t.data, layout: .inOut, ldWeight: n, bias: b.data, k: k, n: n)
             }
             switch packing {
+            case .int8(let qw):
+                let ql = qw.layers[li]
+                func int8(_ w: Tensor, _ b: Tensor, _ q: Int8Linear) -> Linear {
+                    var lin = original(w, b)
+                    lin.int8 = q
+                    return lin
+                }
+                // qkv/kv keep float views only for their shapes; the int8 views do the work.
+                prepared.append(Layer(
+                    q: int8(l.query, l.queryBias, ql.qkv.view(0..<d)),
+                    k: int8(l.key, l.keyBias, ql.qkv.view(d..<(2 * d))),
+                    v: int8(l.value, l.valueBias, ql.qkv.view((2 * d)..<(3 * d))),
+                    qkv: Linear(weight: l.query.data, layout: .outIn, ldWeight: d, bias: l.queryBias.data, k: d, n: 3 * d,
+                                int8: ql.qkv.linear),
+                    kv: Linear(weight: l.key.data, layout: .outIn, ldWeight: d, bias: l.keyBias.data, k: d, n: 2 * d,
+                               int8: ql.qkv.view(d..<(3 * d))),
+                    attnOut: int8(l.attentionOut, l.attentionOutBias, ql.attnOut.linear),
+                    ffnIn: int8(l.ffnIn, l.ffnInBias, ql.ffnIn.linear), ffnOut: int8(l.ffnOut, l.ffnOutBias, ql.ffnOut.linear),
+                    attnNormWeight: l.attentionNormWeight.data, attnNormBias: l.attentionNormBias.data,
+                    outNormWeight: l.outputNormWeight.data, outNormBias: l.outputNormBias.data))
             case .none:
                 prepared.append(Layer(
                     q: original(l.query, l.queryBias), k: original(l.key, l.keyBias), v: original(l.value, l.valueBias),
@@ -467,6 +511,9 @@ public final class EncoderForward: @unchecked Sendable {
         guard ws.fits(config) else {
             throw SentimentError(.misuse, "the workspace was made for a model of a different shape")
         }
+        if quantized != nil && ws.mode == .training {
+            throw SentimentError(.misuse, "an int8 encoder runs inference only; train with the float weights")
+        }
         try validate(batch)
         try ws.prepare(for: batch, threads: Parallel.threads)
         let t = batch.totalTokens, s = batch.count
@@ -507,11 +554,11 @@ public final class EncoderForward: @unchecked Sendable {
                     }
                     // Self-attention.
                     if let qkv = layer.qkv {
-                        try apply(qkv, inp: a.input, rows: t, out: a.qkv, ldOut: 3 * d)
+                        try apply(ws, qkv, inp: a.input, rows: t, out: a.qkv, ldOut: 3 * d)
                     } else {
-                        try apply(layer.q, inp: a.input, rows: t, out: a.qkv, ldOut: 3 * d)
-                        try apply(layer.k, inp: a.input, rows: t, out: a.qkv + d, ldOut: 3 * d)
-                        try apply(layer.v, inp: a.input, rows: t, out: a.qkv + 2 * d, ldOut: 3 * d)
+                        try apply(ws, layer.q, inp: a.input, rows: t, out: a.qkv, ldOut: 3 * d)
+                        try apply(ws, layer.k, inp: a.input, rows: t, out: a.qkv + d, ldOut: 3 * d)
+                        try apply(ws, layer.v, inp: a.input, rows: t, out: a.qkv + 2 * d, ldOut: 3 * d)
                     }
                     attentionForward(
                         out: a.context, qkv: a.qkv, offsets: offs, numHeads: config.numHeads, headDim: config.headDim,
@@ -520,7 +567,7 @@ public final class EncoderForward: @unchecked Sendable {
                         scratch: scratch, scratchPerThread: ws.scratchPerThread)
                     // Dropout acts on dense(x) + bias, so with a mask the bias goes in before it.
                     let attnOutDrop = dropout?.attentionOutput[li]
-                    try apply(layer.attnOut, inp: a.context, rows: t, out: a.attnSum, ldOut: d, bias: attnOutDrop != nil)
+                    try apply(ws, layer.attnOut, inp: a.context, rows: t, out: a.attnSum, ldOut: d, bias: attnOutDrop != nil)
                     if let m = attnOutDrop { dropoutForward(a.attnSum, rows: t, cols: d, mask: m) }
                     residualLayerNormForward(
                         x: a.attnSum, linearBias: attnOutDrop == nil ? layer.attnOut.bias : nil, residual: a.input,
@@ -528,10 +575,10 @@ public final class EncoderForward: @unchecked Sendable {
                         weight: layer.attnNormWeight, bias: layer.attnNormBias, rows: t, cols: d, eps: eps,
                         mean: a.attnMean, rstd: a.attnRstd)
                     // Feed-forward.
-                    try apply(layer.ffnIn, inp: a.attnNorm, rows: t, out: a.ffnAct, ldOut: f, bias: false)
-                    biasGeluForward(x: a.ffnAct, bias: layer.ffnIn.bias, rows: t, cols: f, preActivation: a.ffnPre)
                     let ffnOutDrop = dropout?.ffnOutput[li]
-                    try apply(layer.ffnOut, inp: a.ffnAct, rows: t, out: a.ffnSum, ldOut: d, bias: ffnOutDrop != nil)
+                    try feedForward(
+                        ws, layer, inp: a.attnNorm, rows: t, act: a.ffnAct, out: a.ffnSum, outBias: ffnOutDrop != nil,
+                        preActivation: a.ffnPre)
                     if let m = ffnOutDrop { dropoutForward(a.ffnSum, rows: t, cols: d, mask: m) }
                     residualLayerNormForward(
                         x: a.ffnSum, linearBias: ffnOutDrop == nil ? layer.ffnOut.bias : nil, residual: a.attnNorm,
@@ -548,7 +595,11 @@ public final class EncoderForward: @unchecked Sendable {
         // Classification head on the [CLS] rows.
         let h = weights.head
         let pre = ws.headPre ?? headAct
-        try sgemm(transB: true, m: s, n: d, k: d, a: cls, lda: d, b: h.dense.data, ldb: d, c: pre, ldc: d)
+        // int8: one row per GEMM call, so the float head cannot depend on the batch size either.
+        let headRows = quantized == nil ? [(0, s)] : (0..<s).map { ($0, 1) }
+        for (r0, m) in headRows {
+            try sgemm(transB: true, m: m, n: d, k: d, a: cls + r0 * d, lda: d, b: h.dense.data, ldb: d, c: pre + r0 * d, ldc: d)
+        }
         addBiasRows(pre, bias: h.denseBias.data, rows: s, cols: d, ld: d)
         if pre != headAct { headAct.update(from: pre, count: s * d) }
         switch config.headKind {
@@ -557,7 +608,10 @@ public final class EncoderForward: @unchecked Sendable {
         }
         if let m = dropout?.head { dropoutForward(headAct, rows: s, cols: d, mask: m) }
         let nl = config.numLabels
-        try sgemm(transB: true, m: s, n: nl, k: d, a: headAct, lda: d, b: h.classifier.data, ldb: d, c: logits, ldc: nl)
+        for (r0, m) in headRows {
+            try sgemm(transB: true, m: m, n: nl, k: d, a: headAct + r0 * d, lda: d, b: h.classifier.data, ldb: d,
+                      c: logits + r0 * nl, ldc: nl)
+        }
         addBiasRows(logits, bias: h.classifierBias.data, rows: s, cols: nl, ld: nl)
     }
 
@@ -570,24 +624,22 @@ public final class EncoderForward: @unchecked Sendable {
         let t = ws.tokens, s = ws.sequences
         let d = config.hiddenSize, f = config.intermediateSize, eps = config.layerNormEps
         if let kv = layer.kv {
-            try apply(kv, inp: a.input, rows: t, out: a.qkv + d, ldOut: 3 * d)
+            try apply(ws, kv, inp: a.input, rows: t, out: a.qkv + d, ldOut: 3 * d)
         } else {
-            try apply(layer.k, inp: a.input, rows: t, out: a.qkv + d, ldOut: 3 * d)
-            try apply(layer.v, inp: a.input, rows: t, out: a.qkv + 2 * d, ldOut: 3 * d)
+            try apply(ws, layer.k, inp: a.input, rows: t, out: a.qkv + d, ldOut: 3 * d)
+            try apply(ws, layer.v, inp: a.input, rows: t, out: a.qkv + 2 * d, ldOut: 3 * d)
         }
         gatherRows(a.input, offsets: offsets, cols: d, into: cls)
-        try apply(layer.q, inp: cls, rows: s, out: q, ldOut: d)
+        try apply(ws, layer.q, inp: cls, rows: s, out: q, ldOut: d)
         attentionForward(
             out: ctx, qkv: a.qkv, queries: .first(q: q), offsets: offsets,
             numHeads: config.numHeads, headDim: config.headDim,
             scratch: scratch, scratchPerThread: ws.scratchPerThread)
-        try apply(layer.attnOut, inp: ctx, rows: s, out: tmp, ldOut: d, bias: false)
+        try apply(ws, layer.attnOut, inp: ctx, rows: s, out: tmp, ldOut: d, bias: false)
         residualLayerNormForward(
             x: tmp, linearBias: layer.attnOut.bias, residual: cls, out: cls,
             weight: layer.attnNormWeight, bias: layer.attnNormBias, rows: s, cols: d, eps: eps)
-        try apply(layer.ffnIn, inp: cls, rows: s, out: ffn, ldOut: f, bias: false)
-        biasGeluForward(x: ffn, bias: layer.ffnIn.bias, rows: s, cols: f)
-        try apply(layer.ffnOut, inp: ffn, rows: s, out: tmp, ldOut: d, bias: false)
+        try feedForward(ws, layer, inp: cls, rows: s, act: ffn, out: tmp, outBias: false)
         residualLayerNormForward(
             x: tmp, linearBias: layer.ffnOut.bias, residual: cls, out: cls,
             weight: layer.outNormWeight, bias: layer.outNormBias, rows: s, cols: d, eps: eps)
@@ -606,28 +658,28 @@ public final class EncoderForward: @unchecked Sendable {
         let d = config.hiddenSize, f = config.intermediateSize, eps = config.layerNormEps
         let rowIds = UnsafeBufferPointer(rebasing: offsets[0..<s])
         if let kv = layer.kv {
-            try apply(kv, inp: a.input, rows: t, out: a.qkv + d, ldOut: 3 * d)
+            try apply(ws, kv, inp: a.input, rows: t, out: a.qkv + d, ldOut: 3 * d)
         } else {
-            try apply(layer.k, inp: a.input, rows: t, out: a.qkv + d, ldOut: 3 * d)
-            try apply(layer.v, inp: a.input, rows: t, out: a.qkv + 2 * d, ldOut: 3 * d)
+            try apply(ws, layer.k, inp: a.input, rows: t, out: a.qkv + d, ldOut: 3 * d)
+            try apply(ws, layer.v, inp: a.input, rows: t, out: a.qkv + 2 * d, ldOut: 3 * d)
         }
         gatherRows(a.input, offsets: offsets, cols: d, into: clsIn)
-        try apply(layer.q, inp: clsIn, rows: s, out: q, ldOut: d)
+        try apply(ws, layer.q, inp: clsIn, rows: s, out: q, ldOut: d)
         attentionForward(
             out: a.context, qkv: a.qkv, queries: .first(q: q), offsets: offsets,
             numHeads: config.numHeads, headDim: config.headDim, probs: a.probs, probOffsets: probOffsets,
             dropout: dropout?.attention[li], scratch: scratch, scratchPerThread: ws.scratchPerThread)
         let attnOutDrop = dropout?.attentionOutput[li]
-        try apply(layer.attnOut, inp: a.context, rows: s, out: a.attnSum, ldOut: d, bias: attnOutDrop != nil)
+        try apply(ws, layer.attnOut, inp: a.context, rows: s, out: a.attnSum, ldOut: d, bias: attnOutDrop != nil)
         if let m = attnOutDrop { dropoutForward(a.attnSum, rowIds: rowIds, cols: d, mask: m) }
         residualLayerNormForward(
             x: a.attnSum, linearBias: attnOutDrop == nil ? layer.attnOut.bias : nil, residual: clsIn, out: a.attnNorm,
             weight: layer.attnNormWeight, bias: layer.attnNormBias, rows: s, cols: d, eps: eps,
             mean: a.attnMean, rstd: a.attnRstd)
-        try apply(layer.ffnIn, inp: a.attnNorm, rows: s, out: a.ffnAct, ldOut: f, bias: false)
+        try apply(ws, layer.ffnIn, inp: a.attnNorm, rows: s, out: a.ffnAct, ldOut: f, bias: false)
         biasGeluForward(x: a.ffnAct, bias: layer.ffnIn.bias, rows: s, cols: f, preActivation: a.ffnPre)
         let ffnOutDrop = dropout?.ffnOutput[li]
-        try apply(layer.ffnOut, inp: a.ffnAct, rows: s, out: a.ffnSum, ldOut: d, bias: ffnOutDrop != nil)
+        try apply(ws, layer.ffnOut, inp: a.ffnAct, rows: s, out: a.ffnSum, ldOut: d, bias: ffnOutDrop != nil)
         if let m = ffnOutDrop { dropoutForward(a.ffnSum, rowIds: rowIds, cols: d, mask: m) }
         residualLayerNormForward(
             x: a.ffnSum, linearBias: ffnOutDrop == nil ? layer.ffnOut.bias : nil, residual: a.attnNorm, out: cls,
@@ -635,12 +687,38 @@ public final class EncoderForward: @unchecked Sendable {
             mean: a.outMean, rstd: a.outRstd)
     }
 
+    /// out[rows, D] = FFN out(GELU(FFN in(inp) + bias)) (+ FFN out's bias if `outBias`); the GELU
+    /// output goes to `act` ([rows, F]) and, if given, its input to `preActivation`. In int8 the
+    /// GELU is fused into FFN in's dequantization, which also quantizes each row for FFN out.
+    private func feedForward(
+        _ ws: ForwardWorkspace, _ layer: Layer, inp: UnsafePointer<Float>, rows: Int, act: UnsafeMutablePointer<Float>,
+        out: UnsafeMutablePointer<Float>, outBias: Bool, preActivation: UnsafeMutablePointer<Float>? = nil
+    ) throws {
+        let d = config.hiddenSize, f = config.intermediateSize
+        if let qIn = layer.ffnIn.int8, let qOut = layer.ffnOut.int8, preActivation == nil {
+            let scratch = try ws.int8Scratch()
+            try scratch.reserve(rows: rows, k: Swift.max(d, f), n: Swift.max(d, f))
+            quantizeRows(inp, rows: rows, k: d, ldInp: d, scratch: scratch)
+            try int8LinearQuantized(qIn, rows: rows, out: act, ldOut: f, addBias: true, epilogue: .gelu, requantize: true,
+                                    scratch: scratch)
+            try int8LinearQuantized(qOut, rows: rows, out: out, ldOut: d, addBias: outBias, scratch: scratch)
+            return
+        }
+        try apply(ws, layer.ffnIn, inp: inp, rows: rows, out: act, ldOut: f, bias: false)
+        biasGeluForward(x: act, bias: layer.ffnIn.bias, rows: rows, cols: f, preActivation: preActivation)
+        try apply(ws, layer.ffnOut, inp: act, rows: rows, out: out, ldOut: d, bias: outBias)
+    }
+
     /// out[rows, n] (row stride ldOut) = inp[rows, k] * W^T (+ bias).
     @inline(__always)
     private func apply(
-        _ lin: Linear, inp: UnsafePointer<Float>, rows: Int, out: UnsafeMutablePointer<Float>, ldOut: Int,
-        bias: Bool = true
+        _ ws: ForwardWorkspace, _ lin: Linear, inp: UnsafePointer<Float>, rows: Int, out: UnsafeMutablePointer<Float>,
+        ldOut: Int, bias: Bool = true
     ) throws {
+        if let q = lin.int8 {
+            try int8Linear(q, inp: inp, rows: rows, out: out, ldOut: ldOut, addBias: bias, scratch: try ws.int8Scratch())
+            return
+        }
         try linearForward(
             out: out, inp: inp, weight: lin.weight, layout: lin.layout, bias: bias ? lin.bias : nil,
             m: rows, k: lin.k, n: lin.n, ldOut: ldOut, ldWeight: lin.ldWeight)

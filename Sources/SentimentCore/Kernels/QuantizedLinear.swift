@@ -1,0 +1,284 @@
+// Int8 linear layers for inference (AVX-512 VNNI through oneDNN's `dnnl_gemm_u8s8s32`).
+//
+// Weights: int8 per output channel, symmetric:   W[n, k] ~ sw[n] * qw[n, k],        qw in -127...127.
+// Activations: dynamic per row (token), asymmetric u8:  x[m, k] ~ sx[m] * (qx[m, k] - zx[m]), qx in 0...255.
+// Then
+//   y[m, n] = sx[m] * sw[n] * (acc[m, n] - zx[m] * colsum[n]) + bias[n]
+// with acc = qx * qw^T accumulated in s32 by oneDNN and colsum[n] = sum_k qw[n, k] precomputed.
+// The s32 accumulation is exact (|acc| <= K * 255 * 127 < 2^31 for K < 66,000; oneDNN uses VNNI
+// vpdpbusd on this CPU, which does not saturate, and the kernel tests check it against an exact
+// reference), and every other step works on one row, so a row's output does not depend on the
+// other rows of the batch: batch-1 and batch-32 logits are bit-identical.
+import CDnnl
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Largest K for which the s32 accumulator cannot overflow (K * 255 * 127 < 2^31).
+let int8MaxInnerDimension = Int(Int32.max) / (255 * 127)
+
+/// Aligned storage for int8 kernels (64 bytes, zero-filled). Throws `.noMemory`.
+final class AlignedBuffer<Element>: @unchecked Sendable {
+    let pointer: UnsafeMutablePointer<Element>
+    let count: Int
+
+    init(count n: Int) throws {
+        let bytes = Swift.max(n, 1) * MemoryLayout<Element>.stride
+        var raw: UnsafeMutableRawPointer? = nil
+        guard posix_memalign(&raw, 64, bytes) == 0, let raw else {
+            throw SentimentError(.noMemory, "cannot allocate \(bytes) bytes for an int8 buffer")
+        }
+        memset(raw, 0, bytes)
+        pointer = raw.bindMemory(to: Element.self, capacity: Swift.max(n, 1))
+        count = n
+    }
+
+    deinit { free(pointer) }
+}
+
+// MARK: - Weights
+
+/// A linear layer quantized per output channel: [N, K] int8 (Hugging Face [out, in] layout),
+/// scales [N], column sums [N] and the float bias [N]. Immutable after init.
+public final class Int8Matrix: @unchecked Sendable {
+    public let n: Int, k: Int
+    let weights: AlignedBuffer<Int8>
+    let scales: AlignedBuffer<Float>
+    let columnSums: AlignedBuffer<Int32>
+    let bias: AlignedBuffer<Float>
+
+    /// Quantizes `weight` ([N, K] row-major) and copies `bias` ([N]). Row n's scale is
+    /// `knownScales[n]` when given (re-quantizing an int8 checkpoint's dequantized weights with
+    /// its own scales gives back exactly its integers), else max|W[n, :]| / 127 (1 for a zero row).
+    /// Throws `.invalidArgument` for a non-finite weight or scale, `.format` for K too large.
+    public init(weight: UnsafePointer<Float>, bias: UnsafePointer<Float>, n: Int, k: Int, knownScales: [Float]? = nil) throws {
+        guard k <= int8MaxInnerDimension else {
+            throw SentimentError.format("int8 linear layers need at most \(int8MaxInnerDimension) inputs, got \(k)")
+        }
+        if let s = knownScales, s.count != n {
+            throw SentimentError.format("int8 weight has \(n) rows but \(s.count) scales")
+        }
+        self.n = n
+        self.k = k
+        weights = try AlignedBuffer(count: n * k)
+        scales = try AlignedBuffer(count: n)
+        columnSums = try AlignedBuffer(count: n)
+        self.bias = try AlignedBuffer(count: n)
+        self.bias.pointer.update(from: bias, count: n)
+        for r in 0..<n {
+            let row = weight + r * k
+            let scale = knownScales?[r] ?? Int8Matrix.symmetricScale(row, count: k)
+            guard scale.isFinite, scale > 0 else {
+                throw SentimentError.invalidArgument("int8 weight row \(r) has scale \(scale); the weights must be finite")
+            }
+            scales.pointer[r] = scale
+            columnSums.pointer[r] = quantizeSymmetric(row, count: k, scale: scale, into: weights.pointer + r * k)
+        }
+    }
+
+    /// Stacks matrices with the same K row-wise ([sum N, K]).
+    init(stacking parts: [Int8Matrix]) throws {
+        let k = parts.first?.k ?? 0
+        guard parts.allSatisfy({ $0.k == k }) else { throw SentimentError(.internal, "stacked int8 matrices differ in K") }
+        n = parts.reduce(0) { $0 + $1.n }
+        self.k = k
+        weights = try AlignedBuffer(count: n * k)
+        scales = try AlignedBuffer(count: n)
+        columnSums = try AlignedBuffer(count: n)
+        bias = try AlignedBuffer(count: n)
+        var r = 0
+        for p in parts {
+            (weights.pointer + r * k).update(from: p.weights.pointer, count: p.n * k)
+            (scales.pointer + r).update(from: p.scales.pointer, count: p.n)
+            (columnSums.pointer + r).update(from: p.columnSums.pointer, count: p.n)
+            (bias.pointer + r).update(from: p.bias.pointer, count: p.n)
+            r += p.n
+        }
+    }
+
+    /// All rows as the kernels see them.
+    var linear: Int8Linear { view(0..<n) }
+
+    /// Rows `range` (e.g. the K | V part of a fused Q | K | V matrix), without copying.
+    func view(_ range: Range<Int>) -> Int8Linear {
+        let r = range.lowerBound
+        return Int8Linear(
+            weights: weights.pointer + r * k, scales: scales.pointer + r, columnSums: columnSums.pointer + r,
+            bias: bias.pointer + r, n: range.count, k: k)
+    }
+
+    /// max|x| / 127 over `count` floats (1 when all are zero; NaN/inf pass through for the caller to reject).
+    static func symmetricScale(_ x: UnsafePointer<Float>, count: Int) -> Float {
+        var m: Float = 0
+        for i in 0..<count {
+            let a = abs(x[i])
+            if !(a <= m) { m = a }   // also catches NaN
+        }
+        return m == 0 ? 1 : m / 127
+    }
+}
+
+/// q[i] = clamp(round(x[i] / scale), -127, 127); returns the sum of q.
+@discardableResult
+func quantizeSymmetric(_ x: UnsafePointer<Float>, count: Int, scale: Float, into q: UnsafeMutablePointer<Int8>) -> Int32 {
+    var sum: Int32 = 0
+    for i in 0..<count {
+        let v = Swift.min(127, Swift.max(-127, (x[i] / scale).rounded(.toNearestOrEven)))
+        q[i] = Int8(v)
+        sum += Int32(q[i])
+    }
+    return sum
+}
+
+/// A row range of an `Int8Matrix` (pointers into it; valid while the matrix lives).
+struct Int8Linear {
+    let weights: UnsafePointer<Int8>       // [N, K]
+    let scales: UnsafePointer<Float>       // [N]
+    let columnSums: UnsafePointer<Int32>   // [N]
+    let bias: UnsafePointer<Float>         // [N]
+    let n: Int, k: Int
+
+    /// The int8 weights as bytes ([N, K] row-major), for safetensors "I8".
+    var weightBytes: [UInt8] { Array(UnsafeRawBufferPointer(start: weights, count: n * k)) }
+    var scaleValues: [Float] { Array(UnsafeBufferPointer(start: scales, count: n)) }
+}
+
+// MARK: - Activations
+
+/// Quantizes one row of `count` floats to u8 with its own scale and zero point
+/// (range widened to include 0): x ~ scale * (q - zero).
+@inline(__always)
+func quantizeRowAsymmetric(
+    _ x: UnsafePointer<Float>, count: Int, into q: UnsafeMutablePointer<UInt8>
+) -> (scale: Float, zero: Int32) {
+    let full = count & ~15
+    var lo = F16(repeating: 0), hi = F16(repeating: 0)
+    var c = 0
+    while c < full {
+        let v = load16(x + c)
+        lo = min16(lo, v)
+        hi = max16(hi, v)
+        c += 16
+    }
+    var mn = -hmax16(-lo), mx = hmax16(hi)
+    for i in full..<count {
+        mn = Swift.min(mn, x[i])
+        mx = Swift.max(mx, x[i])
+    }
+    var scale = (mx - mn) / 255
+    if !(scale > 0) || !scale.isFinite { scale = 1 }
+    let inv = 1 / scale
+    let zero = Swift.min(255, Swift.max(0, (-mn * inv).rounded(.toNearestOrEven)))
+    // A plain loop that vectorizes (SIMD `.rounded()` and float->int conversions scalarize):
+    // v in [0, 255] plus 1.5 * 2^23 rounds v to the nearest integer (ties to even) in the low mantissa bits.
+    let magic: Float = 12_582_912
+    for i in 0..<count {
+        let v = x[i] * inv + zero
+        let c = v < 0 ? 0 : (v > 255 ? 255 : v)
+        q[i] = UInt8(truncatingIfNeeded: (c + magic).bitPattern)
+    }
+    return (scale, Int32(zero))
+}
+
+/// Per-call buffers of the int8 path (quantized inputs, row scales, s32 accumulators).
+/// Grows to the largest call; one call at a time.
+final class Int8Scratch {
+    private(set) var input: AlignedBuffer<UInt8>
+    private(set) var rowScale: AlignedBuffer<Float>
+    private(set) var rowZero: AlignedBuffer<Int32>
+    private(set) var acc: AlignedBuffer<Int32>
+
+    init() throws {
+        input = try AlignedBuffer(count: 0)
+        rowScale = try AlignedBuffer(count: 0)
+        rowZero = try AlignedBuffer(count: 0)
+        acc = try AlignedBuffer(count: 0)
+    }
+
+    func reserve(rows: Int, k: Int, n: Int) throws {
+        if rows * k > input.count { input = try AlignedBuffer(count: rows * k) }
+        if rows > rowScale.count {
+            rowScale = try AlignedBuffer(count: rows)
+            rowZero = try AlignedBuffer(count: rows)
+        }
+        if rows * n > acc.count { acc = try AlignedBuffer(count: rows * n) }
+    }
+}
+
+/// What the int8 epilogue applies after dequantization and bias.
+enum Int8Epilogue {
+    case none
+    /// Exact-erf GELU.
+    case gelu
+}
+
+/// Quantizes inp[M, K] (row stride `ldInp`) into `scratch.input` with per-row scales.
+func quantizeRows(_ inp: UnsafePointer<Float>, rows: Int, k: Int, ldInp: Int, scratch: Int8Scratch) {
+    let q = scratch.input.pointer, s = scratch.rowScale.pointer, z = scratch.rowZero.pointer
+    Parallel.forRanges(rows, grain: Swift.max(1, 16384 / Swift.max(k, 1))) { range in
+        for r in range {
+            let (scale, zero) = quantizeRowAsymmetric(inp + r * ldInp, count: k, into: q + r * k)
+            s[r] = scale
+            z[r] = zero
+        }
+    }
+}
+
+/// out[M, N] (row stride `ldOut`) = dequant(quantized input in `scratch` * W^T) (+ bias) (+ GELU).
+/// The input must already be in `scratch` (`quantizeRows`). If `requantize`, each finished output
+/// row is quantized back into `scratch.input` (as the next layer's input; N becomes its K).
+/// Throws `.internal` if oneDNN rejects the call.
+func int8LinearQuantized(
+    _ w: Int8Linear, rows m: Int, out: UnsafeMutablePointer<Float>, ldOut: Int,
+    addBias: Bool, epilogue: Int8Epilogue = .none, requantize: Bool = false, scratch: Int8Scratch
+) throws {
+    guard m > 0, w.n > 0 else { return }
+    let n = w.n, k = w.k
+    var co: Int32 = 0
+    let status = dnnl_gemm_u8s8s32(
+        CChar(UInt8(ascii: "N")), CChar(UInt8(ascii: "T")), CChar(UInt8(ascii: "F")),
+        dnnl_dim_t(m), dnnl_dim_t(n), dnnl_dim_t(k), 1,
+        scratch.input.pointer, dnnl_dim_t(k), 0, w.weights, dnnl_dim_t(k), 0,
+        0, scratch.acc.pointer, dnnl_dim_t(n), &co)
+    guard status == dnnl_success else {
+        throw SentimentError(.internal, "dnnl_gemm_u8s8s32(m: \(m), n: \(n), k: \(k)) failed with status \(status.rawValue)")
+    }
+    let acc = scratch.acc.pointer, rs = scratch.rowScale.pointer, rz = scratch.rowZero.pointer
+    let ws = w.scales, cs = w.columnSums, b = w.bias
+    let q = scratch.input.pointer
+    let full = n & ~15
+    Parallel.forRanges(m, grain: Swift.max(1, 32768 / n)) { range in
+        for r in range {
+            let a = acc + r * n, y = out + r * ldOut
+            let sx = rs[r], zx = rz[r]
+            // Plain loops: they vectorize (int->float included), SIMD16 conversions would not.
+            if addBias {
+                for c in 0..<n { y[c] = Float(a[c] &- zx &* cs[c]) * (sx * ws[c]) + b[c] }
+            } else {
+                for c in 0..<n { y[c] = Float(a[c] &- zx &* cs[c]) * (sx * ws[c]) }
+            }
+            if case .gelu = epilogue {
+                var c = 0
+                while c < full { store16(gelu16(load16(y + c)), y + c); c += 16 }
+                if c < n { storePartial16(gelu16(loadPartial16(y + c, n - c, fill: 0)), y + c, n - c) }
+            }
+            if requantize {
+                let (scale, zero) = quantizeRowAsymmetric(y, count: n, into: q + r * n)
+                rs[r] = scale
+                rz[r] = zero
+            }
+        }
+    }
+}
+
+/// out[M, N] = int8(inp[M, K]) * W^T (+ bias) (+ GELU): quantize, GEMM, dequantize in one call.
+func int8Linear(
+    _ w: Int8Linear, inp: UnsafePointer<Float>, rows m: Int, ldInp: Int? = nil,
+    out: UnsafeMutablePointer<Float>, ldOut: Int? = nil, addBias: Bool = true, epilogue: Int8Epilogue = .none,
+    scratch: Int8Scratch
+) throws {
+    try scratch.reserve(rows: m, k: w.k, n: w.n)
+    quantizeRows(inp, rows: m, k: w.k, ldInp: ldInp ?? w.k, scratch: scratch)
+    try int8LinearQuantized(w, rows: m, out: out, ldOut: ldOut ?? w.n, addBias: addBias, epilogue: epilogue, scratch: scratch)
+}

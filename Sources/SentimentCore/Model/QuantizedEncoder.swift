@@ -1,0 +1,124 @@
+// The int8 form of an encoder (issue 4).
+//
+// Quantized: the six linear layers of every block (Q, K, V, attention output, FFN in, FFN out):
+// int8 weights per output channel, symmetric; activations quantized per token at run time
+// (Kernels/QuantizedLinear.swift). Float: embeddings, LayerNorm, attention (softmax), the head.
+// The word-embedding table is *stored* as int8 rows (per-row symmetric scale) so an int8 checkpoint
+// is a quarter of the fp32 one; it is dequantized to float at load and computed in float. The
+// in-memory int8 model uses those same rounded embeddings, so a saved and reloaded int8 model gives
+// identical logits.
+
+/// Scheme names written to an int8 checkpoint's safetensors metadata.
+public enum Int8Scheme {
+    /// `__metadata__["quantization"]`.
+    public static let name = "sentiment-int8"
+    /// `__metadata__["quantization_scheme"]`: a readable description.
+    public static let description =
+        "linear weights: int8 per output channel, symmetric (I8 [out, in] + F32 <name>_scale [out]); "
+        + "activations: dynamic per token, asymmetric u8; word embeddings: int8 per row (dequantized at load); "
+        + "everything else F32"
+    /// Suffix of the F32 scale tensor that goes with an I8 tensor.
+    public static let scaleSuffix = "_scale"
+}
+
+/// Int8 linear layers of an encoder, built from its float weights. Immutable, shareable.
+public final class QuantizedEncoderWeights: @unchecked Sendable {
+    struct Layer {
+        let qkv: Int8Matrix   // [3D, D]: Q rows, then K, then V
+        let attnOut: Int8Matrix, ffnIn: Int8Matrix, ffnOut: Int8Matrix
+    }
+
+    let layers: [Layer]
+    let hiddenSize: Int
+
+    /// Canonical names of the quantized weights of layer `i`, in `LayerWeights` order of
+    /// query, key, value, attention_out, ffn_in, ffn_out.
+    static func linearNames(_ i: Int) -> [String] {
+        ["query", "key", "value", "attention_out", "ffn_in", "ffn_out"].map { "layer.\(i).\($0).weight" }
+    }
+
+    /// Quantizes every linear layer of `weights`. `knownScales` (canonical name -> per-row scales)
+    /// comes from an int8 checkpoint and reproduces its integers exactly.
+    public init(_ weights: EncoderWeights, knownScales: [String: [Float]] = [:]) throws {
+        hiddenSize = weights.config.hiddenSize
+        var out: [Layer] = []
+        for (i, l) in weights.layers.enumerated() {
+            let names = QuantizedEncoderWeights.linearNames(i)
+            func q(_ w: Tensor, _ b: Tensor, _ name: String) throws -> Int8Matrix {
+                do {
+                    return try Int8Matrix(weight: w.data, bias: b.data, n: w.shape[0], k: w.shape[1], knownScales: knownScales[name])
+                } catch let e as SentimentError {
+                    throw SentimentError(e.status, "\(name): \(e.message)", field: name)
+                }
+            }
+            let qkv = try Int8Matrix(stacking: [
+                try q(l.query, l.queryBias, names[0]), try q(l.key, l.keyBias, names[1]), try q(l.value, l.valueBias, names[2]),
+            ])
+            out.append(Layer(
+                qkv: qkv, attnOut: try q(l.attentionOut, l.attentionOutBias, names[3]),
+                ffnIn: try q(l.ffnIn, l.ffnInBias, names[4]), ffnOut: try q(l.ffnOut, l.ffnOutBias, names[5])))
+        }
+        layers = out
+    }
+
+    /// The quantized weight of every linear layer, by canonical name (query/key/value are views
+    /// of the fused matrix).
+    var namedLinears: [(name: String, linear: Int8Linear)] {
+        let d = hiddenSize
+        var out: [(String, Int8Linear)] = []
+        for (i, l) in layers.enumerated() {
+            let names = QuantizedEncoderWeights.linearNames(i)
+            out += [
+                (names[0], l.qkv.view(0..<d)), (names[1], l.qkv.view(d..<(2 * d))), (names[2], l.qkv.view((2 * d)..<(3 * d))),
+                (names[3], l.attnOut.linear), (names[4], l.ffnIn.linear), (names[5], l.ffnOut.linear),
+            ]
+        }
+        return out
+    }
+
+    /// The tensors an int8 checkpoint stores as I8, by canonical name: every linear weight, and the
+    /// word embeddings (`wordEmbeddings`, see `EmbeddingRows`).
+    func checkpointTensors(wordEmbeddings: Int8Tensor) -> [String: Int8Tensor] {
+        var out: [String: Int8Tensor] = ["embeddings.word": wordEmbeddings]
+        for (name, l) in namedLinears { out[name] = Int8Tensor(bytes: l.weightBytes, scales: l.scaleValues) }
+        return out
+    }
+
+    /// Weights in bytes (int8 weights, scales, column sums, biases).
+    public var byteCount: Int {
+        layers.reduce(0) { acc, l in
+            acc + [l.qkv, l.attnOut, l.ffnIn, l.ffnOut].reduce(0) { $0 + $1.n * ($1.k + 12) }
+        }
+    }
+}
+
+/// Int8 storage of an embedding table: per-row symmetric scales.
+enum EmbeddingRows {
+    /// The int8-per-row form of `table` ([V, D]); with `roundInPlace`, `table` is also replaced by
+    /// its dequantized values (q * scale). Rows with `knownScales` use them (an int8 checkpoint's
+    /// table is then unchanged). Throws `.invalidArgument` for non-finite values.
+    @discardableResult
+    static func quantize(_ table: Tensor, knownScales: [Float]? = nil, roundInPlace: Bool) throws -> Int8Tensor {
+        guard table.shape.count == 2 else { throw SentimentError(.internal, "embedding table must be 2-D") }
+        let rows = table.shape[0], cols = table.shape[1]
+        if let s = knownScales, s.count != rows {
+            throw SentimentError.format("embedding table has \(rows) rows but \(s.count) scales")
+        }
+        var bytes = [UInt8](repeating: 0, count: rows * cols)
+        var scales = [Float](repeating: 1, count: rows)
+        try bytes.withUnsafeMutableBytes { raw in
+            guard let q = raw.baseAddress?.assumingMemoryBound(to: Int8.self) else { return }
+            for r in 0..<rows {
+                let row = table.data + r * cols
+                let s = knownScales?[r] ?? Int8Matrix.symmetricScale(row, count: cols)
+                guard s.isFinite, s > 0 else {
+                    throw SentimentError.invalidArgument("embedding row \(r) is not finite", field: "embeddings.word")
+                }
+                scales[r] = s
+                quantizeSymmetric(row, count: cols, scale: s, into: q + r * cols)
+                if roundInPlace { for c in 0..<cols { row[c] = Float(q[r * cols + c]) * s } }
+            }
+        }
+        return Int8Tensor(bytes: bytes, scales: scales)
+    }
+}
