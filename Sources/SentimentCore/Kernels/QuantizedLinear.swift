@@ -24,7 +24,9 @@ final class AlignedBuffer<Element>: @unchecked Sendable {
     let count: Int
 
     init(count n: Int) throws {
-        let bytes = Swift.max(n, 1) * MemoryLayout<Element>.stride
+        let (bytes, o) = Swift.max(n, 1).multipliedReportingOverflow(by: MemoryLayout<Element>.stride)
+        guard !o else { throw SentimentError(.noMemory, "an int8 buffer of \(n) elements overflows") }
+        try MemoryGuard.check(bytes: bytes, what: "an int8 buffer of \(n) elements")
         var raw: UnsafeMutableRawPointer? = nil
         guard posix_memalign(&raw, 64, bytes) == 0, let raw else {
             throw SentimentError(.noMemory, "cannot allocate \(bytes) bytes for an int8 buffer")

@@ -12,7 +12,8 @@ public final class Tensor: @unchecked Sendable {
     public let count: Int
     public let data: UnsafeMutablePointer<Float>
 
-    /// Zero-filled tensor. Throws `.noMemory` when the allocation fails or the size overflows.
+    /// Zero-filled tensor. Throws `.noMemory` when the allocation fails, the size overflows, or a
+    /// large one would not fit in available memory (`MemoryGuard`).
     public init(shape: [Int]) throws {
         var n = 1
         for d in shape {
@@ -21,7 +22,9 @@ public final class Tensor: @unchecked Sendable {
             guard !o else { throw SentimentError(.noMemory, "tensor shape \(shape) overflows") }
             n = p
         }
-        let bytes = Swift.max(n, 1) * MemoryLayout<Float>.stride
+        let (bytes, o) = Swift.max(n, 1).multipliedReportingOverflow(by: MemoryLayout<Float>.stride)
+        guard !o else { throw SentimentError(.noMemory, "tensor shape \(shape) overflows") }
+        try MemoryGuard.check(bytes: bytes, what: "a tensor of shape \(shape)")
         var raw: UnsafeMutableRawPointer? = nil
         guard posix_memalign(&raw, 64, bytes) == 0, let raw else {
             throw SentimentError(.noMemory, "cannot allocate \(bytes) bytes for a tensor of shape \(shape)")

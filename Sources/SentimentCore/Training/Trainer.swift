@@ -133,8 +133,16 @@ public enum Trainer {
                 let labels = chunk.map { train.labels[$0] }
                 beforeStep?(step, weights)
                 let dropoutSeed = config.dropout ? Trainer.dropoutSeed(config.seed, step: step) : nil
-                let loss = try stepper.lossAndGradients(
-                    batch: batch, labels: labels, gradients: gradients, dropoutSeed: dropoutSeed)
+                let loss: Double
+                do {
+                    loss = try stepper.lossAndGradients(
+                        batch: batch, labels: labels, gradients: gradients, dropoutSeed: dropoutSeed)
+                } catch var e as SentimentError where e.status == .noMemory {
+                    e.message = "step \(step + 1) (\(batch.count) sequences, \(batch.totalTokens) tokens): \(e.message); "
+                        + "lower train_batch_size or max_length (checkpoints saved before it are kept)"
+                    e.field = "train_batch_size"
+                    throw e
+                }
                 guard loss.isFinite else {
                     throw SentimentError(
                         .error,
