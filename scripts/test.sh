@@ -26,8 +26,10 @@ stage() {
 
 stage "dependencies"
 scripts/install_deps.sh
-export SENTIMENT_MODEL_DIR="${SENTIMENT_MODEL_DIR:-$(scripts/fetch_model.sh)}"
-export SENTIMENT_DATA_DIR="${SENTIMENT_DATA_DIR:-$(scripts/find_data.sh)}"
+# Plain assignments, so a failed lookup stops the run here (export would hide its status).
+SENTIMENT_MODEL_DIR="${SENTIMENT_MODEL_DIR:-$(scripts/fetch_model.sh)}"
+SENTIMENT_DATA_DIR="${SENTIMENT_DATA_DIR:-$(scripts/find_data.sh)}"
+export SENTIMENT_MODEL_DIR SENTIMENT_DATA_DIR
 echo "model: $SENTIMENT_MODEL_DIR"
 echo "data:  $SENTIMENT_DATA_DIR"
 
