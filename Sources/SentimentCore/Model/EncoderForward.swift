@@ -520,7 +520,7 @@ public final class EncoderForward: @unchecked Sendable {
         guard s > 0, let scratch = ws.scratch, let cls = ws.cls, let headAct = ws.headAct,
               let logits = ws.logitsBuffer, let first = ws.layers.first
         else { return }
-        let d = config.hiddenSize, f = config.intermediateSize, eps = config.layerNormEps
+        let d = config.hiddenSize, eps = config.layerNormEps
         let e = weights.embeddings
 
         // Embeddings.
@@ -622,7 +622,7 @@ public final class EncoderForward: @unchecked Sendable {
     ) throws {
         guard let q = ws.clsQ, let ctx = ws.clsContext, let tmp = ws.clsTmp, let ffn = ws.clsFfn else { return }
         let t = ws.tokens, s = ws.sequences
-        let d = config.hiddenSize, f = config.intermediateSize, eps = config.layerNormEps
+        let d = config.hiddenSize, eps = config.layerNormEps
         if let kv = layer.kv {
             try apply(ws, kv, inp: a.input, rows: t, out: a.qkv + d, ldOut: 3 * d)
         } else {
