@@ -12,8 +12,8 @@ Recipes (--recipe; the other options override single keys):
              (the reference recipe: 0.862, 0.868, 0.878 after epochs 1-3).
 
 DATA_DIR holds train.tsv and dev.tsv. Shows one updating progress line (step/total, loss,
-examples/s, ETA), a line per epoch, then the epochs table next to a reference run, and
-writes OUTPUT_DIR/train_result.json and OUTPUT_DIR/curves.svg. The best epoch's model is
+examples/s, ETA), a line per epoch, then the epochs table (next to the PyTorch run when the
+recipe is the reference one; otherwise followed by PyTorch's best figures), and writes OUTPUT_DIR/train_result.json and OUTPUT_DIR/curves.svg. The best epoch's model is
 saved in OUTPUT_DIR. Ctrl-C stops after the current step; what was done is still shown.
 """
 
