@@ -24,14 +24,7 @@ final class AlignedBuffer<Element>: @unchecked Sendable {
     let count: Int
 
     init(count n: Int) throws {
-        let (bytes, o) = Swift.max(n, 1).multipliedReportingOverflow(by: MemoryLayout<Element>.stride)
-        guard !o else { throw SentimentError(.noMemory, "an int8 buffer of \(n) elements overflows") }
-        try MemoryGuard.check(bytes: bytes, what: "an int8 buffer of \(n) elements")
-        var raw: UnsafeMutableRawPointer? = nil
-        guard posix_memalign(&raw, 64, bytes) == 0, let raw else {
-            throw SentimentError(.noMemory, "cannot allocate \(bytes) bytes for an int8 buffer")
-        }
-        memset(raw, 0, bytes)
+        let raw = try MemoryGuard.allocateZeroed(count: n, stride: MemoryLayout<Element>.stride, what: "an int8 buffer of \(n) elements")
         pointer = raw.bindMemory(to: Element.self, capacity: Swift.max(n, 1))
         count = n
     }

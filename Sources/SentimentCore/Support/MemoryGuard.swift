@@ -42,4 +42,19 @@ public enum MemoryGuard {
     }
 
     static func megabytes(_ bytes: Int) -> Int { bytes >> 20 }
+
+    /// `count` zero-filled elements of `stride` bytes, 64-byte aligned (release with `free`), for
+    /// `what` (named in errors). Throws `.noMemory` on overflow, on a guard refusal, or when
+    /// the allocation fails.
+    static func allocateZeroed(count: Int, stride: Int, what: @autoclosure () -> String) throws -> UnsafeMutableRawPointer {
+        let (bytes, o) = Swift.max(count, 1).multipliedReportingOverflow(by: stride)
+        guard !o else { throw SentimentError(.noMemory, "\(what()) overflows") }
+        try check(bytes: bytes, what: what())
+        var raw: UnsafeMutableRawPointer? = nil
+        guard posix_memalign(&raw, 64, bytes) == 0, let raw else {
+            throw SentimentError(.noMemory, "cannot allocate \(bytes) bytes for \(what())")
+        }
+        memset(raw, 0, bytes)
+        return raw
+    }
 }

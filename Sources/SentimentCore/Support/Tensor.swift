@@ -22,14 +22,7 @@ public final class Tensor: @unchecked Sendable {
             guard !o else { throw SentimentError(.noMemory, "tensor shape \(shape) overflows") }
             n = p
         }
-        let (bytes, o) = Swift.max(n, 1).multipliedReportingOverflow(by: MemoryLayout<Float>.stride)
-        guard !o else { throw SentimentError(.noMemory, "tensor shape \(shape) overflows") }
-        try MemoryGuard.check(bytes: bytes, what: "a tensor of shape \(shape)")
-        var raw: UnsafeMutableRawPointer? = nil
-        guard posix_memalign(&raw, 64, bytes) == 0, let raw else {
-            throw SentimentError(.noMemory, "cannot allocate \(bytes) bytes for a tensor of shape \(shape)")
-        }
-        memset(raw, 0, bytes)
+        let raw = try MemoryGuard.allocateZeroed(count: n, stride: MemoryLayout<Float>.stride, what: "a tensor of shape \(shape)")
         self.shape = shape
         self.count = n
         self.data = raw.bindMemory(to: Float.self, capacity: Swift.max(n, 1))
