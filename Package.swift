@@ -29,10 +29,13 @@ let package = Package(
     targets: [
         // oneDNN (GEMM) and libgomp (thread pool shared with oneDNN).
         .systemLibrary(name: "CDnnl", path: "Sources/CDnnl"),
+        // The int8 GEMM kernel for AVX-512 VNNI (C intrinsics; compiled for VNNI per function and
+        // used only where the CPU has it).
+        .target(name: "CKernels", path: "Sources/CKernels"),
         // Numerics: tokenizer, checkpoints, kernels, model, inference. No C-ABI or JSON-request concerns.
         .target(
             name: "SentimentCore",
-            dependencies: ["CDnnl"],
+            dependencies: ["CDnnl", "CKernels"],
             path: "Sources/SentimentCore",
             swiftSettings: codegen + (dynamicStdlib ? [] : [.unsafeFlags(["-static-stdlib"])])
         ),

@@ -68,6 +68,42 @@ import Glibc
         #expect(wrong == 0, "\(wrong) of \(m * n) outputs differ from the exact integer product")
     }
 
+    /// Our VNNI kernel gives exactly oneDNN's results: shapes with partial row tiles and column
+    /// panels, several K blocks (K > 256, rows >= 24), and both thread splits (columns; rows when
+    /// there are few columns). The packed weights unpack to the row-major ones.
+    @Test(.enabled(if: Int8Kernel.vnniPacked), arguments: [
+        (1, 4, 16), (5, 12, 48), (7, 384, 80), (25, 600, 400), (100, 1536, 384), (40, 600, 32), (13, 384, 1152),
+    ])
+    func vnniKernelMatchesOneDNN(_ shape: (Int, Int, Int)) throws {
+        let (m, k, n) = shape
+        var rng = SeededRandom(seed: UInt64(m * 31 + n))
+        let x = try Buf(rng.uniform(m * k, -2, 3)), w = try Buf(rng.uniform(n * k, -0.3, 0.3)), b = try Buf(rng.uniform(n))
+        let vnni = try Int8Matrix(weight: w.p, bias: b.p, n: n, k: k, vnni: true)
+        let onednn = try Int8Matrix(weight: w.p, bias: b.p, n: n, k: k, vnni: false)
+        #expect(vnni.packed && !onednn.packed)
+        #expect(vnni.linear.weightBytes == onednn.linear.weightBytes)
+        let outV = try Buf(count: m * n), outD = try Buf(count: m * n)
+        try int8Linear(vnni.linear, inp: x.p, rows: m, out: outV.p, epilogue: .gelu, scratch: try Int8Scratch())
+        try int8Linear(onednn.linear, inp: x.p, rows: m, out: outD.p, epilogue: .gelu, scratch: try Int8Scratch())
+        let differ = (0..<(m * n)).filter { outV.p[$0] != outD.p[$0] }.count
+        #expect(differ == 0, "\(differ) of \(m * n) outputs differ between the VNNI kernel and oneDNN")
+    }
+
+    /// Q, K and V stacked in the packed layout: each row range views its own part, and unpacks to it.
+    @Test(.enabled(if: Int8Kernel.vnniPacked)) func packedStackingViews() throws {
+        let d = 32, k = 40
+        var rng = SeededRandom(seed: 5)
+        let parts = try (0..<3).map { _ in
+            let w = try Buf(rng.uniform(d * k, -1, 1)), b = try Buf(rng.uniform(d))
+            return try Int8Matrix(weight: w.p, bias: b.p, n: d, k: k, vnni: true)
+        }
+        let fused = try Int8Matrix(stacking: parts)
+        #expect(fused.packed)
+        for (i, p) in parts.enumerated() {
+            #expect(fused.view((i * d)..<((i + 1) * d)).weightBytes == p.linear.weightBytes)
+        }
+    }
+
     /// A sentence's int8 logits are bit-identical alone and inside a batch of 32.
     @Test func batchInvariant() throws {
         let ckpt = try Checkpoint.load(directory: EncoderParityTests.tinyDir)

@@ -1,15 +1,21 @@
-// Int8 linear layers for inference (AVX-512 VNNI through oneDNN's `dnnl_gemm_u8s8s32`).
+// Int8 linear layers for inference (AVX-512 VNNI: our kernel in CKernels where the CPU has VNNI
+// and the shape fits, else oneDNN's `dnnl_gemm_u8s8s32`).
 //
 // Weights: int8 per output channel, symmetric:   W[n, k] ~ sw[n] * qw[n, k],        qw in -127...127.
 // Activations: dynamic per row (token), asymmetric u8:  x[m, k] ~ sx[m] * (qx[m, k] - zx[m]), qx in 0...255.
 // Then
 //   y[m, n] = sx[m] * sw[n] * (acc[m, n] - zx[m] * colsum[n]) + bias[n]
-// with acc = qx * qw^T accumulated in s32 by oneDNN and colsum[n] = sum_k qw[n, k] precomputed.
-// The s32 accumulation is exact (|acc| <= K * 255 * 127 < 2^31 for K < 66,000; oneDNN uses VNNI
-// vpdpbusd on this CPU, which does not saturate, and the kernel tests check it against an exact
-// reference), and every other step works on one row, so a row's output does not depend on the
-// other rows of the batch: batch-1 and batch-32 logits are bit-identical.
+// with acc = qx * qw^T accumulated in s32 and colsum[n] = sum_k qw[n, k] precomputed.
+// The s32 accumulation is exact (|acc| <= K * 255 * 127 < 2^31 for K < 66,000; both kernels use
+// vpdpbusd, which does not saturate, and the kernel tests check them against an exact reference),
+// and every other step works on one row, so a row's output does not depend on the other rows of
+// the batch: batch-1 and batch-32 logits are bit-identical.
+//
+// Our kernel (Sources/CKernels/vnni_gemm.c) runs 2-4x faster than dnnl_gemm_u8s8s32 for the
+// small-M, K = 384/768 shapes of batch-1 inference. It needs the weights packed in its VNNI layout
+// (N % 16 == 0, K % 4 == 0); other shapes, and CPUs without VNNI, keep row-major weights and oneDNN.
 import CDnnl
+import CKernels
 
 #if canImport(Glibc)
 import Glibc
@@ -17,6 +23,19 @@ import Glibc
 
 /// Largest K for which the s32 accumulator cannot overflow (K * 255 * 127 < 2^31).
 let int8MaxInnerDimension = Int(Int32.max) / (255 * 127)
+
+/// Which GEMM runs the int8 layers.
+public enum Int8Kernel {
+    /// True when this CPU has AVX-512 VNNI and `SENTIMENT_INT8_GEMM` is not `onednn` (a switch for
+    /// benchmarks and tests). Read once per process.
+    public static let vnniPacked: Bool = {
+        if let v = getenv("SENTIMENT_INT8_GEMM"), String(cString: v) == "onednn" { return false }
+        return sentiment_vnni_available() != 0
+    }()
+
+    /// Whether a [n, k] weight goes to the VNNI kernel (packed) or to oneDNN (row-major).
+    static func packs(n: Int, k: Int, vnni: Bool = vnniPacked) -> Bool { vnni && n % 16 == 0 && k % 4 == 0 }
+}
 
 /// Aligned storage for int8 kernels (64 bytes, zero-filled). Throws `.noMemory`.
 final class AlignedBuffer<Element>: @unchecked Sendable {
@@ -34,10 +53,13 @@ final class AlignedBuffer<Element>: @unchecked Sendable {
 
 // MARK: - Weights
 
-/// A linear layer quantized per output channel: [N, K] int8 (Hugging Face [out, in] layout),
-/// scales [N], column sums [N] and the float bias [N]. Immutable after init.
+/// A linear layer quantized per output channel: [N, K] int8 (Hugging Face [out, in] layout, or the
+/// VNNI kernel's packed layout when `packed`), scales [N], column sums [N] and the float bias [N].
+/// Immutable after init.
 public final class Int8Matrix: @unchecked Sendable {
     public let n: Int, k: Int
+    /// Weights in the VNNI kernel's layout (vnni_gemm.h) rather than row-major.
+    let packed: Bool
     let weights: AlignedBuffer<Int8>
     let scales: AlignedBuffer<Float>
     let columnSums: AlignedBuffer<Int32>
@@ -47,7 +69,11 @@ public final class Int8Matrix: @unchecked Sendable {
     /// `knownScales[n]` when given (re-quantizing an int8 checkpoint's dequantized weights with
     /// its own scales gives back exactly its integers), else max|W[n, :]| / 127 (1 for a zero row).
     /// Throws `.invalidArgument` for a non-finite weight or scale, `.format` for K too large.
-    public init(weight: UnsafePointer<Float>, bias: UnsafePointer<Float>, n: Int, k: Int, knownScales: [Float]? = nil) throws {
+    /// `vnni: false` keeps the weights row-major for oneDNN (tests compare the two kernels).
+    public init(
+        weight: UnsafePointer<Float>, bias: UnsafePointer<Float>, n: Int, k: Int, knownScales: [Float]? = nil,
+        vnni: Bool = Int8Kernel.vnniPacked
+    ) throws {
         guard k <= int8MaxInnerDimension else {
             throw SentimentError.format("int8 linear layers need at most \(int8MaxInnerDimension) inputs, got \(k)")
         }
@@ -56,7 +82,8 @@ public final class Int8Matrix: @unchecked Sendable {
         }
         self.n = n
         self.k = k
-        weights = try AlignedBuffer(count: n * k)
+        packed = Int8Kernel.packs(n: n, k: k, vnni: vnni)
+        let rowMajor = try AlignedBuffer<Int8>(count: n * k)
         scales = try AlignedBuffer(count: n)
         columnSums = try AlignedBuffer(count: n)
         self.bias = try AlignedBuffer(count: n)
@@ -68,14 +95,26 @@ public final class Int8Matrix: @unchecked Sendable {
                 throw SentimentError.invalidArgument("int8 weight row \(r) has scale \(scale); the weights must be finite")
             }
             scales.pointer[r] = scale
-            columnSums.pointer[r] = quantizeSymmetric(row, count: k, scale: scale, into: weights.pointer + r * k)
+            columnSums.pointer[r] = quantizeSymmetric(row, count: k, scale: scale, into: rowMajor.pointer + r * k)
+        }
+        if packed {
+            weights = try AlignedBuffer(count: n * k)
+            sentiment_vnni_pack(rowMajor.pointer, n, k, weights.pointer)
+        } else {
+            weights = rowMajor
         }
     }
 
-    /// Stacks matrices with the same K row-wise ([sum N, K]).
+    /// Stacks matrices with the same K row-wise ([sum N, K]). A packed part's 16-row blocks start
+    /// at row * K like row-major rows, so packed parts stack by plain concatenation too.
     init(stacking parts: [Int8Matrix]) throws {
         let k = parts.first?.k ?? 0
         guard parts.allSatisfy({ $0.k == k }) else { throw SentimentError(.internal, "stacked int8 matrices differ in K") }
+        let packed = parts.first?.packed ?? false
+        self.packed = packed
+        guard parts.allSatisfy({ $0.packed == packed }) else {
+            throw SentimentError(.internal, "stacked int8 matrices differ in layout")
+        }
         n = parts.reduce(0) { $0 + $1.n }
         self.k = k
         weights = try AlignedBuffer(count: n * k)
@@ -95,12 +134,13 @@ public final class Int8Matrix: @unchecked Sendable {
     /// All rows as the kernels see them.
     var linear: Int8Linear { view(0..<n) }
 
-    /// Rows `range` (e.g. the K | V part of a fused Q | K | V matrix), without copying.
+    /// Rows `range` (e.g. the K | V part of a fused Q | K | V matrix), without copying. When
+    /// `packed`, the range must start and end at multiples of 16 (the parts it was stacked from).
     func view(_ range: Range<Int>) -> Int8Linear {
         let r = range.lowerBound
         return Int8Linear(
             weights: weights.pointer + r * k, scales: scales.pointer + r, columnSums: columnSums.pointer + r,
-            bias: bias.pointer + r, n: range.count, k: k)
+            bias: bias.pointer + r, n: range.count, k: k, packed: packed)
     }
 
     /// max|x| / 127 over `count` floats (1 when all are zero; NaN/inf pass through for the caller to reject).
@@ -133,9 +173,18 @@ struct Int8Linear {
     let columnSums: UnsafePointer<Int32>   // [N]
     let bias: UnsafePointer<Float>         // [N]
     let n: Int, k: Int
+    /// `weights` are in the VNNI kernel's layout (see vnni_gemm.h), not row-major.
+    let packed: Bool
 
     /// The int8 weights as bytes ([N, K] row-major), for safetensors "I8".
-    var weightBytes: [UInt8] { Array(UnsafeRawBufferPointer(start: weights, count: n * k)) }
+    var weightBytes: [UInt8] {
+        guard packed else { return Array(UnsafeRawBufferPointer(start: weights, count: n * k)) }
+        var out = [UInt8](repeating: 0, count: n * k)
+        out.withUnsafeMutableBytes { raw in
+            if let p = raw.baseAddress { sentiment_vnni_unpack(weights, n, k, p.assumingMemoryBound(to: Int8.self)) }
+        }
+        return out
+    }
     var scaleValues: [Float] { Array(UnsafeBufferPointer(start: scales, count: n)) }
 }
 
@@ -230,14 +279,18 @@ func int8LinearQuantized(
 ) throws {
     guard m > 0, w.n > 0 else { return }
     let n = w.n, k = w.k
-    var co: Int32 = 0
-    let status = dnnl_gemm_u8s8s32(
-        CChar(UInt8(ascii: "N")), CChar(UInt8(ascii: "T")), CChar(UInt8(ascii: "F")),
-        dnnl_dim_t(m), dnnl_dim_t(n), dnnl_dim_t(k), 1,
-        scratch.input.pointer, dnnl_dim_t(k), 0, w.weights, dnnl_dim_t(k), 0,
-        0, scratch.acc.pointer, dnnl_dim_t(n), &co)
-    guard status == dnnl_success else {
-        throw SentimentError(.internal, "dnnl_gemm_u8s8s32(m: \(m), n: \(n), k: \(k)) failed with status \(status.rawValue)")
+    if w.packed {
+        vnniGemm(w, rows: m, scratch: scratch)
+    } else {
+        var co: Int32 = 0
+        let status = dnnl_gemm_u8s8s32(
+            CChar(UInt8(ascii: "N")), CChar(UInt8(ascii: "T")), CChar(UInt8(ascii: "F")),
+            dnnl_dim_t(m), dnnl_dim_t(n), dnnl_dim_t(k), 1,
+            scratch.input.pointer, dnnl_dim_t(k), 0, w.weights, dnnl_dim_t(k), 0,
+            0, scratch.acc.pointer, dnnl_dim_t(n), &co)
+        guard status == dnnl_success else {
+            throw SentimentError(.internal, "dnnl_gemm_u8s8s32(m: \(m), n: \(n), k: \(k)) failed with status \(status.rawValue)")
+        }
     }
     let acc = scratch.acc.pointer, rs = scratch.rowScale.pointer, rz = scratch.rowZero.pointer
     let ws = w.scales, cs = w.columnSums, b = w.bias
@@ -263,6 +316,27 @@ func int8LinearQuantized(
                 rs[r] = scale
                 rz[r] = zero
             }
+        }
+    }
+}
+
+/// scratch.acc[M, N] = scratch.input[M, K] * W^T in s32 with the VNNI kernel (`w.packed`): the
+/// columns are split over the threads (in 16-column blocks), or the rows when there are few columns.
+private func vnniGemm(_ w: Int8Linear, rows m: Int, scratch: Int8Scratch) {
+    let n = w.n, k = w.k
+    let a = UnsafePointer(scratch.input.pointer), c = scratch.acc.pointer
+    if m * n * k < 1 << 20 {   // a few microseconds: not worth waking the other threads
+        sentiment_vnni_gemm_u8s8s32(a, k, m, w.weights, k, 0, n, c, n)
+        return
+    }
+    let blocks = n / 16
+    if blocks >= 4 * Parallel.threads {
+        Parallel.forRanges(blocks, grain: 4) { r in
+            sentiment_vnni_gemm_u8s8s32(a, k, m, w.weights, k, r.lowerBound * 16, r.upperBound * 16, c, n)
+        }
+    } else {
+        Parallel.forRanges(m, grain: 6) { r in
+            sentiment_vnni_gemm_u8s8s32(a + r.lowerBound * k, k, r.count, w.weights, k, 0, n, c + r.lowerBound * n, n)
         }
     }
 }
