@@ -14,6 +14,7 @@ peak RSS.
     python3 bench/forward_bench.py --model /path/to/sst2-finetuned   # accuracy means something
     python3 bench/forward_bench.py --size distilbert-base   # random DistilBERT-base-sized weights
     python3 bench/forward_bench.py --repeats 5 --threads 2 --only sentiment-int8,onnxruntime-int8
+    python3 bench/forward_bench.py --only sentiment-int8,sentiment-int8-onednn   # our VNNI kernel vs oneDNN's
 
 int8 peers: ONNX Runtime `quantize_dynamic` (QInt8 weights, per-tensor dynamic u8 activations,
 its defaults) on the exported model; PyTorch `torch.ao.quantization.quantize_dynamic` on every
@@ -34,6 +35,8 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RUNTIMES = ["sentiment", "sentiment-int8", "pytorch", "pytorch-int8", "onnxruntime", "onnxruntime-int8"]
+# Also runnable with --only: our int8 on oneDNN's dnnl_gemm_u8s8s32 instead of our VNNI kernel.
+EXTRA_RUNTIMES = ["sentiment-int8-onednn"]
 
 
 def default_model():
@@ -140,7 +143,9 @@ class Onnx:
 def make_runtime(name, model_dir, threads):
     if name == "sentiment":
         return Ours(model_dir, threads)
-    if name == "sentiment-int8":
+    if name.startswith("sentiment-int8"):
+        if name.endswith("onednn"):
+            os.environ["SENTIMENT_INT8_GEMM"] = "onednn"   # read by the library on its first int8 load
         return Ours(os.path.join(model_dir, "int8"), threads, precision="int8")
     if name.startswith("pytorch"):
         return Torch(model_dir, threads, int8=name.endswith("int8"))
@@ -221,7 +226,7 @@ def main():
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--only", default=",".join(RUNTIMES))
     ap.add_argument("--json", help="also write the results here")
-    ap.add_argument("--worker", choices=RUNTIMES, help=argparse.SUPPRESS)
+    ap.add_argument("--worker", choices=RUNTIMES + EXTRA_RUNTIMES, help=argparse.SUPPRESS)
     args = ap.parse_args()
     args.data = args.data or os.path.join(subprocess.check_output([os.path.join(ROOT, "scripts", "find_data.sh")],
                                                                    text=True).strip(), "dev.tsv")
@@ -249,13 +254,14 @@ def main():
         sizes = {
             "sentiment": 1.0, "pytorch": 1.0,
             "sentiment-int8": os.path.getsize(os.path.join(tmp, "int8", "model.safetensors")) / fp32_bytes,
+            "sentiment-int8-onednn": os.path.getsize(os.path.join(tmp, "int8", "model.safetensors")) / fp32_bytes,
             "pytorch-int8": os.path.getsize(os.path.join(tmp, "dynamic_int8.pt")) / fp32_bytes,
             "onnxruntime": 1.0,
             "onnxruntime-int8": os.path.getsize(os.path.join(tmp, "model.int8.onnx")) / os.path.getsize(
                 os.path.join(tmp, "model.onnx")),
         }
         results = {}
-        for name in [n for n in RUNTIMES if n in args.only.split(",")] + (
+        for name in [n for n in RUNTIMES + EXTRA_RUNTIMES if n in args.only.split(",")] + (
                 ["pytorch"] if "pytorch" not in args.only.split(",") else []):
             if name in results:
                 continue

@@ -2,6 +2,8 @@
 //   batch 1:  one forward per sentence, median latency per sentence
 //   batch N:  sentences sorted by length, N per forward (one packed batch each), sentences/s
 // Threads: --threads (default: OMP_NUM_THREADS or all cores). The head is the model's own or fresh.
+// --precision int8 quantizes the linear layers at load (SENTIMENT_INT8_GEMM=onednn: oneDNN's GEMM
+// instead of our VNNI kernel).
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -14,7 +16,7 @@ enum ForwardBench {
             ?? ((env("SENTIMENT_CACHE_DIR") ?? ((env("HOME") ?? "") + "/.cache/sentiment")) + "/models/all-MiniLM-L6-v2")
         var data = (env("SENTIMENT_DATA_DIR") ?? "../shared/data/sst2") + "/dev.tsv"
         var reps = 3, batch = 32, threads = 0, maxLength = 128
-        var modes = "1,batch"
+        var modes = "1,batch", precision = "fp32"
         var i = 0
         while i < argv.count {
             let value = i + 1 < argv.count ? argv[i + 1] : ""
@@ -26,6 +28,7 @@ enum ForwardBench {
             case "--threads": threads = Int(value) ?? 0
             case "--max-length": maxLength = Int(value) ?? 128
             case "--modes": modes = value
+            case "--precision": precision = value
             default: throw SentimentError.invalidArgument("unknown option \(argv[i])")
             }
             i += 2
@@ -34,7 +37,9 @@ enum ForwardBench {
 
         let t0 = TokenizerBench.now()
         let ckpt = try Checkpoint.load(directory: model)
-        let enc = try EncoderForward(weights: ckpt.weights)
+        let enc = precision == "int8"
+            ? try EncoderForward(weights: ckpt.weights, packing: .int8(try QuantizedEncoderWeights(ckpt.weights)))
+            : try EncoderForward(weights: ckpt.weights)
         let tok = try BertTokenizer.load(modelDirectory: model)
         let loadSeconds = TokenizerBench.now() - t0
 
@@ -46,7 +51,7 @@ enum ForwardBench {
         }
         let n = ids.count
         let tokens = ids.reduce(0) { $0 + $1.count }
-        print("forward: \(n) sentences, \(tokens) tokens (mean \(TokenizerBench.fmt(Double(tokens) / Double(max(n, 1))))), "
+        print("forward (\(precision)\(precision == "int8" ? Int8Kernel.vnniPacked ? ", VNNI kernel" : ", oneDNN GEMM" : "")): \(n) sentences, \(tokens) tokens (mean \(TokenizerBench.fmt(Double(tokens) / Double(max(n, 1))))), "
               + "threads \(Parallel.threads), load \(TokenizerBench.ms(loadSeconds)) ms")
 
         var ws: ForwardWorkspace? = nil
