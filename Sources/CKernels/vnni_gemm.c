@@ -13,20 +13,20 @@
 
 enum { MR = 6, NR = 4, BLOCK = 16, KC_GROUPS = 64 };
 
-int sentiment_vnni_available(void) {
+int int8_vnni_available(void) {
     __builtin_cpu_init();
     return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw")
         && __builtin_cpu_supports("avx512vnni");
 }
 
-void sentiment_vnni_pack(const int8_t *w, long n, long k, int8_t *packed) {
+void int8_vnni_pack(const int8_t *w, long n, long k, int8_t *packed) {
     for (long b = 0; b < n / BLOCK; b++)
         for (long g = 0; g < k / 4; g++)
             for (long c = 0; c < BLOCK; c++)
                 memcpy(packed + b * BLOCK * k + g * 64 + c * 4, w + (b * BLOCK + c) * k + g * 4, 4);
 }
 
-void sentiment_vnni_unpack(const int8_t *packed, long n, long k, int8_t *w) {
+void int8_vnni_unpack(const int8_t *packed, long n, long k, int8_t *w) {
     for (long b = 0; b < n / BLOCK; b++)
         for (long g = 0; g < k / 4; g++)
             for (long c = 0; c < BLOCK; c++)
@@ -76,7 +76,7 @@ static VNNI_TARGET void tileDispatch(
     }
 }
 
-VNNI_TARGET void sentiment_vnni_gemm_u8s8s32(const uint8_t *a, long lda, long m, const int8_t *packed, long k,
+VNNI_TARGET void int8_vnni_gemm_u8s8s32(const uint8_t *a, long lda, long m, const int8_t *packed, long k,
                                              long n0, long n1, int32_t *c, long ldc) {
     const long groups = k / 4;
     // Many rows: blocks of 256 inputs, so a 64-column weight panel (16 KB) stays in L1 across the

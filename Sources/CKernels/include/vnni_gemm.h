@@ -17,19 +17,19 @@ extern "C" {
 #endif
 
 /// 1 if this CPU runs the kernel (AVX-512 F/BW and VNNI), else 0.
-int sentiment_vnni_available(void);
+int int8_vnni_available(void);
 
 /// packed (n * k bytes) = the VNNI layout of w[n, k]; n % 16 == 0, k % 4 == 0.
-void sentiment_vnni_pack(const int8_t *w, long n, long k, int8_t *packed);
+void int8_vnni_pack(const int8_t *w, long n, long k, int8_t *packed);
 
-/// w[n, k] = the row-major matrix of packed (the inverse of sentiment_vnni_pack).
-void sentiment_vnni_unpack(const int8_t *packed, long n, long k, int8_t *w);
+/// w[n, k] = the row-major matrix of packed (the inverse of int8_vnni_pack).
+void int8_vnni_unpack(const int8_t *packed, long n, long k, int8_t *w);
 
 /// c[i, j] = sum_k a[i, k] * W[j, k] (exact, no saturation) for i < m and n0 <= j < n1, where
 /// a is u8 [m, k] with row stride lda, W is `packed` (all of its rows), c is s32 with row stride
 /// ldc. n0 and n1 are multiples of 16; k % 4 == 0 and k * 255 * 127 < 2^31. Single-threaded: callers
-/// split [0, n) or [0, m) over threads. Only call when sentiment_vnni_available() is 1.
-void sentiment_vnni_gemm_u8s8s32(const uint8_t *a, long lda, long m, const int8_t *packed, long k,
+/// split [0, n) or [0, m) over threads. Only call when int8_vnni_available() is 1.
+void int8_vnni_gemm_u8s8s32(const uint8_t *a, long lda, long m, const int8_t *packed, long k,
                                  long n0, long n1, int32_t *c, long ldc);
 
 #ifdef __cplusplus

@@ -30,7 +30,7 @@ public enum Int8Kernel {
     /// benchmarks and tests). Read once per process.
     public static let vnniPacked: Bool = {
         if let v = getenv("SENTIMENT_INT8_GEMM"), String(cString: v) == "onednn" { return false }
-        return sentiment_vnni_available() != 0
+        return int8_vnni_available() != 0
     }()
 
     /// Whether a [n, k] weight goes to the VNNI kernel (packed) or to oneDNN (row-major).
@@ -99,7 +99,7 @@ public final class Int8Matrix: @unchecked Sendable {
         }
         if packed {
             weights = try AlignedBuffer(count: n * k)
-            sentiment_vnni_pack(rowMajor.pointer, n, k, weights.pointer)
+            int8_vnni_pack(rowMajor.pointer, n, k, weights.pointer)
         } else {
             weights = rowMajor
         }
@@ -181,7 +181,7 @@ struct Int8Linear {
         guard packed else { return Array(UnsafeRawBufferPointer(start: weights, count: n * k)) }
         var out = [UInt8](repeating: 0, count: n * k)
         out.withUnsafeMutableBytes { raw in
-            if let p = raw.baseAddress { sentiment_vnni_unpack(weights, n, k, p.assumingMemoryBound(to: Int8.self)) }
+            if let p = raw.baseAddress { int8_vnni_unpack(weights, n, k, p.assumingMemoryBound(to: Int8.self)) }
         }
         return out
     }
@@ -326,17 +326,17 @@ private func vnniGemm(_ w: Int8Linear, rows m: Int, scratch: Int8Scratch) {
     let n = w.n, k = w.k
     let a = UnsafePointer(scratch.input.pointer), c = scratch.acc.pointer
     if m * n * k < 1 << 20 {   // a few microseconds: not worth waking the other threads
-        sentiment_vnni_gemm_u8s8s32(a, k, m, w.weights, k, 0, n, c, n)
+        int8_vnni_gemm_u8s8s32(a, k, m, w.weights, k, 0, n, c, n)
         return
     }
     let blocks = n / 16
     if blocks >= 4 * Parallel.threads {
         Parallel.forRanges(blocks, grain: 4) { r in
-            sentiment_vnni_gemm_u8s8s32(a, k, m, w.weights, k, r.lowerBound * 16, r.upperBound * 16, c, n)
+            int8_vnni_gemm_u8s8s32(a, k, m, w.weights, k, r.lowerBound * 16, r.upperBound * 16, c, n)
         }
     } else {
         Parallel.forRanges(m, grain: 6) { r in
-            sentiment_vnni_gemm_u8s8s32(a + r.lowerBound * k, k, r.count, w.weights, k, 0, n, c + r.lowerBound * n, n)
+            int8_vnni_gemm_u8s8s32(a + r.lowerBound * k, k, r.count, w.weights, k, 0, n, c + r.lowerBound * n, n)
         }
     }
 }
