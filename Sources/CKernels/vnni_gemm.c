@@ -88,9 +88,12 @@ VNNI_TARGET void int8_vnni_gemm_u8s8s32(const uint8_t *a, long lda, long m, cons
             const long left = (n1 - n) / BLOCK;
             const int nr = left < NR ? (int)left : NR;
             const int8_t *w = packed + n * k;
-            for (long i = 0; i < m; i += MR) {
-                const int mr = m - i < MR ? (int)(m - i) : MR;
+            // ceil(m / MR) row tiles of balanced heights (25 rows: 5 x 5, not 4 x 6 + 1).
+            const long tiles = (m + MR - 1) / MR, base = m / tiles, taller = m % tiles;
+            for (long t = 0, i = 0; t < tiles; t++) {
+                const int mr = (int)(base + (t < taller ? 1 : 0));
                 tileDispatch(a + i * lda, lda, w, k, g0, g1, c + i * ldc + n, ldc, mr, nr);
+                i += mr;
             }
         }
     }

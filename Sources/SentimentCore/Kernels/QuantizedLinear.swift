@@ -279,64 +279,100 @@ func int8LinearQuantized(
 ) throws {
     guard m > 0, w.n > 0 else { return }
     let n = w.n, k = w.k
-    if w.packed {
-        vnniGemm(w, rows: m, scratch: scratch)
+    let step = Int8Epilogue.Step(w, out: out, ldOut: ldOut, addBias: addBias, epilogue: epilogue, scratch: scratch)
+    let a = UnsafePointer(scratch.input.pointer), acc = scratch.acc.pointer
+    let requantGrain = Swift.max(1, 32768 / n)
+    if w.packed && m * n * k < 1 << 20 {
+        // A few microseconds of work: not worth waking the other threads.
+        int8_vnni_gemm_u8s8s32(a, k, m, w.weights, k, 0, n, acc, n)
+        step.finish(rows: 0..<m, columns: 0..<n)
+    } else if w.packed && n / 16 >= 4 * Parallel.threads {
+        // Columns split over the threads (16-column blocks); each thread finishes its own columns
+        // while they are in cache. Requantizing needs whole rows, so it is a second pass.
+        Parallel.forRanges(n / 16, grain: 4) { blocks in
+            let cols = (blocks.lowerBound * 16)..<(blocks.upperBound * 16)
+            int8_vnni_gemm_u8s8s32(a, k, m, w.weights, k, cols.lowerBound, cols.upperBound, acc, n)
+            step.finish(rows: 0..<m, columns: cols)
+        }
+    } else if w.packed {
+        // Few columns: rows split over the threads, in whole register tiles.
+        // (Requantizing here would overwrite input rows another thread may still be reading.)
+        Parallel.forRanges(m, grain: 6) { rows in
+            int8_vnni_gemm_u8s8s32(a + rows.lowerBound * k, k, rows.count, w.weights, k, 0, n, acc + rows.lowerBound * n, n)
+            step.finish(rows: rows, columns: 0..<n)
+        }
     } else {
         var co: Int32 = 0
         let status = dnnl_gemm_u8s8s32(
             CChar(UInt8(ascii: "N")), CChar(UInt8(ascii: "T")), CChar(UInt8(ascii: "F")),
             dnnl_dim_t(m), dnnl_dim_t(n), dnnl_dim_t(k), 1,
-            scratch.input.pointer, dnnl_dim_t(k), 0, w.weights, dnnl_dim_t(k), 0,
-            0, scratch.acc.pointer, dnnl_dim_t(n), &co)
+            a, dnnl_dim_t(k), 0, w.weights, dnnl_dim_t(k), 0,
+            0, acc, dnnl_dim_t(n), &co)
         guard status == dnnl_success else {
             throw SentimentError(.internal, "dnnl_gemm_u8s8s32(m: \(m), n: \(n), k: \(k)) failed with status \(status.rawValue)")
         }
+        Parallel.forRanges(m, grain: requantGrain) { rows in step.finish(rows: rows, columns: 0..<n) }
     }
-    let acc = scratch.acc.pointer, rs = scratch.rowScale.pointer, rz = scratch.rowZero.pointer
-    let ws = w.scales, cs = w.columnSums, b = w.bias
-    let q = scratch.input.pointer
-    let full = n & ~15
-    Parallel.forRanges(m, grain: Swift.max(1, 32768 / n)) { range in
-        for r in range {
-            let a = acc + r * n, y = out + r * ldOut
-            let sx = rs[r], zx = rz[r]
-            // Plain loops: they vectorize (int->float included), SIMD16 conversions would not.
-            if addBias {
-                for c in 0..<n { y[c] = Float(a[c] &- zx &* cs[c]) * (sx * ws[c]) + b[c] }
-            } else {
-                for c in 0..<n { y[c] = Float(a[c] &- zx &* cs[c]) * (sx * ws[c]) }
-            }
-            if case .gelu = epilogue {
-                var c = 0
-                while c < full { store16(gelu16(load16(y + c)), y + c); c += 16 }
-                if c < n { storePartial16(gelu16(loadPartial16(y + c, n - c, fill: 0)), y + c, n - c) }
-            }
-            if requantize {
-                let (scale, zero) = quantizeRowAsymmetric(y, count: n, into: q + r * n)
-                rs[r] = scale
-                rz[r] = zero
-            }
-        }
-    }
+    if requantize { Parallel.forRanges(m, grain: requantGrain) { step.requantize(rows: $0) } }
 }
 
-/// scratch.acc[M, N] = scratch.input[M, K] * W^T in s32 with the VNNI kernel (`w.packed`): the
-/// columns are split over the threads (in 16-column blocks), or the rows when there are few columns.
-private func vnniGemm(_ w: Int8Linear, rows m: Int, scratch: Int8Scratch) {
-    let n = w.n, k = w.k
-    let a = UnsafePointer(scratch.input.pointer), c = scratch.acc.pointer
-    if m * n * k < 1 << 20 {   // a few microseconds: not worth waking the other threads
-        int8_vnni_gemm_u8s8s32(a, k, m, w.weights, k, 0, n, c, n)
-        return
-    }
-    let blocks = n / 16
-    if blocks >= 4 * Parallel.threads {
-        Parallel.forRanges(blocks, grain: 4) { r in
-            int8_vnni_gemm_u8s8s32(a, k, m, w.weights, k, r.lowerBound * 16, r.upperBound * 16, c, n)
+extension Int8Epilogue {
+    /// What follows the s32 GEMM, on any rectangle of it: dequantize, add the bias, GELU; and
+    /// requantizing finished rows as the next layer's input.
+    struct Step {
+        let acc: UnsafeMutablePointer<Int32>, n: Int
+        let rowScale: UnsafeMutablePointer<Float>, rowZero: UnsafeMutablePointer<Int32>
+        let input: UnsafeMutablePointer<UInt8>
+        let scales: UnsafePointer<Float>, columnSums: UnsafePointer<Int32>, bias: UnsafePointer<Float>
+        let out: UnsafeMutablePointer<Float>, ldOut: Int
+        let addBias: Bool, epilogue: Int8Epilogue
+
+        init(_ w: Int8Linear, out: UnsafeMutablePointer<Float>, ldOut: Int, addBias: Bool, epilogue: Int8Epilogue,
+             scratch: Int8Scratch) {
+            acc = scratch.acc.pointer
+            n = w.n
+            rowScale = scratch.rowScale.pointer
+            rowZero = scratch.rowZero.pointer
+            input = scratch.input.pointer
+            scales = w.scales
+            columnSums = w.columnSums
+            bias = w.bias
+            self.out = out
+            self.ldOut = ldOut
+            self.addBias = addBias
+            self.epilogue = epilogue
         }
-    } else {
-        Parallel.forRanges(m, grain: 6) { r in
-            int8_vnni_gemm_u8s8s32(a + r.lowerBound * k, k, r.count, w.weights, k, 0, n, c + r.lowerBound * n, n)
+
+        /// out[rows, columns] = dequantized acc (+ bias) (+ GELU).
+        func finish(rows: Range<Int>, columns: Range<Int>) {
+            let c0 = columns.lowerBound, width = columns.count
+            let full = width & ~15
+            let ws = scales + c0, cs = columnSums + c0, b = bias + c0
+            for r in rows {
+                let a = acc + r * n + c0, y = out + r * ldOut + c0
+                let sx = rowScale[r], zx = rowZero[r]
+                // Plain loops: they vectorize (int->float included), SIMD16 conversions would not.
+                if addBias {
+                    for c in 0..<width { y[c] = Float(a[c] &- zx &* cs[c]) * (sx * ws[c]) + b[c] }
+                } else {
+                    for c in 0..<width { y[c] = Float(a[c] &- zx &* cs[c]) * (sx * ws[c]) }
+                }
+                if case .gelu = epilogue {
+                    var c = 0
+                    while c < full { store16(gelu16(load16(y + c)), y + c); c += 16 }
+                    if c < width { storePartial16(gelu16(loadPartial16(y + c, width - c, fill: 0)), y + c, width - c) }
+                }
+            }
+        }
+
+        /// Quantizes finished rows of out into the input buffer (N becomes the next layer's K),
+        /// replacing their scales and zero points. Only after every column of these rows is finished.
+        func requantize(rows: Range<Int>) {
+            for r in rows {
+                let (scale, zero) = quantizeRowAsymmetric(out + r * ldOut, count: n, into: input + r * n)
+                rowScale[r] = scale
+                rowZero[r] = zero
+            }
         }
     }
 }
