@@ -138,8 +138,17 @@ def test_callback_that_raises_cancels_and_reraises(tiny):
     assert excinfo.value.__context__.result == result
 
 
+@pytest.fixture
+def ctrl_c_reaches_python():
+    """Python's default SIGINT handler for the test: a shell starts background jobs (`cmd &`)
+    with SIGINT ignored, and train() rightly leaves an ignored SIGINT alone."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
 @pytest.mark.skipif(threading.current_thread() is not threading.main_thread(), reason="needs the main thread")
-def test_ctrl_c_stops_after_the_current_step(tiny):
+def test_ctrl_c_stops_after_the_current_step(tiny, ctrl_c_reaches_python):
     before = signal.getsignal(signal.SIGINT)
     seen = []
 
@@ -157,7 +166,7 @@ def test_ctrl_c_stops_after_the_current_step(tiny):
 
 
 @pytest.mark.skipif(threading.current_thread() is not threading.main_thread(), reason="needs the main thread")
-def test_ctrl_c_without_a_progress_callback(tiny):
+def test_ctrl_c_without_a_progress_callback(tiny, ctrl_c_reaches_python):
     # With no user callback the library still calls the trampoline, which polls the flag.
     # Long enough (epochs of 4 steps) that the signal always arrives during the run.
     config = {**tiny, "max_steps": 5000, "num_train_epochs": 10000, "eval_file": None}
