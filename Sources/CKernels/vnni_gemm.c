@@ -56,12 +56,12 @@ static inline __attribute__((always_inline)) VNNI_TARGET void tile(
         for (int j = 0; j < nr; j++) _mm512_storeu_si512((void *)(c + i * ldc + j * BLOCK), acc[i][j]);
 }
 
-#define TILE_ROWS(MRV)                                                   \
-    switch (nr) {                                                        \
-    case 4: tile(a, lda, w, k, g0, g1, c, ldc, MRV, 4); break;                   \
-    case 3: tile(a, lda, w, k, g0, g1, c, ldc, MRV, 3); break;                   \
-    case 2: tile(a, lda, w, k, g0, g1, c, ldc, MRV, 2); break;                   \
-    default: tile(a, lda, w, k, g0, g1, c, ldc, MRV, 1); break;                  \
+#define TILE_ROWS(MRV)                                               \
+    switch (nr) {                                                    \
+    case 4: tile(a, lda, w, k, g0, g1, c, ldc, MRV, 4); break;       \
+    case 3: tile(a, lda, w, k, g0, g1, c, ldc, MRV, 3); break;       \
+    case 2: tile(a, lda, w, k, g0, g1, c, ldc, MRV, 2); break;       \
+    default: tile(a, lda, w, k, g0, g1, c, ldc, MRV, 1); break;      \
     }
 
 static VNNI_TARGET void tileDispatch(
@@ -77,7 +77,8 @@ static VNNI_TARGET void tileDispatch(
 }
 
 VNNI_TARGET void int8_vnni_gemm_u8s8s32(const uint8_t *a, long lda, long m, const int8_t *packed, long k,
-                                             long n0, long n1, int32_t *c, long ldc) {
+                                        long n0, long n1, int32_t *c, long ldc) {
+    if (m <= 0 || k <= 0 || n1 <= n0) return;
     const long groups = k / 4;
     // Many rows: blocks of 256 inputs, so a 64-column weight panel (16 KB) stays in L1 across the
     // row tiles. Few rows: the panel is used by few tiles anyway; one pass over k saves reloading c.
