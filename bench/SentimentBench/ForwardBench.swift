@@ -28,7 +28,11 @@ enum ForwardBench {
             case "--threads": threads = Int(value) ?? 0
             case "--max-length": maxLength = Int(value) ?? 128
             case "--modes": modes = value
-            case "--precision": precision = value
+            case "--precision":
+                guard value == "fp32" || value == "int8" else {
+                    throw SentimentError.invalidArgument("--precision must be fp32 or int8, got \(value)")
+                }
+                precision = value
             default: throw SentimentError.invalidArgument("unknown option \(argv[i])")
             }
             i += 2
@@ -51,7 +55,8 @@ enum ForwardBench {
         }
         let n = ids.count
         let tokens = ids.reduce(0) { $0 + $1.count }
-        print("forward (\(precision)\(precision == "int8" ? Int8Kernel.vnniPacked ? ", VNNI kernel" : ", oneDNN GEMM" : "")): \(n) sentences, \(tokens) tokens (mean \(TokenizerBench.fmt(Double(tokens) / Double(max(n, 1))))), "
+        let kernel = precision != "int8" ? "" : Int8Kernel.vnniPacked ? ", VNNI kernel" : ", oneDNN GEMM"
+        print("forward (\(precision)\(kernel)): \(n) sentences, \(tokens) tokens (mean \(TokenizerBench.fmt(Double(tokens) / Double(max(n, 1))))), "
               + "threads \(Parallel.threads), load \(TokenizerBench.ms(loadSeconds)) ms")
 
         var ws: ForwardWorkspace? = nil
