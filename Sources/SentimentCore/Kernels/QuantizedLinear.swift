@@ -286,6 +286,8 @@ func int8LinearQuantized(
         // A few microseconds of work: not worth waking the other threads.
         int8_vnni_gemm_u8s8s32(a, k, m, w.weights, k, 0, n, acc, n)
         step.finish(rows: 0..<m, columns: 0..<n)
+        if requantize { step.requantize(rows: 0..<m) }
+        return
     } else if w.packed && n / 16 >= 4 * Parallel.threads {
         // Columns split over the threads (16-column blocks); each thread finishes its own columns
         // while they are in cache. Requantizing needs whole rows, so it is a second pass.
@@ -311,8 +313,14 @@ func int8LinearQuantized(
         guard status == dnnl_success else {
             throw SentimentError(.internal, "dnnl_gemm_u8s8s32(m: \(m), n: \(n), k: \(k)) failed with status \(status.rawValue)")
         }
-        Parallel.forRanges(m, grain: requantGrain) { rows in step.finish(rows: rows, columns: 0..<n) }
+        // The GEMM is complete, so each thread can requantize its own finished rows.
+        Parallel.forRanges(m, grain: requantGrain) { rows in
+            step.finish(rows: rows, columns: 0..<n)
+            if requantize { step.requantize(rows: rows) }
+        }
+        return
     }
+    // The VNNI paths above: requantizing needs whole rows and every thread's GEMM done.
     if requantize { Parallel.forRanges(m, grain: requantGrain) { step.requantize(rows: $0) } }
 }
 
