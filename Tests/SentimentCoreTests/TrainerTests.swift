@@ -149,6 +149,17 @@ final class TinyTrainingSetup {
         #expect(zip(a.losses, twoThreads.losses).allSatisfy { abs($0 - $1) < 1e-4 }, "\(a.losses) vs \(twoThreads.losses)")
     }
 
+    @Test func nearbySeedsShuffleDifferently() {
+        // Every (seed, epoch) of a small seed sweep gets its own shuffle seed, so no two runs
+        // of the sweep see an epoch in the same order.
+        var seen = Set<UInt64>()
+        for seed in UInt64(0)..<64 {
+            #expect(Trainer.shuffleSeed(seed, epoch: 1) == seed)
+            for epoch in 1...10 { seen.insert(Trainer.shuffleSeed(seed, epoch: epoch)) }
+        }
+        #expect(seen.count == 64 * 10)
+    }
+
     @Test func saveStrategies() throws {
         let setup = try TinyTrainingSetup()
         func run(_ s: TrainingConfig.SaveStrategy) throws -> (TrainingResult, [String]) {

@@ -1,7 +1,7 @@
 // The fine-tuning loop, as Hugging Face's Trainer runs it for sequence classification:
 //
 //   load checkpoint (fresh head seeded with `seed`) + tokenizer; read and tokenize the TSVs once
-//   for each epoch: shuffle (Fisher-Yates, SeededRandom(seed ^ epoch)); for each batch:
+//   for each epoch: shuffle (Fisher-Yates, SeededRandom(shuffleSeed(seed, epoch))); for each batch:
 //       loss, gradients (dropout masks from (seed, step))  -> stop on a NaN/inf loss
 //       clip the global gradient norm (max_grad_norm)
 //       AdamW step at the schedule's rate (linear/constant, warmup = ceil(total * warmup_ratio))
@@ -117,7 +117,7 @@ public enum Trainer {
         epochLoop: for epoch in 1...epochs {
             let epochStart = Clock.now()
             var order = Array(0..<n)
-            var rng = SeededRandom(seed: config.seed ^ UInt64(epoch - 1))
+            var rng = SeededRandom(seed: Trainer.shuffleSeed(config.seed, epoch: epoch))
             if n > 1 {
                 for i in stride(from: n - 1, to: 0, by: -1) {
                     order.swapAt(i, Int(rng.next() % UInt64(i + 1)))
@@ -229,6 +229,13 @@ public enum Trainer {
     }
 
     /// The dropout seed of optimizer step `step` (0-based): a function of the run seed and the step only.
+    /// The seed of epoch `epoch`'s shuffle (1-based). Epoch 1 uses `seed` itself; later epochs step
+    /// by an odd 64-bit constant, so nearby seeds never share an epoch's order (`seed ^ (epoch - 1)`,
+    /// used before, gave seed 43's first epoch the order of seed 42's second).
+    static func shuffleSeed(_ seed: UInt64, epoch: Int) -> UInt64 {
+        seed &+ UInt64(epoch - 1) &* 0x9E37_79B9_7F4A_7C15
+    }
+
     static func dropoutSeed(_ seed: UInt64, step: Int) -> UInt64 {
         var rng = SeededRandom(seed: seed ^ 0x5EED_D80F_0000_0000)
         return rng.next() &+ UInt64(step) &* 0x9E37_79B9_7F4A_7C15
