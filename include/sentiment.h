@@ -171,7 +171,10 @@ SENTIMENT_API void sentiment_model_free(sentiment_model *model);
  *                              epoch without eval_file) | "last" | "epoch" (every epoch into
  *                              output_dir/epoch-N, the last into output_dir) | "no"
  *   "threads": 0, "logging_steps": 1 (a step event every N steps), "head": "auto",
- *   "max_train_examples": 0 (0 = all), "dropout": true
+ *   "max_train_examples": 0 (0 = all), "dropout": true,
+ *   "layerwise_lr_decay": 1.0  in (0, 1]: layer i of L (0-based) trains at decay^(L - i) times
+ *                              the learning rate, the embeddings at decay^(L + 1), the head at
+ *                              the full rate (1 = the same rate everywhere)
  * Result:
  *   {"epochs": [{"epoch": 1, "step": 264, "train_loss": 0.38, "eval_loss": 0.32,
  *                "eval_accuracy": 0.87, "seconds": 600.0}, ...],

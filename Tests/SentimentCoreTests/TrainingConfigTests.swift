@@ -75,4 +75,28 @@ import Testing
         #expect(abs(bias.data[0] - 0.99) < 1e-6)    // biases are not decayed
         #expect(AdamW.isDecayed("layer.0.output_norm.weight") == false)
     }
+
+    @Test func layerwiseRateScales() throws {
+        let names = ["embeddings.word", "embeddings.norm.bias", "layer.0.query.weight", "layer.5.ffn_out.bias",
+                     "layer.3.key.weight", "head.dense.weight", "head.classifier.bias"]
+        let scales = AdamW.layerwiseRateScales(names, layers: 6, decay: 0.5)
+        let expectedScales: [Float] = [1.0 / 128, 1.0 / 128, 1.0 / 64, 0.5, 1.0 / 8, 1, 1]
+        #expect(scales == expectedScales)
+        #expect(AdamW.layerwiseRateScales(names, layers: 6, decay: 1).allSatisfy { $0 == 1 })
+
+        // A scaled tensor moves by the scaled rate, its weight decay too.
+        let a = try Tensor(shape: [2], values: [1, 1]), b = try Tensor(shape: [2], values: [1, 1])
+        var hyper = AdamW.Hyperparameters()
+        hyper.weightDecay = 0.5
+        let opt = try AdamW(parameters: [("layer.0.query.weight", a), ("layer.1.query.weight", b)], hyper: hyper,
+                            rateScales: [1, 0.25])
+        let g = try Tensor(shape: [2], values: [1, -1])
+        opt.update(gradients: [g, g], lr: 0.01)
+        func expected(_ rate: Float, _ sign: Float) -> Float { 1 - rate * 0.5 - sign * rate }
+        #expect(abs(a.data[0] - expected(0.01, 1)) < 1e-6 && abs(a.data[1] - expected(0.01, -1)) < 1e-6)
+        #expect(abs(b.data[0] - expected(0.0025, 1)) < 1e-6 && abs(b.data[1] - expected(0.0025, -1)) < 1e-6)
+        #expect(throws: SentimentError.self) {
+            _ = try AdamW(parameters: [("layer.0.query.weight", a)], hyper: hyper, rateScales: [1, 1])
+        }
+    }
 }

@@ -5,7 +5,8 @@
 ///     v  <- b2 * v + (1 - b2) * g^2
 ///     p  <- p - (lr / (1 - b1^t)) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)
 ///
-/// Like the Trainer, weight decay skips biases and LayerNorm weights.
+/// Like the Trainer, weight decay skips biases and LayerNorm weights. Each tensor's `lr` may be
+/// scaled (`rateScales`, e.g. layer-wise decay); the scaled rate also scales its weight decay.
 public final class AdamW {
     public struct Hyperparameters: Sendable, Equatable {
         public var beta1: Float = 0.9
@@ -20,12 +21,30 @@ public final class AdamW {
     private let parameters: [(name: String, tensor: Tensor)]
     private let moments: [(m: Tensor, v: Tensor)]
     private let decays: [Bool]
+    private let rateScales: [Float]
 
-    public init(parameters: [(name: String, tensor: Tensor)], hyper: Hyperparameters) throws {
+    /// `rateScales`: one factor per parameter on the learning rate (nil = all 1).
+    public init(parameters: [(name: String, tensor: Tensor)], hyper: Hyperparameters, rateScales: [Float]? = nil) throws {
+        guard rateScales == nil || rateScales?.count == parameters.count else {
+            throw SentimentError.invalidArgument("\(rateScales?.count ?? 0) rate scales for \(parameters.count) parameters")
+        }
         self.hyper = hyper
         self.parameters = parameters
         self.moments = try parameters.map { (try Tensor(shape: $0.tensor.shape), try Tensor(shape: $0.tensor.shape)) }
         self.decays = parameters.map { AdamW.isDecayed($0.name) }
+        self.rateScales = rateScales ?? Array(repeating: 1, count: parameters.count)
+    }
+
+    /// Layer-wise learning-rate decay over `EncoderWeights.namedTensors` names: `layer.i.*` gets
+    /// decay^(layers - i), `embeddings.*` decay^(layers + 1), the head 1.
+    public static func layerwiseRateScales(_ names: [String], layers: Int, decay: Float) -> [Float] {
+        names.map { name in
+            if name.hasPrefix("embeddings.") { return pow(decay, Float(layers + 1)) }
+            if name.hasPrefix("layer."), let i = Int(name.dropFirst(6).prefix { $0 != "." }) {
+                return pow(decay, Float(layers - i))
+            }
+            return 1
+        }
     }
 
     /// Biases and LayerNorm parameters are not decayed (HF `get_decay_parameter_names`).
@@ -38,11 +57,13 @@ public final class AdamW {
         step += 1
         let t = Float(step)
         let b1 = hyper.beta1, b2 = hyper.beta2, eps = hyper.epsilon
-        let stepSize = lr / (1 - pow(b1, t))
+        let bc1 = 1 - pow(b1, t)
         let bc2Sqrt = (1 - pow(b2, t)).squareRoot()
         for (k, (p, g)) in zip(parameters.map(\.tensor), gradients).enumerated() {
             let (m, v) = moments[k]
-            let decay = decays[k] ? 1 - lr * hyper.weightDecay : 1
+            let rate = lr * rateScales[k]
+            let stepSize = rate / bc1
+            let decay = decays[k] ? 1 - rate * hyper.weightDecay : 1
             let pp = p.data, gp = g.data, mp = m.data, vp = v.data
             Parallel.forRanges(p.count, grain: 1 << 16) { range in
                 // torch: m.lerp_(g, 1 - b1); v.mul_(b2).addcmul_(g, g, 1 - b2);

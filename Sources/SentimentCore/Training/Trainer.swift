@@ -4,7 +4,8 @@
 //   for each epoch: shuffle (Fisher-Yates, SeededRandom(shuffleSeed(seed, epoch))); for each batch:
 //       loss, gradients (dropout masks from (seed, step))  -> stop on a NaN/inf loss
 //       clip the global gradient norm (max_grad_norm)
-//       AdamW step at the schedule's rate (linear/constant, warmup = ceil(total * warmup_ratio))
+//       AdamW step at the schedule's rate (linear/constant, warmup = ceil(total * warmup_ratio);
+//       scaled per layer by layerwise_lr_decay)
 //       every logging_steps: a `.step` event (mean loss since the last one)
 //   end of epoch (or max_steps): evaluate on eval_file, `.eval` event, save per save_strategy
 //
@@ -97,7 +98,10 @@ public enum Trainer {
         let stepper = try EncoderTrainer(weights: weights)
         let gradients = try EncoderWeights.zeros(like: weights)
         let gradientTensors = gradients.namedTensors.map(\.tensor)
-        let optimizer = try AdamW(parameters: weights.namedTensors, hyper: hyper)
+        let optimizer = try AdamW(
+            parameters: weights.namedTensors, hyper: hyper,
+            rateScales: AdamW.layerwiseRateScales(
+                weights.namedTensors.map(\.name), layers: model.numLayers, decay: Float(config.layerwiseLRDecay)))
         let evaluator = try EncoderForward(weights: weights, packing: .none)
 
         var result = TrainingResult(
@@ -273,6 +277,7 @@ public enum Trainer {
         try check(c.weightDecay >= 0 && c.weightDecay < 1, "weight_decay", "in [0, 1)")
         try check(c.warmupRatio >= 0 && c.warmupRatio <= 1, "warmup_ratio", "in [0, 1]")
         try check(c.maxGradNorm >= 0 && c.maxGradNorm.isFinite, "max_grad_norm", ">= 0")
+        try check(c.layerwiseLRDecay > 0 && c.layerwiseLRDecay <= 1, "layerwise_lr_decay", "in (0, 1]")
         try check(c.maxLength >= 2 && c.maxLength <= 512, "max_length", "in 2...512")
         try check(c.maxSteps == -1 || c.maxSteps > 0, "max_steps", "> 0, or -1 for all epochs")
         try check(c.threads >= 0, "threads", ">= 0")

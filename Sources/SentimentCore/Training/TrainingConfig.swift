@@ -28,6 +28,9 @@ public struct TrainingConfig: Sendable, Equatable {
     public var lrSchedulerType: LearningRateSchedule.Kind = .linear
     public var warmupRatio: Double = 0
     public var maxGradNorm: Double = 1.0
+    /// Layer-wise learning-rate decay: layer i of L (0-based) trains at decay^(L - i) times the
+    /// rate, the embeddings at decay^(L + 1), the head (and BERT pooler) at the full rate. 1 = off.
+    public var layerwiseLRDecay: Double = 1
     public var maxLength: Int = 128
     /// Stop after this many optimizer steps (-1 = run all epochs).
     public var maxSteps: Int = -1
@@ -54,6 +57,7 @@ public struct TrainingConfig: Sendable, Equatable {
         "eval_batch_size", "num_train_epochs", "seed", "adam_beta1", "adam_beta2", "adam_epsilon",
         "weight_decay", "lr_scheduler_type", "warmup_ratio", "max_grad_norm", "max_length", "max_steps",
         "save_strategy", "threads", "logging_steps", "head", "max_train_examples", "dropout",
+        "layerwise_lr_decay",
     ]
 
     /// Reads a train config object; every error names its key.
@@ -75,6 +79,9 @@ public struct TrainingConfig: Sendable, Equatable {
         c.warmupRatio = try f.double("warmup_ratio", default: c.warmupRatio, rule: "in [0, 1]") { $0 >= 0 && $0 <= 1 }
         c.maxGradNorm = try f.double("max_grad_norm", default: c.maxGradNorm, rule: ">= 0 (0 = no clipping)") {
             $0 >= 0 && $0.isFinite
+        }
+        c.layerwiseLRDecay = try f.double("layerwise_lr_decay", default: c.layerwiseLRDecay, rule: "in (0, 1]") {
+            $0 > 0 && $0 <= 1
         }
         c.maxLength = try f.int("max_length", default: c.maxLength, range: 2...512)
         c.maxSteps = try f.int("max_steps", default: c.maxSteps, range: -1...Int(Int32.max))
