@@ -232,7 +232,6 @@ public enum Trainer {
         return result
     }
 
-    /// The dropout seed of optimizer step `step` (0-based): a function of the run seed and the step only.
     /// The seed of epoch `epoch`'s shuffle (1-based). Epoch 1 uses `seed` itself; later epochs step
     /// by an odd 64-bit constant, so nearby seeds never share an epoch's order (`seed ^ (epoch - 1)`,
     /// used before, gave seed 43's first epoch the order of seed 42's second).
@@ -240,6 +239,7 @@ public enum Trainer {
         seed &+ UInt64(epoch - 1) &* 0x9E37_79B9_7F4A_7C15
     }
 
+    /// The dropout seed of optimizer step `step` (0-based): a function of the run seed and the step only.
     static func dropoutSeed(_ seed: UInt64, step: Int) -> UInt64 {
         var rng = SeededRandom(seed: seed ^ 0x5EED_D80F_0000_0000)
         return rng.next() &+ UInt64(step) &* 0x9E37_79B9_7F4A_7C15
