@@ -10,9 +10,9 @@ Recipes (--recipe; the other options override single keys):
              lr 1e-4, batch 256, 2 epochs, 10% warmup, and for BERT checkpoints the BERT head
              (the checkpoint's pretrained pooler, tanh, dropout, classifier) instead of the
              DistilBERT head (DistilBERT checkpoints keep theirs). On
-             all-MiniLM-L6-v2 its best epoch reached 0.892 (seed 42) and 0.896 (seed 44) dev
-             accuracy in 2 epochs; the reference recipe's best in 5 epochs was 0.882 and 0.884
-             (bench/README.md has the tables).
+             all-MiniLM-L6-v2 its best epoch reached 0.892, 0.896 and 0.898 dev accuracy
+             (seeds 42, 44, 46) in 2 epochs; the reference recipe's best in 5 epochs was 0.882
+             and 0.888 (seeds 42, 44; bench/README.md has the tables).
 
 DATA_DIR holds train.tsv and dev.tsv. Shows one updating progress line (step/total, loss,
 examples/s, ETA), a line per epoch, then the epochs table (next to the PyTorch run when the
