@@ -43,6 +43,10 @@ def default_model():
     return subprocess.check_output([os.path.join(ROOT, "scripts", "fetch_model.sh")], text=True).strip()
 
 
+def default_data_dir():
+    return subprocess.check_output([os.path.join(ROOT, "scripts", "find_data.sh")], text=True).strip()
+
+
 def read_dev(path):
     """(sentences, labels) of a `sentence<TAB>label` file with a header."""
     texts, labels = [], []
@@ -228,8 +232,7 @@ def main():
     ap.add_argument("--json", help="also write the results here")
     ap.add_argument("--worker", choices=RUNTIMES + EXTRA_RUNTIMES, help=argparse.SUPPRESS)
     args = ap.parse_args()
-    args.data = args.data or os.path.join(subprocess.check_output([os.path.join(ROOT, "scripts", "find_data.sh")],
-                                                                   text=True).strip(), "dev.tsv")
+    args.data = args.data or os.path.join(default_data_dir(), "dev.tsv")
     if args.worker:
         return worker(args)
     sentences, labels = read_dev(args.data)

@@ -24,7 +24,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
-sys.path.insert(0, os.path.join(REPO, "examples", "python"))
+sys.path.insert(0, os.path.join(REPO, "examples", "python"))   # finetune.py's recipes
 
 
 def main():
@@ -44,7 +44,8 @@ def main():
     if args.worker:
         return worker(args.worker[0], args.worker[1], args.stop_after_epochs)
 
-    from finetune import RECIPES, REFERENCES, _model_type
+    from finetune import RECIPES, pytorch_reference, recipe_config
+    from forward_bench import default_data_dir, default_model
     if args.recipe not in RECIPES:
         sys.exit(f"recipe_runs.py: unknown recipe {args.recipe!r} (known: {', '.join(sorted(RECIPES))})")
     if args.parallel < 1:
@@ -53,12 +54,10 @@ def main():
         seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
     except ValueError:
         sys.exit(f"recipe_runs.py: --seeds {args.seeds!r} is not a comma-separated list of integers")
-    model = args.model or _script_output("fetch_model.sh")
-    data = args.data or _script_output("find_data.sh")
+    model = args.model or default_model()
+    data = args.data or default_data_dir()
 
-    base = dict(RECIPES[args.recipe])
-    if base.get("head") == "bert" and _model_type(model) != "bert":
-        del base["head"]   # as finetune.py: a DistilBERT checkpoint keeps its own head
+    base = recipe_config(args.recipe, model)
     for item in args.set:
         key, sep, value = item.partition("=")
         if not sep:
@@ -111,7 +110,9 @@ def main():
         except (OSError, json.JSONDecodeError):
             result = {"epochs": []}
         rows.append((f"seed {seed}", [e.get("eval_accuracy") for e in result["epochs"]]))
-    print_table(args.recipe, base, rows, REFERENCES)
+    # PyTorch's reference ran the DistilBERT head.
+    reference = pytorch_reference(base) if base.get("head") != "bert" else None
+    print_table(args.recipe, base, rows, reference)
 
 
 def worker(config_path, result_path, stop_after_epochs):
@@ -147,7 +148,7 @@ def worker(config_path, result_path, stop_after_epochs):
         json.dump(result, f, indent=1)
 
 
-def print_table(recipe, config, rows, references):
+def print_table(recipe, config, rows, reference):
     epochs = max((len(accuracies) for _, accuracies in rows), default=0)
     if epochs == 0:
         print("no run finished an epoch")
@@ -162,9 +163,6 @@ def print_table(recipe, config, rows, references):
     columns = [[a[i] for _, a in rows if i < len(a) and a[i] is not None] for i in range(epochs)]
     for label, f in (("mean", lambda c: sum(c) / len(c)), ("min", min), ("max", max)):
         print(f"| {label} | " + " | ".join(_cell(f(c) if c else None) for c in columns) + " |")
-    same_recipe = all(config.get(k, v) == v for k, v in (
-        ("train_batch_size", 256), ("num_train_epochs", 5), ("warmup_ratio", 0.0), ("weight_decay", 0.0)))
-    reference = references.get(config.get("learning_rate", 2e-5)) if same_recipe and not config.get("head") else None
     if reference:
         print("| PyTorch, seed 42 | " + " | ".join(_cell(a) for a in reference[:epochs]) + " |")
 
@@ -175,11 +173,6 @@ def _cell(value):
 
 def _minutes(started):
     return f"{(time.time() - started) / 60:5.1f} min"
-
-
-def _script_output(script):
-    return subprocess.run([os.path.join(REPO, "scripts", script)], check=True, capture_output=True,
-                          text=True).stdout.strip()
 
 
 if __name__ == "__main__":

@@ -57,9 +57,7 @@ def main():
     parser.add_argument("--no-reference", action="store_true", help="do not show the reference run")
     args = parser.parse_args()
 
-    config = dict(RECIPES[args.recipe])
-    if config.get("head") == "bert" and _model_type(args.model_dir) != "bert":
-        del config["head"]   # a DistilBERT checkpoint has no pooler: its own head
+    config = recipe_config(args.recipe, args.model_dir)
     if args.config:
         with open(args.config, encoding="utf-8") as f:
             config.update(json.load(f))
@@ -74,10 +72,7 @@ def main():
         if value is not None:
             config[key] = value
     learning_rate = config.get("learning_rate", 2e-5)
-    # The PyTorch reference ran the reference recipe (at two learning rates) and nothing else.
-    same_recipe = all(config.get(k, v) == v for k, v in (
-        ("train_batch_size", 256), ("num_train_epochs", 5), ("warmup_ratio", 0.0), ("weight_decay", 0.0)))
-    reference = REFERENCES.get(learning_rate) if same_recipe and not args.no_reference else None
+    reference = None if args.no_reference else pytorch_reference(config)
     reference_label = f"all-MiniLM-L6-v2, PyTorch, lr {_format_lr(learning_rate)}"
 
     print(f"fine-tuning {args.model_dir} on {config['train_file']}", file=sys.stderr)
@@ -147,6 +142,22 @@ def print_table(result, reference, reference_label, partial=False):
     saved = result.get("output_dir")
     if saved and os.path.isfile(os.path.join(saved, "model.safetensors")):
         print(f"model: {saved}")
+
+
+def recipe_config(recipe, model_dir):
+    """The train config keys of `recipe` for the checkpoint in model_dir."""
+    config = dict(RECIPES[recipe])
+    if config.get("head") == "bert" and _model_type(model_dir) != "bert":
+        del config["head"]   # a DistilBERT checkpoint has no pooler: its own head
+    return config
+
+
+def pytorch_reference(config):
+    """PyTorch's dev accuracy per epoch for config's schedule, or None: the reference ran the
+    reference recipe (at two learning rates) and nothing else."""
+    same_recipe = all(config.get(k, v) == v for k, v in (
+        ("train_batch_size", 256), ("num_train_epochs", 5), ("warmup_ratio", 0.0), ("weight_decay", 0.0)))
+    return REFERENCES.get(config.get("learning_rate", 2e-5)) if same_recipe else None
 
 
 def _model_type(model_dir):
