@@ -98,10 +98,11 @@ public enum Trainer {
         let stepper = try EncoderTrainer(weights: weights)
         let gradients = try EncoderWeights.zeros(like: weights)
         let gradientTensors = gradients.namedTensors.map(\.tensor)
+        let parameters = weights.namedTensors
         let optimizer = try AdamW(
-            parameters: weights.namedTensors, hyper: hyper,
+            parameters: parameters, hyper: hyper,
             rateScales: AdamW.layerwiseRateScales(
-                weights.namedTensors.map(\.name), layers: model.numLayers, decay: Float(config.layerwiseLRDecay)))
+                parameters.map(\.name), layers: model.numLayers, decay: Float(config.layerwiseLRDecay)))
         let evaluator = try EncoderForward(weights: weights, packing: .none)
 
         var result = TrainingResult(
