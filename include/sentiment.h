@@ -175,6 +175,9 @@ SENTIMENT_API void sentiment_model_free(sentiment_model *model);
  *   "layerwise_lr_decay": 1.0  in (0, 1]: layer i of L (0-based) trains at decay^(L - i) times
  *                              the learning rate, the embeddings at decay^(L + 1), the head at
  *                              the full rate (1 = the same rate everywhere)
+ *   "ema_decay": 0.0           in [0, 1): when > 0, keep an exponential moving average of the
+ *                              weights over optimizer steps (debiased, so it starts at the first
+ *                              step's weights); eval figures and checkpoints use the average
  * Result:
  *   {"epochs": [{"epoch": 1, "step": 264, "train_loss": 0.38, "eval_loss": 0.32,
  *                "eval_accuracy": 0.87, "seconds": 600.0}, ...],

@@ -246,6 +246,48 @@ final class TinyTrainingSetup {
         #expect(FileSystem.kind(setup.out + "/model.safetensors") == .missing)
     }
 
+    @Test func emaDecaySavesTheAverageOfTheStepsWeights() throws {
+        // Dropout off: a run is a function of the weights, so the run without the average gives
+        // the weights after each step, and the run with it must save their debiased average
+        // sum_s d^(t-s) w_s (1-d)/(1-d^t) while training the same weights.
+        let setup = try TinyTrainingSetup()
+        var c = setup.config(.last)
+        c.dropout = false
+        c.maxSteps = 4
+        func values(_ w: EncoderWeights) -> [[Float]] {
+            w.namedTensors.map { Array(UnsafeBufferPointer(start: $0.tensor.data, count: $0.tensor.count)) }
+        }
+        func run(ema: Double) throws -> (seen: [[[Float]]], saved: [[Float]], result: TrainingResult) {
+            c.emaDecay = ema
+            var seen: [[[Float]]] = []
+            let r = try Trainer.run(config: c, progress: { _ in true }, beforeStep: { _, w in seen.append(values(w)) })
+            return (seen, values(try Checkpoint.load(directory: setup.out).weights), r)
+        }
+        let plain = try run(ema: 0)
+        let averaged = try run(ema: 0.5)
+        #expect(plain.seen == averaged.seen, "the average must not change what is trained")
+        #expect(plain.result.stepLosses == averaged.result.stepLosses)
+        // Weights after steps 1...4: what step 2...4 saw, then the plain run's checkpoint.
+        let steps = Array(plain.seen.dropFirst()) + [plain.saved]
+        let d = 0.5, t = steps.count
+        var worst = 0.0, moved = 0.0
+        for k in plain.saved.indices {
+            for i in plain.saved[k].indices {
+                var sum = 0.0
+                for s in 1...t { sum += pow(d, Double(t - s)) * Double(steps[s - 1][k][i]) }
+                let expected = sum * (1 - d) / (1 - pow(d, Double(t)))
+                worst = max(worst, abs(Double(averaged.saved[k][i]) - expected))
+                moved = max(moved, abs(Double(plain.saved[k][i]) - expected))
+            }
+        }
+        #expect(worst < 1e-6, "max abs error \(worst)")
+        #expect(moved > 1e-4, "the average must differ from the last step's weights (\(moved))")
+        // Evaluation scores the averaged weights too: the eval loss differs from the plain run's.
+        #expect(plain.result.epochs.last?.evalLoss != averaged.result.epochs.last?.evalLoss)
+
+        #expect(throws: SentimentError.self) { _ = try WeightAverage(of: try Checkpoint.load(directory: setup.out).weights, decay: 1) }
+    }
+
     @Test func errorsNameTheField() throws {
         let setup = try TinyTrainingSetup()
         func expectError(_ c: TrainingConfig, _ status: Status, _ field: String, _ text: String? = nil) {
@@ -281,5 +323,8 @@ final class TinyTrainingSetup {
         c = setup.config(.best)
         c.outputDirectory = nil
         expectError(c, .invalidArgument, "output_dir")
+        c = setup.config()
+        c.emaDecay = 1
+        expectError(c, .invalidArgument, "ema_decay")
     }
 }

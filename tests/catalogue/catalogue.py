@@ -202,7 +202,8 @@ def build(workdir):
                        ("warmup_ratio", 2), ("max_grad_norm", -1), ("logging_steps", 0), ("threads", -1),
                        ("save_strategy", "sometimes"), ("lr_scheduler_type", "cosine_with_restarts_bogus"),
                        ("dropout", "yes"), ("max_train_examples", -1), ("seed", "42"),
-                       ("layerwise_lr_decay", 0), ("layerwise_lr_decay", 1.5), ("layerwise_lr_decay", "0.8")]:
+                       ("layerwise_lr_decay", 0), ("layerwise_lr_decay", 1.5), ("layerwise_lr_decay", "0.8"),
+                       ("ema_decay", 1), ("ema_decay", -0.1), ("ema_decay", "0.99")]:
         train(f"bad-{key}-{json.dumps(value)}", "INVALID_ARGUMENT", key, **{key: value})
     # Out-of-range JSON numbers fail in the parser, which reports the position rather than the key.
     train("learning_rate-1e400", "INVALID_ARGUMENT", "1e400",

@@ -6,8 +6,10 @@
 //       clip the global gradient norm (max_grad_norm)
 //       AdamW step at the schedule's rate (linear/constant, warmup = ceil(total * warmup_ratio);
 //       scaled per layer by layerwise_lr_decay)
+//       fold the weights into their moving average (ema_decay > 0)
 //       every logging_steps: a `.step` event (mean loss since the last one)
 //   end of epoch (or max_steps): evaluate on eval_file, `.eval` event, save per save_strategy
+//   (evaluation and checkpoints use the averaged weights when ema_decay > 0)
 //
 // Batches are packed (no padding is computed). The progress callback returning false stops the
 // run before the next step and returns what finished, with `cancelled: true`.
@@ -103,7 +105,10 @@ public enum Trainer {
             parameters: parameters, hyper: hyper,
             rateScales: AdamW.layerwiseRateScales(
                 parameters.map(\.name), layers: model.numLayers, decay: Float(config.layerwiseLRDecay)))
-        let evaluator = try EncoderForward(weights: weights, packing: .none)
+        let average = config.emaDecay > 0 ? try WeightAverage(of: weights, decay: config.emaDecay) : nil
+        // What evaluation and checkpoints see.
+        let trained = average?.average ?? weights
+        let evaluator = try EncoderForward(weights: trained, packing: .none)
 
         var result = TrainingResult(
             epochs: [], bestEpoch: nil, outputDirectory: config.saveStrategy == .no ? nil : config.outputDirectory,
@@ -115,7 +120,7 @@ public enum Trainer {
 
         func save(_ directory: String) throws {
             try Checkpoint.save(
-                weights: weights, rawConfig: checkpoint.rawConfig, tokenizerFrom: config.modelDirectory, to: directory,
+                weights: trained, rawConfig: checkpoint.rawConfig, tokenizerFrom: config.modelDirectory, to: directory,
                 metadata: ["trained_by": "sentiment", "global_step": String(step)])
         }
 
@@ -167,6 +172,7 @@ public enum Trainer {
                 }
                 let lr = schedule.rate(afterSteps: step)
                 optimizer.update(gradients: gradientTensors, lr: lr)
+                average?.update()
                 step += 1
                 let seconds = Clock.now() - t0
                 trainSeconds += seconds
@@ -279,6 +285,7 @@ public enum Trainer {
         try check(c.warmupRatio >= 0 && c.warmupRatio <= 1, "warmup_ratio", "in [0, 1]")
         try check(c.maxGradNorm >= 0 && c.maxGradNorm.isFinite, "max_grad_norm", ">= 0")
         try check(c.layerwiseLRDecay > 0 && c.layerwiseLRDecay <= 1, "layerwise_lr_decay", "in (0, 1]")
+        try check(c.emaDecay >= 0 && c.emaDecay < 1, "ema_decay", "in [0, 1) (0 = off)")
         try check(c.maxLength >= 2 && c.maxLength <= 512, "max_length", "in 2...512")
         try check(c.maxSteps == -1 || c.maxSteps > 0, "max_steps", "> 0, or -1 for all epochs")
         try check(c.threads >= 0, "threads", ">= 0")

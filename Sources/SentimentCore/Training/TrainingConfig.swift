@@ -31,6 +31,9 @@ public struct TrainingConfig: Sendable, Equatable {
     /// Layer-wise learning-rate decay: layer i of L (0-based) trains at decay^(L - i) times the
     /// rate, the embeddings at decay^(L + 1), the head (and BERT pooler) at the full rate. 1 = off.
     public var layerwiseLRDecay: Double = 1
+    /// Decay of an exponential moving average of the weights over optimizer steps; when > 0,
+    /// evaluation and checkpoints use the averaged weights (see `WeightAverage`). 0 = off.
+    public var emaDecay: Double = 0
     public var maxLength: Int = 128
     /// Stop after this many optimizer steps (-1 = run all epochs).
     public var maxSteps: Int = -1
@@ -57,7 +60,7 @@ public struct TrainingConfig: Sendable, Equatable {
         "eval_batch_size", "num_train_epochs", "seed", "adam_beta1", "adam_beta2", "adam_epsilon",
         "weight_decay", "lr_scheduler_type", "warmup_ratio", "max_grad_norm", "max_length", "max_steps",
         "save_strategy", "threads", "logging_steps", "head", "max_train_examples", "dropout",
-        "layerwise_lr_decay",
+        "layerwise_lr_decay", "ema_decay",
     ]
 
     /// Reads a train config object; every error names its key.
@@ -83,6 +86,7 @@ public struct TrainingConfig: Sendable, Equatable {
         c.layerwiseLRDecay = try f.double("layerwise_lr_decay", default: c.layerwiseLRDecay, rule: "in (0, 1]") {
             $0 > 0 && $0 <= 1
         }
+        c.emaDecay = try f.double("ema_decay", default: c.emaDecay, rule: "in [0, 1) (0 = off)") { $0 >= 0 && $0 < 1 }
         c.maxLength = try f.int("max_length", default: c.maxLength, range: 2...512)
         c.maxSteps = try f.int("max_steps", default: c.maxSteps, range: -1...Int(Int32.max))
         guard c.maxSteps != 0 else {
