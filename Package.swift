@@ -32,10 +32,12 @@ let package = Package(
         // The int8 GEMM kernel for AVX-512 VNNI (C intrinsics; compiled for VNNI per function and
         // used only where the CPU has it).
         .target(name: "CKernels", path: "Sources/CKernels"),
+        // Linux system calls Swift's Glibc module lacks (renameat2 RENAME_EXCHANGE).
+        .target(name: "CSystem", path: "Sources/CSystem"),
         // Numerics: tokenizer, checkpoints, kernels, model, inference. No C-ABI or JSON-request concerns.
         .target(
             name: "SentimentCore",
-            dependencies: ["CDnnl", "CKernels"],
+            dependencies: ["CDnnl", "CKernels", "CSystem"],
             path: "Sources/SentimentCore",
             swiftSettings: codegen + (dynamicStdlib ? [] : [.unsafeFlags(["-static-stdlib"])])
         ),

@@ -3,13 +3,16 @@
 
     python3 scripts/durability.py [--kills 24] [--seed 1]
 
-Each round starts a training run (the tiny test model, 8 rows in batches of 4, so 2 steps
-per epoch, saving output_dir after every epoch: the process spends most of its time saving)
-and kills it with SIGKILL after a random delay. Odd rounds train into a new folder (the first
-save creates it), even rounds into the folder of the round before (each save replaces a
-checkpoint). After each kill the folder, unless empty or missing, must load and classify with the
-library: the old checkpoint or the new one, never a torn one. A staging folder left beside
-it shows that the kill landed in the middle of a save. Exits 1 on any failure.
+Each round starts a training run (a tiny test model, 8 rows in batches of 4, so 2 steps per
+epoch, saving output_dir after every epoch: the process spends most of its time saving) and
+kills it with SIGKILL after a random delay. Odd rounds train the tiny BERT (3 labels) into a new
+folder (the first save creates it); even rounds train the tiny DistilBERT (2 labels) into the
+folder of the round before, so their first save replaces another architecture's checkpoint
+(other tensor names and shapes, one more file) and later saves their own. After each kill the
+folder, unless empty or missing, must load and classify with the library: the old checkpoint or
+the new one, never a torn one. A new staging folder beside it shows that the kill landed in the
+middle of a save; at the end one more save into each folder must remove them all. Exits 1 on
+any failure.
 """
 
 import argparse
@@ -46,17 +49,28 @@ def main():
     args = parser.parse_args()
     rng = random.Random(args.seed)
     work = Path(tempfile.mkdtemp(prefix="sentiment-durability-"))
-    model = catalogue.copy_fixture(work, "base")
-    train = work / "train.tsv"
-    train.write_text("sentence\tlabel\n" + "a good movie\t2\nawful\t0\nthe film\t1\ngreat fun\t2\n" * 2)
+    bert = catalogue.copy_fixture(work, "base")
+    distilbert = work / "checkpoints" / "distilbert"
+    shutil.copytree(catalogue.FIXTURE.parent / "distilbert_f32", distilbert)
+    vocab = (distilbert / "vocab.txt").read_text().splitlines()
+    vocab[vocab.index("a")] = "an"                  # the fixture repeats "a", as copy_fixture says
+    (distilbert / "vocab.txt").write_text("\n".join(vocab) + "\n")
+    train3 = work / "train3.tsv"
+    train3.write_text("sentence\tlabel\n" + "a good movie\t2\nawful\t0\nthe film\t1\ngreat fun\t2\n" * 2)
+    train2 = work / "train2.tsv"
+    train2.write_text("sentence\tlabel\n" + "a good movie\t1\nawful\t0\nthe film\t0\ngreat fun\t1\n" * 2)
     env = dict(os.environ, OMP_NUM_THREADS="1")
     failures = 0
     mid_save = 0
     loaded = 0
     output = None
+    outputs = []
+    seen_staging = set()
     for round in range(1, args.kills + 1):
         if round % 2 == 1:
             output = work / f"out-{round}"
+            outputs.append(output)
+        model, train = (bert, train3) if round % 2 == 1 else (distilbert, train2)
         config = {"model_dir": str(model), "train_file": str(train), "output_dir": str(output),
                   "num_train_epochs": 10000, "train_batch_size": 4, "max_length": 64, "threads": 1,
                   "save_strategy": "best", "logging_steps": 1000}
@@ -65,11 +79,13 @@ def main():
         child.stdout.readline()                     # the library is loaded; training starts now
         time.sleep(rng.uniform(0.0, 0.4))
         child.send_signal(signal.SIGKILL)
-        child.wait()
-        staging = [p.name for p in output.parent.glob(f".{output.name}.saving-*")]
+        if child.wait() != -signal.SIGKILL:
+            print(f"round {round:2d}: the run ended before the kill (exit status {child.returncode})")
+            failures += 1
+        # What a killed save leaves behind (a later save into the folder removes it).
+        staging = {p.name for p in output.parent.glob(f".{output.name}.saving-*")} - seen_staging
+        seen_staging |= staging
         mid_save += bool(staging)
-        for name in staging:                        # what a killed save leaves behind
-            shutil.rmtree(output.parent / name)
         state = "no checkpoint yet"
         if output.exists() and any(output.iterdir()):    # the trainer creates it empty at start
             try:
@@ -82,10 +98,20 @@ def main():
                 state = f"FAILS TO LOAD: {e}"
                 failures += 1
         print(f"round {round:2d}: killed{' mid-save' if staging else ''}; {output.name}: {state}")
+    left = 0
+    for output in outputs:                          # the next save clears what killed saves left
+        if output.exists() and any(output.iterdir()):
+            with sentiment.Model(output, max_length=64, threads=1) as m:
+                m.save(str(output))
+            remaining = sorted(p.name for p in output.parent.glob(f".{output.name}.saving-*"))
+            if remaining:
+                print(f"{output.name}: staging folders left after a new save: {remaining}")
+                left += len(remaining)
     shutil.rmtree(work)
     print(f"durability: {args.kills} kills, {mid_save} in the middle of a save, {loaded} checkpoints loaded, "
-          f"{failures} failed to load")
-    sys.exit(1 if failures or args.kills < 1 else 0)
+          f"{failures} failed to load, {len(seen_staging)} staging folders left by kills, {left} of them "
+          f"still there after a new save")
+    sys.exit(1 if failures or left or args.kills < 1 else 0)
 
 
 if __name__ == "__main__":

@@ -46,6 +46,48 @@ import Testing
         #expect(list(tmp.path) == ["out"])
     }
 
+    @Test func folderOfFilesIsSwappedInOneStep() throws {
+        // A different set (another model's files) over a folder of plain files: one
+        // RENAME_EXCHANGE, so no moment shows new files beside old ones. The old folder's
+        // files the new set lacks are kept.
+        let tmp = try TempDir()
+        let dir = tmp.sub("out")
+        try FileSystem.writeDirectoryAtomically(dir, last: "config.json") { staging in
+            try write(staging + "/config.json", "old")
+            try write(staging + "/pytorch_model.bin", "old weights")
+        }
+        try write(dir + "/notes.txt", "keep me")
+        let before = try #require(FileSystem.identity(dir))
+        try FileSystem.writeDirectoryAtomically(dir, last: "config.json") { staging in
+            try write(staging + "/config.json", "new")
+            try write(staging + "/model.safetensors", "new weights")
+        }
+        let after = try #require(FileSystem.identity(dir))
+        #expect(before != after, "the folder itself was swapped, not filled file by file")
+        #expect(list(dir) == ["config.json", "model.safetensors", "notes.txt", "pytorch_model.bin"])
+        #expect(try read(dir + "/config.json") == "new")
+        #expect(try read(dir + "/model.safetensors") == "new weights")
+        #expect(try read(dir + "/notes.txt") == "keep me")
+        #expect(try read(dir + "/pytorch_model.bin") == "old weights")
+        #expect(list(tmp.path) == ["out"], "the old set is removed")
+    }
+
+    @Test func abandonedStagingFoldersAreRemovedByTheNextSave() throws {
+        let tmp = try TempDir()
+        let dir = tmp.sub("out")
+        // A killed save's folder (no lock), a live save's (locked), another folder's.
+        for name in [".out.saving-AAAAAA", ".out.saving-BBBBBB", ".other.saving-CCCCCC"] {
+            try FileSystem.makeDirectories(tmp.sub(name))
+            try write(tmp.sub(name) + "/model.safetensors", "partial")
+        }
+        let live = open(tmp.sub(".out.saving-BBBBBB"), O_RDONLY | O_DIRECTORY)
+        #expect(live >= 0 && flock(live, LOCK_EX) == 0)
+        defer { close(live) }
+        try FileSystem.writeDirectoryAtomically(dir, last: "config.json") { try write($0 + "/config.json", "1") }
+        #expect(list(tmp.path) == [".other.saving-CCCCCC", ".out.saving-BBBBBB", "out"])
+        #expect(list(tmp.sub(".out.saving-BBBBBB")) == ["model.safetensors"], "a live save is left alone")
+    }
+
     @Test func failureLeavesTheOldSetAndNoStagingFolder() throws {
         let tmp = try TempDir()
         let dir = tmp.sub("out")

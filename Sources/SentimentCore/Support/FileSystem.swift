@@ -1,6 +1,7 @@
 // Small POSIX file helpers (no Foundation needed): whole-file reads with a size cap,
 // directory creation, and atomic writes (temp file in the same directory, fsync, rename).
 
+import CSystem
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -150,14 +151,17 @@ public enum FileSystem {
     }
 
     /// Writes a folder of files as one set. `body` fills a new staging folder next to
-    /// `directory` (its argument); then a missing or empty `directory` is replaced by the
-    /// staging folder in one rename (atomic), and a non-empty one receives each file by
-    /// rename, `last` last. A crash therefore leaves the old set, the new set, or (while
-    /// renaming into an existing folder) new files beside old ones of the same names:
-    /// complete either way when the files differ only in content, as successive checkpoints
-    /// of one training run do. Other entries of `directory` are kept. On error the staging
-    /// folder is removed; a process killed before that leaves a hidden `.NAME.saving-XXXXXX`
-    /// folder beside it.
+    /// `directory` (its argument); then the set goes in by the first of these that applies:
+    /// - a missing or empty `directory` is replaced by the staging folder in one rename;
+    /// - a `directory` holding only regular files is swapped with the staging folder in one
+    ///   rename (renameat2 RENAME_EXCHANGE), its files the new set lacks hard-linked in first;
+    /// - otherwise (subfolders, or a file system without the exchange) each file is renamed
+    ///   in, `last` last, and a crash in between leaves new files beside old ones of the same
+    ///   names: complete either way when the files differ only in content, as successive
+    ///   checkpoints of one training run do.
+    /// Other entries of `directory` are kept. On error the staging folder is removed. A process
+    /// killed mid-save leaves a hidden `.NAME.saving-XXXXXX` folder; it holds a lock on it while
+    /// alive, and the next save to the same `directory` removes folders whose lock is free.
     public static func writeDirectoryAtomically<T>(_ directory: String, last: String, _ body: (String) throws -> T) throws -> T {
         var trimmed = directory
         while trimmed.count > 1, trimmed.hasSuffix("/") { trimmed.removeLast() }
@@ -166,22 +170,24 @@ public enum FileSystem {
         if kind(trimmed) == .file || kind(trimmed) == .other {
             throw SentimentError.io("\(directory) exists and is not a directory", field: directory)
         }
-        var template = Array(join(parent, "." + baseName(trimmed) + ".saving-XXXXXX").utf8CString)
-        let made = template.withUnsafeMutableBufferPointer { buf -> Bool in
-            guard let base = buf.baseAddress else { return false }
-            return mkdtemp(base) != nil
-        }
-        guard made else { throw SentimentError.io("cannot create a folder in \(parent): \(errnoText())", field: directory) }
-        let staging = String(decoding: template.dropLast().map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        let prefix = "." + baseName(trimmed) + ".saving-"
+        removeAbandonedStaging(in: parent, prefix: prefix)
+        let (staging, lock) = try makeLockedStaging(join(parent, prefix), field: directory)
+        defer { close(lock) }
         var committed = false
         defer { if !committed { removeFlatDirectory(staging) } }
-        _ = chmod(staging, 0o755)   // mkdtemp creates 0700; a saved model is an ordinary folder
         let value = try body(staging)
         syncDirectory(staging)
         // rename(2) replaces a missing or empty folder in one step; a non-empty one refuses.
         if rename(staging, trimmed) == 0 {
             committed = true
             syncDirectory(parent)
+            return value
+        }
+        if try exchangeFlatDirectory(staging, with: trimmed) {
+            committed = true
+            syncDirectory(parent)
+            removeFlatDirectory(staging)   // now the old set
             return value
         }
         var names = try listDirectory(staging)
@@ -195,6 +201,65 @@ public enum FileSystem {
         committed = true
         rmdir(staging)
         return value
+    }
+
+    /// A new `pathPrefix`XXXXXX folder (mode 0755) and an open descriptor holding an exclusive
+    /// flock on it, which marks it as in use until closed (or the process dies).
+    static func makeLockedStaging(_ pathPrefix: String, field: String) throws -> (path: String, lock: Int32) {
+        for _ in 0..<3 {
+            var template = Array((pathPrefix + "XXXXXX").utf8CString)
+            let made = template.withUnsafeMutableBufferPointer { buf -> Bool in
+                guard let base = buf.baseAddress else { return false }
+                return mkdtemp(base) != nil
+            }
+            guard made else {
+                throw SentimentError.io("cannot create a folder in \(directoryName(pathPrefix)): \(errnoText())", field: field)
+            }
+            let path = String(decoding: template.dropLast().map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            _ = chmod(path, 0o755)   // mkdtemp creates 0700; a saved model is an ordinary folder
+            let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+            guard fd >= 0 else { rmdir(path); continue }
+            var st = stat()
+            // Another saver may have taken it for abandoned between mkdtemp and flock.
+            if flock(fd, LOCK_EX) == 0, fstat(fd, &st) == 0, st.st_nlink > 0 { return (path, fd) }
+            close(fd)
+            rmdir(path)
+        }
+        throw SentimentError.io("cannot create and lock a staging folder beside \(field)", field: field)
+    }
+
+    /// Removes the `prefix`XXXXXX folders in `parent` that no live process holds locked
+    /// (left by a save that was killed); best effort.
+    static func removeAbandonedStaging(in parent: String, prefix: String) {
+        for name in (try? listDirectory(parent)) ?? [] where name.hasPrefix(prefix) && name.utf8.count == prefix.utf8.count + 6 {
+            let path = join(parent, name)
+            let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW)
+            guard fd >= 0 else { continue }
+            if flock(fd, LOCK_EX | LOCK_NB) == 0 { removeFlatDirectory(path) }
+            close(fd)
+        }
+    }
+
+    /// Swaps `staging` and `target` in one rename when `target` holds only regular files,
+    /// after hard-linking into `staging` the files of `target` it lacks (so they are kept).
+    /// Returns false, with nothing changed, when `target` holds anything else or the file
+    /// system cannot exchange.
+    static func exchangeFlatDirectory(_ staging: String, with target: String) throws -> Bool {
+        let old = try listDirectory(target)
+        for name in old {
+            var st = stat()
+            guard lstat(join(target, name), &st) == 0, st.st_mode & S_IFMT == S_IFREG else { return false }
+        }
+        let new = Set(try listDirectory(staging))
+        var linked: [String] = []
+        func undo() { for name in linked { unlink(join(staging, name)) } }
+        for name in old where !new.contains(name) {
+            guard link(join(target, name), join(staging, name)) == 0 else { undo(); return false }
+            linked.append(name)
+        }
+        syncDirectory(staging)
+        guard csystem_rename_exchange(staging, target) == 0 else { undo(); return false }
+        return true
     }
 
     /// The names in a folder, without "." and "..".
