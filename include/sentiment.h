@@ -43,9 +43,11 @@
  *   - Compute threads: "threads" in the JSON (0 = OMP_NUM_THREADS or all cores). The
  *     library runs its parallel loops and oneDNN on the libgomp (OpenMP) thread pool.
  *   - Saved checkpoints are written as a set: into a staging folder beside the output
- *     folder, then renamed into place with config.json last, so a process killed during a
- *     save leaves the previous checkpoint or the new one, never one that fails to load
- *     (scripts/durability.py checks this).
+ *     folder, which then replaces it in one rename (or one renameat2 exchange when the
+ *     folder holds plain files; with subfolders the files go in one by one, config.json
+ *     last), so a process killed during a save leaves the previous checkpoint or the new
+ *     one, never one that fails to load (scripts/durability.py checks this). The next save
+ *     removes the staging folder a killed save left.
  *
  * Full JSON reference: README.md ("C API"), and ARCHITECTURE.md.
  */
@@ -146,9 +148,9 @@ SENTIMENT_API int32_t sentiment_evaluate(const sentiment_model *model, const cha
  * transformers.AutoModelForSequenceClassification.from_pretrained() loads. "precision":
  * "int8" writes an int8 checkpoint instead (I8 weights with F32 "<name>_scale" tensors, the
  * scheme in the safetensors metadata; about a quarter of the fp32 size) that this library
- * loads (transformers does not). The files are staged beside output_dir and renamed into
- * place (config.json last), so a crash leaves the old checkpoint or the new one; other
- * entries of output_dir are kept. */
+ * loads (transformers does not). The files are staged beside output_dir and put in place as
+ * one set (see "Saved checkpoints" above), so a crash leaves the old checkpoint or the new
+ * one; other entries of output_dir are kept. */
 SENTIMENT_API int32_t sentiment_model_save(const sentiment_model *model, const char *config_json,
                                            char **out_json);
 
