@@ -3,6 +3,9 @@
 // (and, tighter, <= 1e-4 * max |torch grad| of the tensor itself, except the key biases whose
 // gradient is zero up to rounding), the embedding tables exactly zero where torch's are, and
 // the loss within 1e-5.
+#if canImport(Glibc)
+import Glibc
+#endif
 import Testing
 @testable import SentimentCore
 
@@ -76,6 +79,75 @@ import Testing
         for ((name, x), (_, y)) in zip(sparse.namedTensors, full.namedTensors) {
             let (diff, ref) = maxAbsDiff(x, y)
             #expect(diff <= 1e-5 * max(1, ref), "\(name): \(diff)")
+        }
+    }
+}
+
+@Suite struct RDropTests {
+    @Test func klTermGradientMatchesFiniteDifferences() throws {
+        let pairs = 3, classes = 3
+        var rng = SeededRandom(seed: 5)
+        var logits = (0..<(2 * pairs * classes)).map { _ in Float(Int(rng.next() % 2001) - 1000) / 400 }
+        var grad = [Float](repeating: 0.25, count: logits.count)   // the term's gradient is added to this
+        logits.withUnsafeBufferPointer { z in
+            grad.withUnsafeMutableBufferPointer { g in
+                symmetricKLBackward(dlogits: g.baseAddress!, logits: z.baseAddress!, pairs: pairs, classes: classes, scale: 2)
+            }
+        }
+        func term(_ z: [Float]) -> Double {
+            z.withUnsafeBufferPointer { symmetricKLForward(logits: $0.baseAddress!, pairs: pairs, classes: classes) }
+        }
+        // Brute force at one pair: (KL(p||q) + KL(q||p)) / 2 / pairs.
+        let p0 = (0..<classes).map { exp(Double(logits[$0])) }, q0 = (0..<classes).map { exp(Double(logits[pairs * classes + $0])) }
+        let (sp, sq) = (p0.reduce(0, +), q0.reduce(0, +))
+        var kl = 0.0
+        for c in 0..<classes { kl += (p0[c] / sp - q0[c] / sq) * (log(p0[c] / sp) - log(q0[c] / sq)) / 2 }
+        var onlyFirst = logits
+        for i in 1..<pairs { for c in 0..<classes { onlyFirst[(pairs + i) * classes + c] = onlyFirst[i * classes + c] } }
+        #expect(abs(term(onlyFirst) - kl / Double(pairs)) < 1e-9)
+        for i in logits.indices {
+            let h: Float = 1e-2
+            var up = logits, down = logits
+            up[i] += h
+            down[i] -= h
+            let numeric = 2 * (term(up) - term(down)) / Double(2 * h)
+            #expect(abs(Double(grad[i] - 0.25) - numeric) < 1e-4, "logit \(i): \(grad[i] - 0.25) vs \(numeric)")
+        }
+    }
+
+    @Test func lossAndGradientsMatchFiniteDifferences() throws {
+        // The tiny BERT with dropout on, its fixture batch twice: the trainer's gradient of
+        // cross-entropy + alpha * KL against central differences of its own loss (same masks).
+        let ids = try ForwardFixtures.intRows(TrainingFixtures.doc["batch"]?["input_ids"])
+        let (_, labels) = try TrainingFixtures.batch(TrainingFixtures.doc["batch"])
+        let batch = try PackedBatch(sequences: ids + ids)
+        let weights = try TrainingFixtures.model("tiny_bert_pooler")
+        let trainer = try EncoderTrainer(weights: weights)
+        let grads = try EncoderWeights.zeros(like: weights), scratch = try EncoderWeights.zeros(like: weights)
+        let plain = try trainer.lossAndGradients(batch: batch, labels: labels + labels, gradients: scratch, dropoutSeed: 31)
+        trainer.rdropAlpha = 4
+        let loss = try trainer.lossAndGradients(batch: batch, labels: labels + labels, gradients: grads, dropoutSeed: 31)
+        let kl = (loss - plain) / 4
+        #expect(kl > 1e-4, "two dropout masks must disagree (KL \(kl))")
+        let named = Dictionary(uniqueKeysWithValues: weights.namedTensors.map { ($0.name, $0.tensor) })
+        let gnamed = Dictionary(uniqueKeysWithValues: grads.namedTensors.map { ($0.name, $0.tensor) })
+        for (name, i) in [("head.classifier.weight", 3), ("head.dense.weight", 17), ("layer.1.ffn_out.weight", 40),
+                          ("layer.0.query.weight", 9), ("embeddings.norm.weight", 2), ("embeddings.position", 5)] {
+            let w = try #require(named[name]), g = try #require(gnamed[name])
+            let h: Float = 1e-2, saved = w.data[i]
+            w.data[i] = saved + h
+            let up = try trainer.lossAndGradients(batch: batch, labels: labels + labels, gradients: scratch, dropoutSeed: 31)
+            w.data[i] = saved - h
+            let down = try trainer.lossAndGradients(batch: batch, labels: labels + labels, gradients: scratch, dropoutSeed: 31)
+            w.data[i] = saved
+            let numeric = (up - down) / Double(2 * h)
+            #expect(abs(Double(g.data[i]) - numeric) <= 2e-3 * max(1e-2, abs(numeric)) + 2e-5,
+                    "\(name)[\(i)]: \(g.data[i]) vs finite differences \(numeric)")
+        }
+        // The batch must repeat itself.
+        #expect(throws: SentimentError.self) {
+            _ = try trainer.lossAndGradients(batch: try PackedBatch(sequences: ids + ids.reversed()),
+                                             labels: labels + labels.reversed(), gradients: scratch, dropoutSeed: 31)
         }
     }
 }

@@ -203,8 +203,10 @@ def build(workdir):
                        ("save_strategy", "sometimes"), ("lr_scheduler_type", "cosine_with_restarts_bogus"),
                        ("dropout", "yes"), ("max_train_examples", -1), ("seed", "42"),
                        ("layerwise_lr_decay", 0), ("layerwise_lr_decay", 1.5), ("layerwise_lr_decay", "0.8"),
-                       ("ema_decay", 1), ("ema_decay", -0.1), ("ema_decay", "0.99")]:
+                       ("ema_decay", 1), ("ema_decay", -0.1), ("ema_decay", "0.99"),
+                       ("rdrop_alpha", -1), ("rdrop_alpha", 101), ("rdrop_alpha", "1")]:
         train(f"bad-{key}-{json.dumps(value)}", "INVALID_ARGUMENT", key, **{key: value})
+    train("rdrop_alpha-without-dropout", "INVALID_ARGUMENT", "rdrop_alpha", rdrop_alpha=1, dropout=False)
     # Out-of-range JSON numbers fail in the parser, which reports the position rather than the key.
     train("learning_rate-1e400", "INVALID_ARGUMENT", "1e400",
           raw=j(train_config()).replace("}", ", \"learning_rate\": 1e400}"))

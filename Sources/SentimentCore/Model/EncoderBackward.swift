@@ -97,6 +97,12 @@ public final class EncoderTrainer {
         set { workspace.sparseLastLayer = newValue }
     }
 
+    /// R-Drop's weight (0 = off). When > 0, each batch must hold its sequences twice, sequence i
+    /// again at i + S/2 with the same label, so dropout gives the two copies different masks; the
+    /// loss is the mean cross-entropy over all S rows plus rdropAlpha times the symmetric KL
+    /// divergence between the two copies' predictions (`symmetricKLForward`).
+    public var rdropAlpha: Double = 0
+
     /// Logits [S][NL] of the last `lossAndGradients` call (with its dropout, if any).
     public var logits: [[Float]] { workspace.logits }
 
@@ -120,6 +126,17 @@ public final class EncoderTrainer {
         for (i, y) in labels.enumerated() where y < 0 || y >= c.numLabels {
             throw SentimentError.invalidArgument("labels[\(i)] = \(y) is outside 0..<\(c.numLabels)", field: "labels")
         }
+        if rdropAlpha > 0 {
+            let half = batch.count / 2, mid = batch.offsets[half]
+            guard batch.count % 2 == 0, 2 * mid == batch.totalTokens,
+                  batch.tokenIds[..<mid].elementsEqual(batch.tokenIds[mid...]),
+                  (0...half).allSatisfy({ batch.offsets[$0] + mid == batch.offsets[$0 + half] }),
+                  labels[..<half].elementsEqual(labels[half...])
+            else {
+                throw SentimentError.invalidArgument(
+                    "with rdrop_alpha the batch must hold its sequences twice (i and i + count/2)", field: "rdrop_alpha")
+            }
+        }
         let mine = weights.namedTensors, theirs = gradients.namedTensors
         guard mine.count == theirs.count, zip(mine, theirs).allSatisfy({ $0.tensor.shape == $1.tensor.shape }) else {
             throw SentimentError(.misuse, "the gradients do not have the shapes of the weights")
@@ -133,8 +150,11 @@ public final class EncoderTrainer {
         try prepare(batch)
         guard let logits = workspace.logitsBuffer else { throw SentimentError(.internal, "no logits after the forward") }
         labelBuffer = labels
-        let loss = labelBuffer.withUnsafeBufferPointer { y in
+        var loss = labelBuffer.withUnsafeBufferPointer { y in
             y.baseAddress.map { crossEntropyForward(logits: logits, labels: $0, rows: batch.count, classes: c.numLabels) } ?? 0
+        }
+        if rdropAlpha > 0 {
+            loss += rdropAlpha * symmetricKLForward(logits: logits, pairs: batch.count / 2, classes: c.numLabels)
         }
         zero(gradients)
         try backward(batch, gradients: gradients)
@@ -182,6 +202,9 @@ public final class EncoderTrainer {
         // Head.
         labelBuffer.withUnsafeBufferPointer { y in
             if let yp = y.baseAddress { crossEntropyBackward(dlogits: gLogits, logits: logits, labels: yp, rows: s, classes: nl) }
+        }
+        if rdropAlpha > 0 {
+            symmetricKLBackward(dlogits: gLogits, logits: logits, pairs: s / 2, classes: nl, scale: rdropAlpha)
         }
         try linearBackward(
             dinp: gHead, dweight: g.head.classifier.data, dbias: g.head.classifierBias.data,

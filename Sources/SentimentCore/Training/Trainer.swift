@@ -3,6 +3,7 @@
 //   load checkpoint (fresh head seeded with `seed`) + tokenizer; read and tokenize the TSVs once
 //   for each epoch: shuffle (Fisher-Yates, SeededRandom(shuffleSeed(seed, epoch))); for each batch:
 //       loss, gradients (dropout masks from (seed, step))  -> stop on a NaN/inf loss
+//       (rdrop_alpha > 0: the batch twice, plus the KL term between the two copies)
 //       clip the global gradient norm (max_grad_norm)
 //       AdamW step at the schedule's rate (linear/constant, warmup = ceil(total * warmup_ratio);
 //       scaled per layer by layerwise_lr_decay)
@@ -98,6 +99,7 @@ public enum Trainer {
         hyper.epsilon = Float(config.adamEpsilon)
         hyper.weightDecay = Float(config.weightDecay)
         let stepper = try EncoderTrainer(weights: weights)
+        stepper.rdropAlpha = config.rdropAlpha
         let gradients = try EncoderWeights.zeros(like: weights)
         let gradientTensors = gradients.namedTensors.map(\.tensor)
         let parameters = weights.namedTensors
@@ -139,8 +141,10 @@ public enum Trainer {
                 let chunk = order[b..<Swift.min(n, b + batchSize)]
                 b += batchSize
                 let t0 = Clock.now()
-                let batch = try PackedBatch(sequences: chunk.map { trainIds[$0] })
-                let labels = chunk.map { train.labels[$0] }
+                let sequences = chunk.map { trainIds[$0] }, chunkLabels = chunk.map { train.labels[$0] }
+                let copies = config.rdropAlpha > 0 ? 2 : 1   // R-Drop: each sequence twice
+                let batch = try PackedBatch(sequences: copies == 2 ? sequences + sequences : sequences)
+                let labels = copies == 2 ? chunkLabels + chunkLabels : chunkLabels
                 beforeStep?(step, weights)
                 let dropoutSeed = config.dropout ? Trainer.dropoutSeed(config.seed, step: step) : nil
                 let loss: Double
@@ -176,7 +180,7 @@ public enum Trainer {
                 step += 1
                 let seconds = Clock.now() - t0
                 trainSeconds += seconds
-                trainTokens += batch.totalTokens
+                trainTokens += batch.totalTokens / copies
                 result.stepLosses.append(loss)
                 epochLoss += loss
                 epochSteps += 1
@@ -286,6 +290,8 @@ public enum Trainer {
         try check(c.maxGradNorm >= 0 && c.maxGradNorm.isFinite, "max_grad_norm", ">= 0")
         try check(c.layerwiseLRDecay > 0 && c.layerwiseLRDecay <= 1, "layerwise_lr_decay", "in (0, 1]")
         try check(c.emaDecay >= 0 && c.emaDecay < 1, "ema_decay", "in [0, 1) (0 = off)")
+        try check(c.rdropAlpha >= 0 && c.rdropAlpha <= 100, "rdrop_alpha", "in [0, 100] (0 = off)")
+        try check(c.rdropAlpha == 0 || c.dropout, "rdrop_alpha", "0 when dropout is off")
         try check(c.maxLength >= 2 && c.maxLength <= 512, "max_length", "in 2...512")
         try check(c.maxSteps == -1 || c.maxSteps > 0, "max_steps", "> 0, or -1 for all epochs")
         try check(c.threads >= 0, "threads", ">= 0")

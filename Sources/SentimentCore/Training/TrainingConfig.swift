@@ -34,6 +34,10 @@ public struct TrainingConfig: Sendable, Equatable {
     /// Decay of an exponential moving average of the weights over optimizer steps; when > 0,
     /// evaluation and checkpoints use the averaged weights (see `WeightAverage`). 0 = off.
     public var emaDecay: Double = 0
+    /// R-Drop (Liang et al. 2021): each batch runs twice under different dropout masks and the
+    /// loss adds this weight times the symmetric KL divergence between the two predictions.
+    /// Doubles the compute per step. 0 = off; needs `dropout`.
+    public var rdropAlpha: Double = 0
     public var maxLength: Int = 128
     /// Stop after this many optimizer steps (-1 = run all epochs).
     public var maxSteps: Int = -1
@@ -60,7 +64,7 @@ public struct TrainingConfig: Sendable, Equatable {
         "eval_batch_size", "num_train_epochs", "seed", "adam_beta1", "adam_beta2", "adam_epsilon",
         "weight_decay", "lr_scheduler_type", "warmup_ratio", "max_grad_norm", "max_length", "max_steps",
         "save_strategy", "threads", "logging_steps", "head", "max_train_examples", "dropout",
-        "layerwise_lr_decay", "ema_decay",
+        "layerwise_lr_decay", "ema_decay", "rdrop_alpha",
     ]
 
     /// Reads a train config object; every error names its key.
@@ -87,6 +91,7 @@ public struct TrainingConfig: Sendable, Equatable {
             $0 > 0 && $0 <= 1
         }
         c.emaDecay = try f.double("ema_decay", default: c.emaDecay, rule: "in [0, 1) (0 = off)") { $0 >= 0 && $0 < 1 }
+        c.rdropAlpha = try f.double("rdrop_alpha", default: c.rdropAlpha, rule: "in [0, 100] (0 = off)") { $0 >= 0 && $0 <= 100 }
         c.maxLength = try f.int("max_length", default: c.maxLength, range: 2...512)
         c.maxSteps = try f.int("max_steps", default: c.maxSteps, range: -1...Int(Int32.max))
         guard c.maxSteps != 0 else {
@@ -98,6 +103,9 @@ public struct TrainingConfig: Sendable, Equatable {
         c.head = try f.choice("head", default: c.head)
         c.maxTrainExamples = try f.int("max_train_examples", default: c.maxTrainExamples, range: 0...Int(Int32.max))
         c.dropout = try f.bool("dropout", default: c.dropout)
+        if c.rdropAlpha > 0, !c.dropout {
+            throw SentimentError.invalidArgument("rdrop_alpha needs dropout on (\"dropout\": true)", field: "rdrop_alpha")
+        }
         if c.saveStrategy != .no, c.outputDirectory == nil {
             throw SentimentError.invalidArgument(
                 "output_dir is required unless save_strategy is \"no\"", field: "output_dir")
