@@ -26,6 +26,8 @@ import Testing
         (#"{"model_dir":"m","train_file":"t"}"#, "output_dir"),
         (#"{"train_file":"t","output_dir":"o"}"#, "model_dir"),
         (#"{"model_dir":"m","train_file":"","output_dir":"o"}"#, "train_file"),
+        (#"{"model_dir":"m","train_file":"t","output_dir":"o","ema_decay":1}"#, "ema_decay"),
+        (#"{"model_dir":"m","train_file":"t","output_dir":"o","rdrop_alpha":1,"dropout":false}"#, "rdrop_alpha"),
     ])
     func rejectsNamingTheField(_ text: String, _ field: String) throws {
         do {

@@ -97,10 +97,10 @@ public final class EncoderTrainer {
         set { workspace.sparseLastLayer = newValue }
     }
 
-    /// R-Drop's weight (0 = off). When > 0, each batch must hold its sequences twice, sequence i
+    /// R-Drop's alpha (0 = off). When > 0, each batch must hold its sequences twice, sequence i
     /// again at i + S/2 with the same label, so dropout gives the two copies different masks; the
-    /// loss is the mean cross-entropy over all S rows plus rdropAlpha times the symmetric KL
-    /// divergence between the two copies' predictions (`symmetricKLForward`).
+    /// loss is the mean cross-entropy over all S rows plus alpha/4 (KL(p || q) + KL(q || p)) per
+    /// pair: R-Drop's loss (Liang et al. 2021, eq. 3) halved, so alpha means what it does there.
     public var rdropAlpha: Double = 0
 
     /// Logits [S][NL] of the last `lossAndGradients` call (with its dropout, if any).
@@ -154,7 +154,7 @@ public final class EncoderTrainer {
             y.baseAddress.map { crossEntropyForward(logits: logits, labels: $0, rows: batch.count, classes: c.numLabels) } ?? 0
         }
         if rdropAlpha > 0 {
-            loss += rdropAlpha * symmetricKLForward(logits: logits, pairs: batch.count / 2, classes: c.numLabels)
+            loss += rdropAlpha / 2 * symmetricKLForward(logits: logits, pairs: batch.count / 2, classes: c.numLabels)
         }
         zero(gradients)
         try backward(batch, gradients: gradients)
@@ -204,7 +204,7 @@ public final class EncoderTrainer {
             if let yp = y.baseAddress { crossEntropyBackward(dlogits: gLogits, logits: logits, labels: yp, rows: s, classes: nl) }
         }
         if rdropAlpha > 0 {
-            symmetricKLBackward(dlogits: gLogits, logits: logits, pairs: s / 2, classes: nl, scale: rdropAlpha)
+            symmetricKLBackward(dlogits: gLogits, logits: logits, pairs: s / 2, classes: nl, scale: rdropAlpha / 2)
         }
         try linearBackward(
             dinp: gHead, dweight: g.head.classifier.data, dbias: g.head.classifierBias.data,
