@@ -180,6 +180,10 @@ SENTIMENT_API void sentiment_model_free(sentiment_model *model);
  *   "ema_decay": 0.0           in [0, 1): when > 0, keep an exponential moving average of the
  *                              weights over optimizer steps (debiased, so it starts at the first
  *                              step's weights); eval figures and checkpoints use the average
+ *   "rdrop_alpha": 0.0         in [0, 100]: R-Drop (Liang et al. 2021). When > 0, each batch runs
+ *                              twice under different dropout masks and the loss adds
+ *                              alpha/4 (KL(p||q) + KL(q||p)) to the two copies' mean cross-
+ *                              entropy; twice the compute per step; needs "dropout": true
  * Result:
  *   {"epochs": [{"epoch": 1, "step": 264, "train_loss": 0.38, "eval_loss": 0.32,
  *                "eval_accuracy": 0.87, "seconds": 600.0}, ...],
