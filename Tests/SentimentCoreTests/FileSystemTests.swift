@@ -72,6 +72,23 @@ import Testing
         #expect(list(tmp.path) == ["out"], "the old set is removed")
     }
 
+    @Test func symlinkedFolderKeepsItsLinkAndGetsTheFiles() throws {
+        // The exchange would swap the link itself; a linked folder takes the files one by one.
+        let tmp = try TempDir()
+        let real = tmp.sub("real"), link = tmp.sub("out")
+        try FileSystem.writeDirectoryAtomically(real, last: "config.json") { try write($0 + "/config.json", "old") }
+        #expect(symlink(real, link) == 0)
+        try FileSystem.writeDirectoryAtomically(link, last: "config.json") { staging in
+            try write(staging + "/config.json", "new")
+            try write(staging + "/model.safetensors", "weights")
+        }
+        var st = stat()
+        #expect(lstat(link, &st) == 0 && st.st_mode & S_IFMT == S_IFLNK, "the link is still a link")
+        #expect(list(real) == ["config.json", "model.safetensors"])
+        #expect(try read(real + "/config.json") == "new")
+        #expect(list(tmp.path) == ["out", "real"])
+    }
+
     @Test func abandonedStagingFoldersAreRemovedByTheNextSave() throws {
         let tmp = try TempDir()
         let dir = tmp.sub("out")

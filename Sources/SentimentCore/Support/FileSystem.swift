@@ -240,11 +240,13 @@ public enum FileSystem {
         }
     }
 
-    /// Swaps `staging` and `target` in one rename when `target` holds only regular files,
-    /// after hard-linking into `staging` the files of `target` it lacks (so they are kept).
-    /// Returns false, with nothing changed, when `target` holds anything else or the file
-    /// system cannot exchange.
+    /// Swaps `staging` and `target` in one rename when `target` is a folder (not a symlink to
+    /// one, which the exchange would replace) holding only regular files, after hard-linking
+    /// into `staging` the files of `target` it lacks (so they are kept). Returns false, with
+    /// nothing changed, otherwise or when the file system cannot exchange.
     static func exchangeFlatDirectory(_ staging: String, with target: String) throws -> Bool {
+        var folder = stat()
+        guard lstat(target, &folder) == 0, folder.st_mode & S_IFMT == S_IFDIR else { return false }
         let old = try listDirectory(target)
         for name in old {
             var st = stat()
