@@ -57,6 +57,7 @@ import Testing
             try write(staging + "/pytorch_model.bin", "old weights")
         }
         try write(dir + "/notes.txt", "keep me")
+        #expect(chmod(dir, 0o750) == 0)
         let before = try #require(FileSystem.identity(dir))
         try FileSystem.writeDirectoryAtomically(dir, last: "config.json") { staging in
             try write(staging + "/config.json", "new")
@@ -64,6 +65,8 @@ import Testing
         }
         let after = try #require(FileSystem.identity(dir))
         #expect(before != after, "the folder itself was swapped, not filled file by file")
+        var st = stat()
+        #expect(stat(dir, &st) == 0 && st.st_mode & 0o7777 == 0o750, "the folder keeps its permissions")
         #expect(list(dir) == ["config.json", "model.safetensors", "notes.txt", "pytorch_model.bin"])
         #expect(try read(dir + "/config.json") == "new")
         #expect(try read(dir + "/model.safetensors") == "new weights")

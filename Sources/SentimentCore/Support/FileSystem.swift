@@ -240,13 +240,16 @@ public enum FileSystem {
         }
     }
 
-    /// Swaps `staging` and `target` in one rename when `target` is a folder (not a symlink to
-    /// one, which the exchange would replace) holding only regular files, after hard-linking
-    /// into `staging` the files of `target` it lacks (so they are kept). Returns false, with
-    /// nothing changed, otherwise or when the file system cannot exchange.
+    /// Swaps `staging` and `target` in one rename when `target` is a folder of ours (not a
+    /// symlink to one, which the exchange would replace, nor another user's, whose ownership it
+    /// would take) holding only regular files. First the files of `target` that `staging` lacks
+    /// are hard-linked into it (so they are kept) and it takes `target`'s permission bits.
+    /// Returns false, with nothing changed, otherwise or when the file system cannot exchange.
     static func exchangeFlatDirectory(_ staging: String, with target: String) throws -> Bool {
         var folder = stat()
-        guard lstat(target, &folder) == 0, folder.st_mode & S_IFMT == S_IFDIR else { return false }
+        guard lstat(target, &folder) == 0, folder.st_mode & S_IFMT == S_IFDIR, folder.st_uid == geteuid() else {
+            return false
+        }
         let old = try listDirectory(target)
         for name in old {
             var st = stat()
@@ -259,6 +262,7 @@ public enum FileSystem {
             guard link(join(target, name), join(staging, name)) == 0 else { undo(); return false }
             linked.append(name)
         }
+        _ = chmod(staging, folder.st_mode & 0o7777)
         syncDirectory(staging)
         guard csystem_rename_exchange(staging, target) == 0 else { undo(); return false }
         return true
