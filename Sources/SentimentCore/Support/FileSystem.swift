@@ -272,11 +272,14 @@ public enum FileSystem {
     static func listDirectory(_ path: String) throws -> [String] {
         guard let dir = opendir(path) else { throw SentimentError.io("cannot list \(path): \(errnoText())", field: path) }
         defer { closedir(dir) }
+        // d_name is read in place up to its NUL: a dirent record is only as long as its name, so
+        // copying the struct (entry.pointee) would read past the end of readdir's buffer.
+        guard let nameOffset = MemoryLayout<dirent>.offset(of: \dirent.d_name) else {
+            throw SentimentError(.internal, "no d_name in struct dirent")
+        }
         var names: [String] = []
         while let entry = readdir(dir) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-                String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
-            }
+            let name = String(cString: (UnsafeRawPointer(entry) + nameOffset).assumingMemoryBound(to: CChar.self))
             if name != "." && name != ".." { names.append(name) }
         }
         return names
