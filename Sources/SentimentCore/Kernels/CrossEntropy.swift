@@ -8,14 +8,7 @@
 public func crossEntropyForward(logits: UnsafePointer<Float>, labels: UnsafePointer<Int>, rows: Int, classes: Int) -> Double {
     guard rows > 0, classes > 0 else { return 0 }
     var total = 0.0
-    for r in 0..<rows {
-        let z = logits + r * classes
-        var m = Double(z[0])
-        for c in 1..<classes { m = Swift.max(m, Double(z[c])) }
-        var e = 0.0
-        for c in 0..<classes { e += expDouble(Double(z[c]) - m) }
-        total += m + logDouble(e) - Double(z[labels[r]])
-    }
+    for r in 0..<rows { total -= logSoftmax(logits + r * classes, classes)[labels[r]] }
     return total / Double(rows)
 }
 
@@ -26,15 +19,8 @@ public func crossEntropyBackward(
     guard rows > 0, classes > 0 else { return }
     let inv = 1 / Double(rows)
     for r in 0..<rows {
-        let z = logits + r * classes, dz = dlogits + r * classes
-        var m = Double(z[0])
-        for c in 1..<classes { m = Swift.max(m, Double(z[c])) }
-        var e = 0.0
-        for c in 0..<classes { e += expDouble(Double(z[c]) - m) }
-        for c in 0..<classes {
-            let p = expDouble(Double(z[c]) - m) / e
-            dz[c] = Float((p - (c == labels[r] ? 1 : 0)) * inv)
-        }
+        let lp = logSoftmax(logits + r * classes, classes), dz = dlogits + r * classes
+        for c in 0..<classes { dz[c] = Float((expDouble(lp[c]) - (c == labels[r] ? 1 : 0)) * inv) }
     }
 }
 
@@ -77,7 +63,7 @@ public func symmetricKLBackward(
     }
 }
 
-/// log softmax of one row, in Double.
+/// log softmax of one row, in Double (max-shifted log-sum-exp).
 private func logSoftmax(_ z: UnsafePointer<Float>, _ classes: Int) -> [Double] {
     var m = Double(z[0])
     for c in 1..<classes { m = Swift.max(m, Double(z[c])) }
