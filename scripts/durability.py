@@ -55,11 +55,7 @@ def main():
     rng = random.Random(args.seed)
     work = Path(tempfile.mkdtemp(prefix="sentiment-durability-"))
     bert = catalogue.copy_fixture(work, "base")
-    distilbert = work / "checkpoints" / "distilbert"
-    shutil.copytree(catalogue.FIXTURE.parent / "distilbert_f32", distilbert)
-    vocab = (distilbert / "vocab.txt").read_text().splitlines()
-    vocab[vocab.index("a")] = "an"                  # the fixture repeats "a", as copy_fixture says
-    (distilbert / "vocab.txt").write_text("\n".join(vocab) + "\n")
+    distilbert = catalogue.copy_fixture(work, "distilbert", source=catalogue.FIXTURE.parent / "distilbert_f32")
     train3 = work / "train3.tsv"
     train3.write_text("sentence\tlabel\n" + "a good movie\t2\nawful\t0\nthe film\t1\ngreat fun\t2\n" * 2)
     train2 = work / "train2.tsv"

@@ -43,14 +43,15 @@ def j(obj):
 # Bad files
 
 
-def copy_fixture(workdir, name):
-    """A copy of the tiny BERT fixture (2 layers, hidden 32, 3 labels, 64 positions, 100 tokens)
-    whose vocabulary repeats "a" (a word and a letter); the copy renames the word to "an"."""
+def copy_fixture(workdir, name, source=FIXTURE):
+    """A copy of a checkpoint fixture, by default the tiny BERT (2 layers, hidden 32, 3 labels,
+    64 positions, 100 tokens). The fixtures' vocabularies repeat "a" (a word and a letter); the
+    copy renames the word to "an"."""
     d = Path(workdir) / "checkpoints" / name
     if d.exists():
         shutil.rmtree(d)
-    shutil.copytree(FIXTURE, d)
-    lines = (FIXTURE / "vocab.txt").read_text().splitlines()
+    shutil.copytree(source, d)
+    lines = (source / "vocab.txt").read_text().splitlines()
     lines[lines.index("a")] = "an"
     (d / "vocab.txt").write_text("\n".join(lines) + "\n")
     return d
