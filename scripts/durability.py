@@ -84,6 +84,7 @@ def main():
     max_delay = max(0.4, 2 * first_save)
     print(f"first save after {first_save:.2f} s; kills at 0-{max_delay:.2f} s")
     failures = 0
+    ended_early = 0
     mid_save = 0
     loaded = 0
     output = None
@@ -99,7 +100,7 @@ def main():
         child.send_signal(signal.SIGKILL)
         if child.wait() != -signal.SIGKILL:
             print(f"round {round:2d}: the run ended before the kill (exit status {child.returncode})")
-            failures += 1
+            ended_early += 1
         # What a killed save leaves behind (a later save into the folder removes it).
         staging = {p.name for p in output.parent.glob(f".{output.name}.saving-*")} - seen_staging
         seen_staging |= staging
@@ -127,11 +128,11 @@ def main():
                 left += len(remaining)
     shutil.rmtree(work)
     print(f"durability: {args.kills} kills, {mid_save} in the middle of a save, {loaded} checkpoints loaded, "
-          f"{failures} failed to load, {len(seen_staging)} staging folders left by kills, {left} of them "
-          f"still there after a new save")
+          f"{failures} failed to load, {ended_early} ended before their kill, {len(seen_staging)} staging "
+          f"folders left by kills, {left} of them still there after a new save")
     if loaded == 0:
         print("durability: no kill left a checkpoint to load, so nothing was tested")
-    sys.exit(1 if failures or left or loaded == 0 else 0)
+    sys.exit(1 if failures or ended_early or left or loaded == 0 else 0)
 
 
 if __name__ == "__main__":
