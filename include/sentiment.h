@@ -148,9 +148,10 @@ SENTIMENT_API int32_t sentiment_evaluate(const sentiment_model *model, const cha
  * transformers.AutoModelForSequenceClassification.from_pretrained() loads. "precision":
  * "int8" writes an int8 checkpoint instead (I8 weights with F32 "<name>_scale" tensors, the
  * scheme in the safetensors metadata; about a quarter of the fp32 size) that this library
- * loads (transformers does not). The files are staged beside output_dir and put in place as
- * one set (see "Saved checkpoints" above), so a crash leaves the old checkpoint or the new
- * one; other entries of output_dir are kept. */
+ * loads (transformers does not). "fp32" writes the weights the model computes with: a model
+ * loaded at int8 writes its dequantized weights. The files are staged beside output_dir and
+ * put in place as one set (see "Saved checkpoints" above), so a crash leaves the old
+ * checkpoint or the new one; other entries of output_dir are kept. */
 SENTIMENT_API int32_t sentiment_model_save(const sentiment_model *model, const char *config_json,
                                            char **out_json);
 

@@ -47,8 +47,13 @@ public final class SentimentModel: @unchecked Sendable {
     public let options: ModelOptions
     public let config: EncoderConfig
     public let tokenizer: BertTokenizer
-    public let checkpoint: LoadedCheckpoint
     public let encoder: EncoderForward
+    /// True when the classification head was initialized at load (the checkpoint had none).
+    public let freshHead: Bool
+    /// config.json as read (a save keeps its unknown keys).
+    let rawConfig: JSON
+    /// An int8 checkpoint's per-row scales (see `LoadedCheckpoint.int8Scales`; a save reuses them).
+    let int8Scales: [String: [Float]]
     /// The int8 linear layers (precision int8 only).
     public let quantized: QuantizedEncoderWeights?
     /// Per-row scales of the int8-stored word embeddings (precision int8 only; what a save reuses).
@@ -57,7 +62,10 @@ public final class SentimentModel: @unchecked Sendable {
     public let threads: Int
     public let loadSeconds: Double
 
-    public var weights: EncoderWeights { checkpoint.weights }
+    /// The float weights the model computes with (see `EncoderForward.floatWeights`: rebuilt on
+    /// each call, since the encoder keeps only its packed or int8 copy of the linear weights).
+    public func floatWeights() throws -> EncoderWeights { try encoder.floatWeights() }
+    public var parameterCount: Int { encoder.parameterCount }
     public var labels: [String] { config.labels }
 
     public static func load(_ options: ModelOptions) throws -> SentimentModel {
@@ -78,8 +86,11 @@ public final class SentimentModel: @unchecked Sendable {
         var loadOptions = LoadOptions()
         loadOptions.head = options.head
         loadOptions.seed = options.seed
-        self.checkpoint = try Checkpoint.load(directory: options.modelDirectory, options: loadOptions)
+        let checkpoint = try Checkpoint.load(directory: options.modelDirectory, options: loadOptions)
         self.config = checkpoint.weights.config
+        self.freshHead = checkpoint.freshHead
+        self.rawConfig = checkpoint.rawConfig
+        self.int8Scales = checkpoint.int8Scales
         guard options.maxLength >= 2, options.maxLength <= config.maxPositions else {
             throw SentimentError.invalidArgument(
                 "max_length must be in 2...\(config.maxPositions) for this model, got \(options.maxLength)",
@@ -207,17 +218,19 @@ public final class SentimentModel: @unchecked Sendable {
 
     /// Writes a Hugging Face checkpoint folder; returns the files written. `.int8` writes the
     /// int8 checkpoint (I8 weights + F32 scales, see `Int8Scheme`), quantizing a float model first;
-    /// `.fp32` writes float32 tensors (an int8 model's dequantized weights).
+    /// `.fp32` writes float32 tensors: the weights the model computes with (an int8 model's
+    /// dequantized ones).
     public func save(to directory: String, precision: Precision = .fp32) throws -> [String] {
+        let weights = try floatWeights()
         var int8: [String: Int8Tensor] = [:]
         if precision == .int8 {
-            let q = try quantized ?? QuantizedEncoderWeights(weights, knownScales: checkpoint.int8Scales)
+            let q = try quantized ?? QuantizedEncoderWeights(weights, knownScales: int8Scales)
             let word = try EmbeddingRows.quantize(
-                weights.embeddings.word, knownScales: wordEmbeddingScales ?? checkpoint.int8Scales["embeddings.word"],
+                weights.embeddings.word, knownScales: wordEmbeddingScales ?? int8Scales["embeddings.word"],
                 roundInPlace: false)
             int8 = q.checkpointTensors(wordEmbeddings: word)
         }
-        let saved = try Checkpoint.save(weights: weights, rawConfig: checkpoint.rawConfig,
+        let saved = try Checkpoint.save(weights: weights, rawConfig: rawConfig,
                                         tokenizerFrom: options.modelDirectory, to: directory, int8: int8)
         return saved.files
     }

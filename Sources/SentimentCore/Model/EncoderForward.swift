@@ -283,14 +283,17 @@ public struct ForwardOutput: Sendable {
 
 /// How `EncoderForward` reads the linear weights.
 public enum WeightPacking: Sendable {
-    /// Copy every encoder linear weight once, transposed to [in, out] with Q|K|V fused (fastest;
-    /// costs a second copy of the encoder weights). The `EncoderWeights` must not change afterwards.
+    /// Copy every encoder linear weight once, transposed to [in, out] with Q|K|V fused (fastest).
+    /// The encoder keeps the copies, not the originals (`EncoderForward.floatWeights` rebuilds
+    /// them), so a caller that drops its `EncoderWeights` holds one copy. The other tensors of the
+    /// `EncoderWeights` are read in place and must not change afterwards.
     case transposed
     /// Read the `EncoderWeights` tensors directly on every call (training: the optimizer updates
     /// them in place between calls).
     case none
     /// Run the linear layers in int8 (inference only; see QuantizedEncoder.swift). Everything else
-    /// reads the `EncoderWeights`, which must not change afterwards.
+    /// reads the `EncoderWeights`, which must not change afterwards. The encoder keeps the int8
+    /// weights, not the float originals.
     case int8(QuantizedEncoderWeights)
 }
 
@@ -298,18 +301,44 @@ public enum WeightPacking: Sendable {
 /// per-call state lives in a `ForwardWorkspace`.
 public final class EncoderForward: @unchecked Sendable {
     public let config: EncoderConfig
-    public let weights: EncoderWeights
     public let packing: WeightPacking
+    /// Parameters of the model (the float weights' element count).
+    public let parameterCount: Int
+    let embeddings: EmbeddingWeights
+    let head: HeadWeights
+    /// `.none`: the weights, read on every call. Packed: nil (the encoder keeps `layerVectors`, not
+    /// the float linear weights).
+    private let source: EncoderWeights?
+    /// Every layer's biases and LayerNorm parameters.
+    private let layerVectors: [LayerVectors]
 
     /// A linear layer as the GEMM sees it.
     struct Linear {
-        let weight: UnsafePointer<Float>
-        let layout: WeightLayout
-        let ldWeight: Int
+        enum Weight {
+            /// Float weights in `layout` with leading dimension `ld`.
+            case float(UnsafePointer<Float>, layout: WeightLayout, ld: Int)
+            case int8(Int8Linear)
+        }
+        let weight: Weight
+        /// The float bias (an int8 layer adds its own copy; the float FFN path reads this one).
         let bias: UnsafePointer<Float>
         let k: Int, n: Int
-        /// Set when the layer runs in int8 (then `weight` is the unused float original).
-        var int8: Int8Linear? = nil
+    }
+
+    /// A layer's tensors other than its linear weights.
+    private struct LayerVectors {
+        let queryBias: Tensor, keyBias: Tensor, valueBias: Tensor, attentionOutBias: Tensor
+        let attentionNormWeight: Tensor, attentionNormBias: Tensor
+        let ffnInBias: Tensor, ffnOutBias: Tensor
+        let outputNormWeight: Tensor, outputNormBias: Tensor
+
+        init(_ l: LayerWeights) {
+            queryBias = l.queryBias; keyBias = l.keyBias; valueBias = l.valueBias
+            attentionOutBias = l.attentionOutBias
+            attentionNormWeight = l.attentionNormWeight; attentionNormBias = l.attentionNormBias
+            ffnInBias = l.ffnInBias; ffnOutBias = l.ffnOutBias
+            outputNormWeight = l.outputNormWeight; outputNormBias = l.outputNormBias
+        }
     }
 
     struct Layer {
@@ -331,8 +360,12 @@ public final class EncoderForward: @unchecked Sendable {
     public init(weights: EncoderWeights, packing: WeightPacking = .transposed) throws {
         let c = weights.config
         self.config = c
-        self.weights = weights
         self.packing = packing
+        self.parameterCount = weights.parameterCount
+        self.embeddings = weights.embeddings
+        self.head = weights.head
+        self.layerVectors = weights.layers.map(LayerVectors.init)
+        if case .none = packing { source = weights } else { source = nil }
         let d = c.hiddenSize, f = c.intermediateSize
         guard c.numHeads > 0, d > 0, f > 0, d % c.numHeads == 0 else {
             throw SentimentError.format("hidden size \(d) is not a positive multiple of the \(c.numHeads) attention heads")
@@ -395,34 +428,29 @@ public final class EncoderForward: @unchecked Sendable {
         }
         for (li, l) in weights.layers.enumerated() {
             func original(_ w: Tensor, _ b: Tensor) -> Linear {
-                Linear(weight: w.data, layout: .outIn, ldWeight: w.shape[1], bias: b.data, k: w.shape[1], n: w.shape[0])
+                Linear(weight: .float(w.data, layout: .outIn, ld: w.shape[1]), bias: b.data, k: w.shape[1], n: w.shape[0])
             }
             func transposedCopy(_ w: Tensor, _ b: Tensor) throws -> Linear {
                 let n = w.shape[0], k = w.shape[1]
                 let t = try Tensor(shape: [k, n])
                 transpose(w.data, rows: n, cols: k, into: t.data)
                 keep.append(t)
-                return Linear(weight: t.data, layout: .inOut, ldWeight: n, bias: b.data, k: k, n: n)
+                return Linear(weight: .float(t.data, layout: .inOut, ld: n), bias: b.data, k: k, n: n)
             }
             switch packing {
             case .int8(let qw):
                 let ql = qw.layers[li]
-                func int8(_ w: Tensor, _ b: Tensor, _ q: Int8Linear) -> Linear {
-                    var lin = original(w, b)
-                    lin.int8 = q
-                    return lin
+                func int8(_ q: Int8Linear, _ b: Tensor) -> Linear {
+                    Linear(weight: .int8(q), bias: b.data, k: q.k, n: q.n)
                 }
-                // qkv/kv keep float views only for their shapes; the int8 views do the work.
+                // qkv and kv carry a float bias only for their shape; an int8 layer adds its own.
                 prepared.append(Layer(
-                    q: int8(l.query, l.queryBias, ql.qkv.view(0..<d)),
-                    k: int8(l.key, l.keyBias, ql.qkv.view(d..<(2 * d))),
-                    v: int8(l.value, l.valueBias, ql.qkv.view((2 * d)..<(3 * d))),
-                    qkv: Linear(weight: l.query.data, layout: .outIn, ldWeight: d, bias: l.queryBias.data, k: d, n: 3 * d,
-                                int8: ql.qkv.linear),
-                    kv: Linear(weight: l.key.data, layout: .outIn, ldWeight: d, bias: l.keyBias.data, k: d, n: 2 * d,
-                               int8: ql.qkv.view(d..<(3 * d))),
-                    attnOut: int8(l.attentionOut, l.attentionOutBias, ql.attnOut.linear),
-                    ffnIn: int8(l.ffnIn, l.ffnInBias, ql.ffnIn.linear), ffnOut: int8(l.ffnOut, l.ffnOutBias, ql.ffnOut.linear),
+                    q: int8(ql.qkv.view(0..<d), l.queryBias),
+                    k: int8(ql.qkv.view(d..<(2 * d)), l.keyBias),
+                    v: int8(ql.qkv.view((2 * d)..<(3 * d)), l.valueBias),
+                    qkv: int8(ql.qkv.linear, l.queryBias), kv: int8(ql.qkv.view(d..<(3 * d)), l.keyBias),
+                    attnOut: int8(ql.attnOut.linear, l.attentionOutBias),
+                    ffnIn: int8(ql.ffnIn.linear, l.ffnInBias), ffnOut: int8(ql.ffnOut.linear, l.ffnOutBias),
                     attnNormWeight: l.attentionNormWeight.data, attnNormBias: l.attentionNormBias.data,
                     outNormWeight: l.outputNormWeight.data, outNormBias: l.outputNormBias.data))
             case .none:
@@ -444,7 +472,7 @@ public final class EncoderForward: @unchecked Sendable {
                 }
                 keep += [fused, fusedBias]
                 func slice(_ slot: Int, _ width: Int) -> Linear {
-                    Linear(weight: fused.data + slot * d, layout: .inOut, ldWeight: 3 * d,
+                    Linear(weight: .float(fused.data + slot * d, layout: .inOut, ld: 3 * d),
                            bias: fusedBias.data + slot * d, k: d, n: width)
                 }
                 prepared.append(Layer(
@@ -457,6 +485,45 @@ public final class EncoderForward: @unchecked Sendable {
         }
         packed = keep
         layers = prepared
+    }
+
+    /// The float weights this encoder computes with, in Hugging Face layout. `.none`: the
+    /// `EncoderWeights` it was made from. Packed: a new `EncoderWeights` whose linear weights are
+    /// rebuilt from the encoder's copies (`.transposed`: transposed back, bit for bit; `.int8`:
+    /// dequantized, q * scale) and whose other tensors are the encoder's own (do not modify them).
+    public func floatWeights() throws -> EncoderWeights {
+        if let source { return source }
+        let rebuilt = try zip(layers, layerVectors).map { l, v in
+            LayerWeights(
+                query: try unpackedWeight(l.q), queryBias: v.queryBias,
+                key: try unpackedWeight(l.k), keyBias: v.keyBias,
+                value: try unpackedWeight(l.v), valueBias: v.valueBias,
+                attentionOut: try unpackedWeight(l.attnOut), attentionOutBias: v.attentionOutBias,
+                attentionNormWeight: v.attentionNormWeight, attentionNormBias: v.attentionNormBias,
+                ffnIn: try unpackedWeight(l.ffnIn), ffnInBias: v.ffnInBias,
+                ffnOut: try unpackedWeight(l.ffnOut), ffnOutBias: v.ffnOutBias,
+                outputNormWeight: v.outputNormWeight, outputNormBias: v.outputNormBias)
+        }
+        return EncoderWeights(config: config, embeddings: embeddings, layers: rebuilt, head: head)
+    }
+
+    /// A linear layer's weight as a new [n, k] (Hugging Face [out, in]) tensor.
+    private func unpackedWeight(_ lin: Linear) throws -> Tensor {
+        let n = lin.n, k = lin.k
+        let t = try Tensor(shape: [n, k])
+        switch lin.weight {
+        case .float(let w, .outIn, let ld):
+            for o in 0..<n { (t.data + o * k).update(from: w + o * ld, count: k) }
+        case .float(let w, .inOut, let ld):
+            for o in 0..<n { for i in 0..<k { t.data[o * k + i] = w[i * ld + o] } }
+        case .int8(let q):
+            let bytes = q.weightBytes
+            for o in 0..<n {
+                let scale = q.scales[o]
+                for i in 0..<k { t.data[o * k + i] = Float(Int8(bitPattern: bytes[o * k + i])) * scale }
+            }
+        }
+        return t
     }
 
     /// Throws `.invalidArgument` unless every id is in 0..<vocabSize and every length in 1...maxPositions.
@@ -521,7 +588,7 @@ public final class EncoderForward: @unchecked Sendable {
               let logits = ws.logitsBuffer, let first = ws.layers.first
         else { return }
         let d = config.hiddenSize, eps = config.layerNormEps
-        let e = weights.embeddings
+        let e = embeddings
 
         // Embeddings.
         batch.tokenIds.withUnsafeBufferPointer { ids in
@@ -593,7 +660,7 @@ public final class EncoderForward: @unchecked Sendable {
         }
 
         // Classification head on the [CLS] rows.
-        let h = weights.head
+        let h = head
         let pre = ws.headPre ?? headAct
         // int8: one row per GEMM call, so the float head cannot depend on the batch size either.
         let headRows = quantized == nil ? [(0, s)] : (0..<s).map { ($0, 1) }
@@ -695,7 +762,7 @@ public final class EncoderForward: @unchecked Sendable {
         out: UnsafeMutablePointer<Float>, outBias: Bool, preActivation: UnsafeMutablePointer<Float>? = nil
     ) throws {
         let d = config.hiddenSize, f = config.intermediateSize
-        if let qIn = layer.ffnIn.int8, let qOut = layer.ffnOut.int8, preActivation == nil {
+        if case .int8(let qIn) = layer.ffnIn.weight, case .int8(let qOut) = layer.ffnOut.weight, preActivation == nil {
             let scratch = try ws.int8Scratch()
             try scratch.reserve(rows: rows, k: Swift.max(d, f), n: Swift.max(d, f))
             quantizeRows(inp, rows: rows, k: d, ldInp: d, scratch: scratch)
@@ -715,13 +782,14 @@ public final class EncoderForward: @unchecked Sendable {
         _ ws: ForwardWorkspace, _ lin: Linear, inp: UnsafePointer<Float>, rows: Int, out: UnsafeMutablePointer<Float>,
         ldOut: Int, bias: Bool = true
     ) throws {
-        if let q = lin.int8 {
+        switch lin.weight {
+        case .int8(let q):
             try int8Linear(q, inp: inp, rows: rows, out: out, ldOut: ldOut, addBias: bias, scratch: try ws.int8Scratch())
-            return
+        case .float(let w, let layout, let ld):
+            try linearForward(
+                out: out, inp: inp, weight: w, layout: layout, bias: bias ? lin.bias : nil,
+                m: rows, k: lin.k, n: lin.n, ldOut: ldOut, ldWeight: ld)
         }
-        try linearForward(
-            out: out, inp: inp, weight: lin.weight, layout: lin.layout, bias: bias ? lin.bias : nil,
-            m: rows, k: lin.k, n: lin.n, ldOut: ldOut, ldWeight: lin.ldWeight)
     }
 }
 
