@@ -60,19 +60,11 @@ private final class ScratchDir {
 
     func sub(_ name: String) -> String { path + "/" + name }
 
+    /// Removes `path`; a symlink is removed itself, never followed.
     static func remove(_ path: String) {
-        guard FileSystem.kind(path) == .directory else { unlink(path); return }
-        if let d = opendir(path) {
-            var names: [String] = []
-            while let e = readdir(d) {
-                let name = withUnsafeBytes(of: e.pointee.d_name) { raw in
-                    String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
-                }
-                if name != "." && name != ".." { names.append(name) }
-            }
-            closedir(d)
-            for name in names { remove(path + "/" + name) }
-        }
+        var st = stat()
+        guard lstat(path, &st) == 0, st.st_mode & S_IFMT == S_IFDIR else { unlink(path); return }
+        for name in (try? FileSystem.listDirectory(path)) ?? [] { remove(path + "/" + name) }
         rmdir(path)
     }
 }

@@ -52,8 +52,10 @@ final class TempDir {
 
     func sub(_ name: String) -> String { path + "/" + name }
 
+    /// Removes `path`; a symlink is removed itself, never followed.
     static func remove(_ path: String) {
-        if FileSystem.kind(path) == .directory {
+        var st = stat()
+        if lstat(path, &st) == 0, st.st_mode & S_IFMT == S_IFDIR {
             for name in list(path) { remove(path + "/" + name) }
             rmdir(path)
         } else {

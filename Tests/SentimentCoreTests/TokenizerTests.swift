@@ -7,15 +7,11 @@ import Testing
 
 private typealias S = TokenizerTestSupport
 
-/// A fresh temporary folder with the given files.
-private func folder(_ files: [String: [UInt8]]) throws -> String {
-    var template = Array("/tmp/sentiment-tok-XXXXXX".utf8CString)
-    let dir = try #require(template.withUnsafeMutableBufferPointer { b -> String? in
-        guard let p = mkdtemp(b.baseAddress!) else { return nil }
-        return String(cString: p)
-    })
+/// A fresh temporary folder with the given files (removed with the returned `TempDir`).
+private func folder(_ files: [String: [UInt8]]) throws -> TempDir {
+    let dir = try TempDir()
     for (name, bytes) in files {
-        let f = try #require(fopen(dir + "/" + name, "wb"))
+        let f = try #require(fopen(dir.sub(name), "wb"))
         _ = bytes.withUnsafeBytes { fwrite($0.baseAddress, 1, $0.count, f) }
         fclose(f)
     }
@@ -42,7 +38,8 @@ private func error(_ body: () throws -> Void, sourceLocation: SourceLocation = #
 
 @Suite struct TokenizerVocabularyTests {
     @Test func missingFileIsIO() throws {
-        let dir = try folder([:])
+        let tmp = try folder([:])
+        let dir = tmp.path
         let e = error { _ = try BertTokenizer.load(modelDirectory: dir) }
         #expect(e?.status == .io)
         #expect(e?.field == dir + "/vocab.txt")
@@ -50,7 +47,8 @@ private func error(_ body: () throws -> Void, sourceLocation: SourceLocation = #
     }
 
     @Test func directoryInsteadOfFileIsIO() throws {
-        let dir = try folder([:])
+        let tmp = try folder([:])
+        let dir = tmp.path
         mkdir(dir + "/vocab.txt", 0o755)
         let e = error { _ = try BertTokenizer.load(modelDirectory: dir) }
         #expect(e?.status == .io)
@@ -60,7 +58,8 @@ private func error(_ body: () throws -> Void, sourceLocation: SourceLocation = #
     @Test(arguments: ["[UNK]", "[CLS]", "[SEP]", "[PAD]"])
     func missingSpecialIsFormat(token: String) throws {
         let lines = small.filter { $0 != token }
-        let dir = try folder(["vocab.txt": text(lines.joined(separator: "\n") + "\n")])
+        let tmp = try folder(["vocab.txt": text(lines.joined(separator: "\n") + "\n")])
+        let dir = tmp.path
         let e = error { _ = try BertTokenizer.load(modelDirectory: dir) }
         #expect(e?.status == .format)
         #expect(e?.field == dir + "/vocab.txt")
@@ -73,7 +72,8 @@ private func error(_ body: () throws -> Void, sourceLocation: SourceLocation = #
 
     @Test func duplicateIsFormat() throws {
         let lines = small + ["hello"]
-        let dir = try folder(["vocab.txt": text(lines.joined(separator: "\n"))])
+        let tmp = try folder(["vocab.txt": text(lines.joined(separator: "\n"))])
+        let dir = tmp.path
         let e = error { _ = try BertTokenizer.load(modelDirectory: dir) }
         #expect(e?.status == .format)
         #expect(e?.field == dir + "/vocab.txt")
@@ -83,7 +83,8 @@ private func error(_ body: () throws -> Void, sourceLocation: SourceLocation = #
     }
 
     @Test func emptyIsFormat() throws {
-        let dir = try folder(["vocab.txt": []])
+        let tmp = try folder(["vocab.txt": []])
+        let dir = tmp.path
         let e = error { _ = try BertTokenizer.load(modelDirectory: dir) }
         #expect(e?.status == .format)
         #expect(e?.field == dir + "/vocab.txt")
@@ -91,7 +92,8 @@ private func error(_ body: () throws -> Void, sourceLocation: SourceLocation = #
     }
 
     @Test func invalidUTF8IsFormat() throws {
-        let dir = try folder(["vocab.txt": text("[PAD]\n[UNK]\n") + [0x61, 0xFF, 0x0A] + text("[CLS]\n[SEP]\n")])
+        let tmp = try folder(["vocab.txt": text("[PAD]\n[UNK]\n") + [0x61, 0xFF, 0x0A] + text("[CLS]\n[SEP]\n")])
+        let dir = tmp.path
         let e = error { _ = try BertTokenizer.load(modelDirectory: dir) }
         #expect(e?.status == .format)
         #expect(e?.message.contains("line 3") == true)
@@ -99,24 +101,28 @@ private func error(_ body: () throws -> Void, sourceLocation: SourceLocation = #
 
     @Test func badConfigIsFormat() throws {
         let vocab = text(small.joined(separator: "\n") + "\n")
-        let dir = try folder(["vocab.txt": vocab, "tokenizer_config.json": text("{\"do_lower_case\": tru")])
+        let tmp = try folder(["vocab.txt": vocab, "tokenizer_config.json": text("{\"do_lower_case\": tru")])
+        let dir = tmp.path
         let e = error { _ = try BertTokenizer.load(modelDirectory: dir) }
         #expect(e?.status == .format)
         #expect(e?.field == dir + "/tokenizer_config.json")
-        let dir2 = try folder(["vocab.txt": vocab, "tokenizer_config.json": text("{\"do_lower_case\": \"yes\"}")])
+        let tmp2 = try folder(["vocab.txt": vocab, "tokenizer_config.json": text("{\"do_lower_case\": \"yes\"}")])
+        let dir2 = tmp2.path
         #expect(error { _ = try BertTokenizer.load(modelDirectory: dir2) }?.status == .format)
     }
 
     @Test func loadsConfigAndCRLF() throws {
         let crlf = text(small.joined(separator: "\r\n") + "\r\n")
-        let dir = try folder(["vocab.txt": crlf,
+        let tmp = try folder(["vocab.txt": crlf,
                               "tokenizer_config.json": text(#"{"do_lower_case": false, "strip_accents": null, "tokenize_chinese_chars": false}"#)])
+        let dir = tmp.path
         let tok = try BertTokenizer.load(modelDirectory: dir + "/")
         #expect(tok.vocabSize == small.count)
         #expect(tok.lowercase == false && tok.stripAccents == false && tok.tokenizeChineseChars == false)
         #expect(tok.id(forToken: "hello") == 13)  // no "\r" left on the tokens
         #expect(tok.tokenize("hello Hello") == ["hello", "[UNK]"])
-        let lower = try BertTokenizer.load(modelDirectory: try folder(["vocab.txt": crlf]))
+        let lowerTmp = try folder(["vocab.txt": crlf])
+        let lower = try BertTokenizer.load(modelDirectory: lowerTmp.path)
         #expect(lower.lowercase && lower.stripAccents && lower.tokenizeChineseChars)
         #expect(lower.tokenize("HELLO Héllo") == ["hello", "hello"])
     }

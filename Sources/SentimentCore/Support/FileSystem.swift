@@ -269,7 +269,7 @@ public enum FileSystem {
     }
 
     /// The names in a folder, without "." and "..".
-    static func listDirectory(_ path: String) throws -> [String] {
+    public static func listDirectory(_ path: String) throws -> [String] {
         guard let dir = opendir(path) else { throw SentimentError.io("cannot list \(path): \(errnoText())", field: path) }
         defer { closedir(dir) }
         // d_name is read in place up to its NUL: a dirent record is only as long as its name, so
