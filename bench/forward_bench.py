@@ -7,8 +7,8 @@ included for everyone). Each runtime runs in its own process (so its peak RSS is
 after the other. Reports the batch-1 median latency per sentence, the batch-32 throughput
 (sentences sorted by length for everyone, so padding is small for the padded runtimes too),
 dev accuracy, label agreement and max/mean |logit difference| against PyTorch fp32, the
-checkpoint size relative to fp32, the load time (process start of the runtime to ready) and
-peak RSS.
+checkpoint size relative to fp32, the load time (process start of the runtime to ready), peak
+RSS and the RSS at the end of the run (what a loaded model keeps).
 
     python3 bench/forward_bench.py                          # default model, 2 threads
     python3 bench/forward_bench.py --model /path/to/sst2-finetuned   # accuracy means something
@@ -179,11 +179,12 @@ def measure(runtime, sentences, repeats):
     return statistics.median(latencies) * 1e3, statistics.median(throughputs), logits
 
 
-def peak_rss_mb():
-    """This process's peak RSS (VmHWM; ru_maxrss would include the parent's peak, kept across exec)."""
+def rss_mb(field):
+    """This process's RSS from /proc/self/status: VmHWM is the peak (ru_maxrss would include the
+    parent's peak, kept across exec), VmRSS the current one."""
     with open("/proc/self/status") as f:
         for line in f:
-            if line.startswith("VmHWM:"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1]) / 1024
     return float("nan")
 
@@ -201,7 +202,7 @@ def worker(args):
                 for a, b in zip(b1, logits[:64]))
     b1diff = max(abs(x - y) for a, b in zip(b1, logits[:64]) for x, y in zip(a, b))
     print(json.dumps({"name": args.worker, "load_seconds": load, "batch1_ms": lat, "batch32_per_s": thr,
-                      "logits": logits, "peak_rss_mb": peak_rss_mb(),
+                      "logits": logits, "peak_rss_mb": rss_mb("VmHWM"), "end_rss_mb": rss_mb("VmRSS"),
                       "batch1_vs_batch32_max_diff": b1diff, "batch1_vs_batch32_label_flips": flips}))
 
 
@@ -274,7 +275,8 @@ def main():
             results[name] = json.loads(out.strip().splitlines()[-1])
             r = results[name]
             print(f"{name:17s} batch-1 median {r['batch1_ms']:6.2f} ms   batch-32 {r['batch32_per_s']:7.1f} sentences/s"
-                  f"   load {r['load_seconds']:.2f} s   peak RSS {r['peak_rss_mb']:.0f} MB", flush=True)
+                  f"   load {r['load_seconds']:.2f} s   peak RSS {r['peak_rss_mb']:.0f} MB, at the end {r['end_rss_mb']:.0f} MB",
+                  flush=True)
     ref = results["pytorch"]["logits"]
     rows = []
     for name, r in results.items():
@@ -288,13 +290,13 @@ def main():
     print(f"\nmodel: {args.size} ({src}), {len(sentences)} SST-2 dev sentences, {args.threads} threads, "
           f"{args.repeats} repeats; int8 checkpoint written (quantize + save) in {quantize_seconds:.2f} s")
     print("| runtime | batch-1 median | batch-32 | dev accuracy | labels = PyTorch fp32 | max / mean logit diff "
-          "| batch 1 vs 32: label flips (first 64) | checkpoint size | load | peak RSS |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+          "| batch 1 vs 32: label flips (first 64) | checkpoint size | load | peak RSS | RSS at the end |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         print(f"| {r['name']} | {r['batch1_ms']:.2f} ms | {r['batch32_per_s']:.0f} sent/s | {r['acc']:.4f} | "
               f"{100 * r['agree']:.1f}% | {r['max_diff']:.3f} / {r['mean_diff']:.4f} | "
               f"{r['batch1_vs_batch32_label_flips']} (max diff {r['batch1_vs_batch32_max_diff']:.1e}) | "
-              f"{100 * r['size']:.0f}% | {r['load_seconds']:.2f} s | {r['peak_rss_mb']:.0f} MB |")
+              f"{100 * r['size']:.0f}% | {r['load_seconds']:.2f} s | {r['peak_rss_mb']:.0f} MB | {r['end_rss_mb']:.0f} MB |")
     if args.json:
         with open(args.json, "w") as f:
             json.dump(rows, f, indent=1)
