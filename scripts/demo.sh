@@ -2,7 +2,7 @@
 # The main job on a fresh machine: installs dependencies, builds libsentiment.so and the
 # C examples, fetches the default model (all-MiniLM-L6-v2), fine-tunes it on GLUE SST-2
 # through the Python binding (examples/python/finetune.py) with the recipe for small encoders
-# (lr 1e-4, batch 256, 2 epochs, 10% warmup, linear decay, R-Drop alpha 4, BERT pooler head),
+# (lr 1.5e-4, batch 256, 2 epochs, 10% warmup, linear decay, R-Drop alpha 4, BERT pooler head),
 # prints the epochs table,
 # writes the training curves as an SVG image, then classifies sample sentences with the
 # fine-tuned model and evaluates it on the SST-2 dev set with the C examples, in fp32 and
