@@ -51,12 +51,12 @@ import Testing
         let src = fixture == "distilbert_sharded" ? "distilbert_f32" : fixture
         try expectSlot(w.embeddings.word, src, "distilbert.embeddings.word_embeddings.weight")
         try expectSlot(w.embeddings.position, src, "distilbert.embeddings.position_embeddings.weight")
-        try expectSlot(w.layers[1].key, src, "distilbert.transformer.layer.1.attention.k_lin.weight")
-        try expectSlot(w.layers[0].valueBias, src, "distilbert.transformer.layer.0.attention.v_lin.bias")
-        try expectSlot(w.layers[1].attentionNormWeight, src, "distilbert.transformer.layer.1.sa_layer_norm.weight")
-        try expectSlot(w.layers[0].ffnIn, src, "distilbert.transformer.layer.0.ffn.lin1.weight")
-        try expectSlot(w.layers[1].ffnOut, src, "distilbert.transformer.layer.1.ffn.lin2.weight")
-        try expectSlot(w.layers[1].outputNormBias, src, "distilbert.transformer.layer.1.output_layer_norm.bias")
+        try expectSlot(w.layers[1][.key], src, "distilbert.transformer.layer.1.attention.k_lin.weight")
+        try expectSlot(w.layers[0][.valueBias], src, "distilbert.transformer.layer.0.attention.v_lin.bias")
+        try expectSlot(w.layers[1][.attentionNormWeight], src, "distilbert.transformer.layer.1.sa_layer_norm.weight")
+        try expectSlot(w.layers[0][.ffnIn], src, "distilbert.transformer.layer.0.ffn.lin1.weight")
+        try expectSlot(w.layers[1][.ffnOut], src, "distilbert.transformer.layer.1.ffn.lin2.weight")
+        try expectSlot(w.layers[1][.outputNormBias], src, "distilbert.transformer.layer.1.output_layer_norm.bias")
         try expectSlot(w.head.dense, src, "pre_classifier.weight")
         try expectSlot(w.head.classifierBias, src, "classifier.bias")
     }
@@ -83,12 +83,12 @@ import Testing
         try expectAllTensorsMatch(c, fixture: fixture)
         try expectSlot(try #require(w.embeddings.tokenType), fixture, "bert.embeddings.token_type_embeddings.weight")
         try expectSlot(w.embeddings.normBias, fixture, "bert.embeddings.LayerNorm.bias")
-        try expectSlot(w.layers[1].query, fixture, "bert.encoder.layer.1.attention.self.query.weight")
-        try expectSlot(w.layers[0].attentionOut, fixture, "bert.encoder.layer.0.attention.output.dense.weight")
-        try expectSlot(w.layers[0].attentionNormWeight, fixture, "bert.encoder.layer.0.attention.output.LayerNorm.weight")
-        try expectSlot(w.layers[1].ffnInBias, fixture, "bert.encoder.layer.1.intermediate.dense.bias")
-        try expectSlot(w.layers[1].ffnOut, fixture, "bert.encoder.layer.1.output.dense.weight")
-        try expectSlot(w.layers[0].outputNormWeight, fixture, "bert.encoder.layer.0.output.LayerNorm.weight")
+        try expectSlot(w.layers[1][.query], fixture, "bert.encoder.layer.1.attention.self.query.weight")
+        try expectSlot(w.layers[0][.attentionOut], fixture, "bert.encoder.layer.0.attention.output.dense.weight")
+        try expectSlot(w.layers[0][.attentionNormWeight], fixture, "bert.encoder.layer.0.attention.output.LayerNorm.weight")
+        try expectSlot(w.layers[1][.ffnInBias], fixture, "bert.encoder.layer.1.intermediate.dense.bias")
+        try expectSlot(w.layers[1][.ffnOut], fixture, "bert.encoder.layer.1.output.dense.weight")
+        try expectSlot(w.layers[0][.outputNormWeight], fixture, "bert.encoder.layer.0.output.LayerNorm.weight")
         try expectSlot(w.head.dense, fixture, "bert.pooler.dense.weight")
         try expectSlot(w.head.classifier, fixture, "classifier.weight")
     }
@@ -102,7 +102,7 @@ import Testing
         #expect(c.usedTensors.contains("embeddings.LayerNorm.gamma"))   // old-style names accepted
         try expectAllTensorsMatch(c, fixture: "bert_bare")
         try expectSlot(c.weights.embeddings.normWeight, "bert_bare", "embeddings.LayerNorm.gamma")
-        try expectSlot(c.weights.layers[1].outputNormBias, "bert_bare", "encoder.layer.1.output.LayerNorm.beta")
+        try expectSlot(c.weights.layers[1][.outputNormBias], "bert_bare", "encoder.layer.1.output.LayerNorm.beta")
         #expect(c.weights.head.denseBias.array.allSatisfy { $0 == 0 })
         #expect(c.weights.head.classifierBias.array == [0, 0])
     }
@@ -169,7 +169,7 @@ import Testing
         #expect(w.embeddings.word.shape == [30522, 384])
         #expect(w.embeddings.position.shape == [512, 384])
         #expect(w.embeddings.tokenType?.shape == [2, 384])
-        #expect(w.layers.count == 6 && w.layers[5].ffnIn.shape == [1536, 384] && w.layers[5].ffnOut.shape == [384, 1536])
+        #expect(w.layers.count == 6 && w.layers[5][.ffnIn].shape == [1536, 384] && w.layers[5][.ffnOut].shape == [384, 1536])
         #expect(w.head.dense.shape == [384, 384] && w.head.classifier.shape == [2, 384])
         #expect(w.config.labels == ["NEGATIVE", "POSITIVE"] && w.config.numHeads == 12)
         #expect(c.freshTensors == ["pre_classifier.weight", "pre_classifier.bias", "classifier.weight", "classifier.bias"])
@@ -179,7 +179,7 @@ import Testing
         // Values straight from the file.
         let file = try SafeTensorsFile(path: dir + "/model.safetensors")
         #expect(identical(w.embeddings.word, try file.floatTensor("embeddings.word_embeddings.weight")))
-        #expect(identical(w.layers[3].value, try file.floatTensor("encoder.layer.3.attention.self.value.weight")))
+        #expect(identical(w.layers[3][.value], try file.floatTensor("encoder.layer.3.attention.self.value.weight")))
 
         // Fresh head: normal(0, 0.02), zero biases, reproducible by seed.
         let h = w.head.dense.array

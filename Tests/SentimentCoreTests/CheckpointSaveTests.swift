@@ -164,7 +164,7 @@ import Testing
                                 tokenizerFrom: nil, to: tmp.sub("a"))
         }
         var broken = distil.weights.layers
-        broken[1].ffnIn = try Tensor(shape: [64, 31])
+        broken[1][.ffnIn] = try Tensor(shape: [64, 31])
         let w = EncoderWeights(config: distil.config, embeddings: distil.weights.embeddings, layers: broken, head: distil.weights.head)
         expectError(.invalidArgument, mentions: ["transformer.layer.1.ffn.lin1.weight", "[64, 31]"]) {
             try Checkpoint.save(weights: w, rawConfig: distil.rawConfig, tokenizerFrom: nil, to: tmp.sub("a"))
@@ -191,7 +191,7 @@ import Testing
             let again = try Checkpoint.load(directory: out)
             #expect(!again.freshHead && again.ignoredTensors.isEmpty)
             #expect(identical(again.weights.head.classifier, loaded.weights.head.classifier))
-            #expect(identical(again.weights.layers[5].ffnOut, loaded.weights.layers[5].ffnOut))
+            #expect(identical(again.weights.layers[5][.ffnOut], loaded.weights.layers[5][.ffnOut]))
             #expect(identical(again.weights.embeddings.word, loaded.weights.embeddings.word))
             if head == .bert { expectSameWeights(again.weights, loaded.weights) }
         }

@@ -79,7 +79,7 @@ import Testing
         let seed = UInt64(try #require(doc["dropout"]?["seed"]?.int64Value))
         let want = try #require(doc["dropout"]?["loss"]?[key]?.doubleValue)
         let weights = try TrainingFixtures.model(key)
-        let trainer = try EncoderTrainer(weights: weights)
+        let trainer = try GradientStep(weights: weights)
         let grads = try EncoderWeights.zeros(like: weights)
         let loss = try trainer.lossAndGradients(batch: batch, labels: labels, gradients: grads, dropoutSeed: seed)
         let lossOff = try trainer.lossAndGradients(batch: batch, labels: labels, gradients: try EncoderWeights.zeros(like: weights), dropoutSeed: nil)

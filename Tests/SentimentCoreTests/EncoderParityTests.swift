@@ -148,7 +148,7 @@ import Testing
         let ckpt = try Checkpoint.load(directory: Self.tinyDir)
         let w = ckpt.weights
         var layers = w.layers
-        layers[0].ffnIn = try Tensor(shape: [3, 3])
+        layers[0][.ffnIn] = try Tensor(shape: [3, 3])
         let bad = EncoderWeights(config: w.config, embeddings: w.embeddings, layers: layers, head: w.head)
         #expect(throws: SentimentError.self) { _ = try EncoderForward(weights: bad) }
         let short = EncoderWeights(config: w.config, embeddings: w.embeddings, layers: [w.layers[0]], head: w.head)

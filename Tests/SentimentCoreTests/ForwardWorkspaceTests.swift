@@ -52,9 +52,9 @@ import Glibc
             for r in 0..<t {
                 for col in 0..<d {
                     let c1: Float = (a.attnSum[r * d + col] - m1[r]) * r1[r]
-                    let n1: Float = c1 * lw.attentionNormWeight.data[col] + lw.attentionNormBias.data[col]
+                    let n1: Float = c1 * lw[.attentionNormWeight].data[col] + lw[.attentionNormBias].data[col]
                     let c2: Float = (a.ffnSum[r * d + col] - m2[r]) * r2[r]
-                    let n2: Float = c2 * lw.outputNormWeight.data[col] + lw.outputNormBias.data[col]
+                    let n2: Float = c2 * lw[.outputNormWeight].data[col] + lw[.outputNormBias].data[col]
                     e = max(e, Double(abs(n1 - a.attnNorm[r * d + col])), Double(abs(n2 - a.output[r * d + col])))
                 }
             }

@@ -47,8 +47,8 @@ import Testing
             weak var bias: Tensor?
             let encoder: EncoderForward = try {
                 let w = try Checkpoint.load(directory: dir).weights
-                query = w.layers[0].query
-                bias = w.layers[0].queryBias
+                query = w.layers[0][.query]
+                bias = w.layers[0][.queryBias]
                 switch packing {
                 case "transposed": return try EncoderForward(weights: w, packing: .transposed)
                 case "int8": return try EncoderForward(weights: w, packing: .int8(try QuantizedEncoderWeights(w)))

@@ -233,7 +233,7 @@ final class TinyTrainingSetup {
         c.numTrainEpochs = 3
         do {
             _ = try Trainer.run(config: c, progress: { _ in true }, beforeStep: { step, w in
-                if step == 13 { w.layers[0].ffnIn.data[5] = .nan }   // inside epoch 2
+                if step == 13 { w.layers[0][.ffnIn].data[5] = .nan }   // inside epoch 2
             })
             Issue.record("expected an error")
         } catch let e as SentimentError {

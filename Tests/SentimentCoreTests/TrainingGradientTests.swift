@@ -16,7 +16,7 @@ import Testing
         let doc = TrainingFixtures.doc
         let (batch, labels) = try TrainingFixtures.batch(doc["batch"])
         let weights = try TrainingFixtures.model(key)
-        let trainer = try EncoderTrainer(weights: weights)
+        let trainer = try GradientStep(weights: weights)
         trainer.sparseLastLayer = sparse
         let grads = try EncoderWeights.zeros(like: weights)
         // Garbage in the gradient buffers must be overwritten, not accumulated into.
@@ -69,7 +69,7 @@ import Testing
     func sparseEqualsFull(_ key: String) throws {
         let (batch, labels) = try TrainingFixtures.batch(TrainingFixtures.doc["batch"])
         let weights = try TrainingFixtures.model(key)
-        let trainer = try EncoderTrainer(weights: weights)
+        let trainer = try GradientStep(weights: weights)
         let sparse = try EncoderWeights.zeros(like: weights), full = try EncoderWeights.zeros(like: weights)
         #expect(trainer.sparseLastLayer)
         let a = try trainer.lossAndGradients(batch: batch, labels: labels, gradients: sparse, dropoutSeed: 31)
@@ -122,7 +122,7 @@ import Testing
         let (_, labels) = try TrainingFixtures.batch(TrainingFixtures.doc["batch"])
         let batch = try PackedBatch(sequences: ids + ids)
         let weights = try TrainingFixtures.model("tiny_bert_pooler")
-        let trainer = try EncoderTrainer(weights: weights)
+        let trainer = try GradientStep(weights: weights)
         let grads = try EncoderWeights.zeros(like: weights), scratch = try EncoderWeights.zeros(like: weights)
         let plain = try trainer.lossAndGradients(batch: batch, labels: labels + labels, gradients: scratch, dropoutSeed: 31)
         trainer.rdropAlpha = 4

@@ -25,7 +25,7 @@ func doubles(_ j: JSON?) throws -> [Double] {
         try #require(steps == 20 && want.count == steps && batches.count == steps)
 
         let weights = try TrainingFixtures.model(key)
-        let trainer = try EncoderTrainer(weights: weights)
+        let trainer = try GradientStep(weights: weights)
         let grads = try EncoderWeights.zeros(like: weights)
         var hyper = AdamW.Hyperparameters()
         hyper.beta1 = Float(try #require(traj["beta1"]?.doubleValue))

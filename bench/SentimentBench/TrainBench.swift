@@ -64,7 +64,7 @@ enum TrainBench {
             throw SentimentError.invalidArgument("\(data) has \(dataset.count) sentences; need \(needed)")
         }
         let weights = ckpt.weights
-        let trainer = try EncoderTrainer(weights: weights)
+        let trainer = try GradientStep(weights: weights)
         let grads = try EncoderWeights.zeros(like: weights)
         let gradTensors = grads.namedTensors.map(\.tensor)
         let optimizer = try AdamW(parameters: weights.namedTensors, hyper: AdamW.Hyperparameters())

@@ -1,14 +1,7 @@
 // Loading and saving Hugging Face checkpoint folders (config.json + model.safetensors).
 //
-// Tensors used (names with or without the `distilbert.` / `bert.` prefix; LayerNorm
-// `gamma`/`beta` accepted for `weight`/`bias`):
-//   DistilBERT  embeddings.{word,position}_embeddings.weight, embeddings.LayerNorm.*,
-//               transformer.layer.N.{attention.{q,k,v,out}_lin, sa_layer_norm, ffn.lin1, ffn.lin2,
-//               output_layer_norm}.*, head pre_classifier.*, classifier.*
-//   BERT        embeddings.{word,position,token_type}_embeddings.weight, embeddings.LayerNorm.*,
-//               encoder.layer.N.{attention.self.{query,key,value}, attention.output.dense,
-//               attention.output.LayerNorm, intermediate.dense, output.dense, output.LayerNorm}.*,
-//               pooler.dense.* (BERT head only), head classifier.* (or pre_classifier.* + classifier.*)
+// The tensors read and written are those of Model/TensorSchema.swift (names with or without the
+// `distilbert.` / `bert.` prefix; LayerNorm `gamma`/`beta` accepted for `weight`/`bias`).
 // Everything else (embeddings.position_ids, MLM heads, unused heads) is ignored and listed
 // in `LoadedCheckpoint.ignoredTensors`.
 
@@ -122,41 +115,34 @@ public enum Checkpoint {
 
         var files = try CheckpointFiles(directory: directory)
         let type = config.modelType
-        let prefix = TensorNames.prefix(type)
-        func load(_ names: [String], _ shapes: [[Int]], prefixed: Bool = true) throws -> [Tensor] {
-            try zip(names, shapes).map { try files.load(TensorNames.candidates($0, prefix: prefixed ? prefix : nil), shape: $1) }
+        let prefix = HuggingFaceNames.prefix(type)
+        func candidates(_ slot: TensorSlot, head kind: EncoderConfig.HeadKind) -> [String] {
+            slot.huggingFaceName(type, head: kind).map { HuggingFaceNames.candidates($0, prefix: prefix) } ?? []
+        }
+        func load(_ slot: TensorSlot) throws -> Tensor {
+            try files.load(candidates(slot, head: config.headKind), shape: slot.shape(config))
         }
 
         // Encoder. Check the vocabulary first for a clearer message than a shape mismatch.
-        let embNames = TensorNames.embeddings(type)
-        if let word = files.find(TensorNames.candidates(embNames[0], prefix: prefix)), let (file, e) = files.entry(word),
+        if let word = files.find(candidates(.embedding(.word), head: config.headKind)), let (file, e) = files.entry(word),
             e.shape.count == 2, e.shape[1] == config.hiddenSize, e.shape[0] != config.vocabSize
         {
             throw SentimentError.format(
                 "vocab_size in \(configPath) is \(config.vocabSize) but tensor \(word) in \(file.path) has \(e.shape[0]) rows", field: word)
         }
-        let emb = try load(embNames, TensorNames.embeddingShapes(config))
-        let embeddings = type == .bert
-            ? EmbeddingWeights(word: emb[0], position: emb[1], tokenType: emb[2], normWeight: emb[3], normBias: emb[4])
-            : EmbeddingWeights(word: emb[0], position: emb[1], tokenType: nil, normWeight: emb[2], normBias: emb[3])
-        var layers: [LayerWeights] = []
-        for i in 0..<config.numLayers {
-            let t = try load(TensorNames.layer(i, type), TensorNames.layerShapes(config))
-            layers.append(
-                LayerWeights(
-                    query: t[0], queryBias: t[1], key: t[2], keyBias: t[3], value: t[4], valueBias: t[5],
-                    attentionOut: t[6], attentionOutBias: t[7], attentionNormWeight: t[8], attentionNormBias: t[9],
-                    ffnIn: t[10], ffnInBias: t[11], ffnOut: t[12], ffnOutBias: t[13],
-                    outputNormWeight: t[14], outputNormBias: t[15]))
+        var tensors: [TensorSlot: Tensor] = [:]
+        for slot in TensorSlot.all(config) {
+            if case .head = slot { continue }
+            tensors[slot] = try load(slot)
         }
 
         // Head: pick the kind, then read what the checkpoint has and initialize the rest.
-        let has = { (names: [String], prefixed: Bool) -> Bool in
-            names.allSatisfy { files.find(TensorNames.candidates($0, prefix: prefixed ? prefix : nil)) != nil }
+        let has = { (parts: [HeadTensor], kind: EncoderConfig.HeadKind) -> Bool in
+            parts.allSatisfy { files.find(candidates(.head($0), head: kind)) != nil }
         }
-        let hasPooler = type == .bert && has(TensorNames.pooler, true)
-        let hasClassifier = has(TensorNames.classifier, false)
-        let hasPreClassifier = has(TensorNames.preClassifier, false)
+        let hasPooler = type == .bert && has([.dense, .denseBias], .bertPooler)
+        let hasClassifier = has([.classifier, .classifierBias], .distilbert)
+        let hasPreClassifier = has([.dense, .denseBias], .distilbert)
         switch options.head {
         case .auto: config.headKind = hasPooler && hasClassifier ? .bertPooler : .distilbert
         case .distilbert: config.headKind = .distilbert
@@ -172,8 +158,6 @@ public enum Checkpoint {
             // (as DistilBERT) writes back.
             config.classifierDropout = try ConfigReader(json: raw, path: configPath).probability("seq_classif_dropout", default: 0.2)
         }
-        let denseNames = config.headKind == .bertPooler ? TensorNames.pooler : TensorNames.preClassifier
-        let denseHFNames = config.headKind == .bertPooler ? denseNames.map { prefix + $0 } : denseNames
         // A classifier belongs to the head it was trained with: BERT's only with a pooler,
         // DistilBERT's only with a pre_classifier (a BERT checkpoint's own classifier sits on the pooler).
         // `freshHead` replaces the classifier (and pre_classifier); a BERT pooler is pretrained and kept.
@@ -194,30 +178,27 @@ public enum Checkpoint {
         }
         var rng = SeededRandom(seed: options.seed)
         var fresh: [String] = []
-        func freshLinear(_ names: [String], out: Int, in inDim: Int) throws -> (Tensor, Tensor) {
-            let w = try Tensor(shape: [out, inDim])
-            for i in 0..<w.count { w.data[i] = Float(rng.nextNormal() * initRange) }
-            fresh += names
-            return (w, try Tensor(shape: [out]))
+        /// A linear layer of the head: read, or normal(0, initializer_range) weights and zero biases.
+        func headLinear(_ weight: HeadTensor, _ bias: HeadTensor, found: Bool) throws {
+            let w = TensorSlot.head(weight), b = TensorSlot.head(bias)
+            if found {
+                tensors[w] = try load(w)
+                tensors[b] = try load(b)
+                return
+            }
+            let t = try Tensor(shape: w.shape(config))
+            for i in 0..<t.count { t.data[i] = Float(rng.nextNormal() * initRange) }
+            tensors[w] = t
+            tensors[b] = try Tensor(shape: b.shape(config))
+            fresh += [w, b].compactMap { $0.huggingFaceName(type, head: config.headKind) }
         }
-        let dense: (Tensor, Tensor)
-        if denseFound {
-            let t = try load(denseNames, [[d, d], [d]], prefixed: config.headKind == .bertPooler)
-            dense = (t[0], t[1])
-        } else {
-            dense = try freshLinear(denseHFNames, out: d, in: d)
-        }
-        let classifier: (Tensor, Tensor)
-        if classifierFound {
-            let t = try load(TensorNames.classifier, [[l, d], [l]], prefixed: false)
-            classifier = (t[0], t[1])
-        } else {
-            classifier = try freshLinear(TensorNames.classifier, out: l, in: d)
-        }
+        try headLinear(.dense, .denseBias, found: denseFound)
+        try headLinear(.classifier, .classifierBias, found: classifierFound)
 
-        let weights = EncoderWeights(
-            config: config, embeddings: embeddings, layers: layers,
-            head: HeadWeights(dense: dense.0, denseBias: dense.1, classifier: classifier.0, classifierBias: classifier.1))
+        let weights = try EncoderWeights(config: config) { slot in
+            guard let t = tensors[slot] else { throw SentimentError(.internal, "\(slot.name) was not loaded") }
+            return t
+        }
         let used = files.used
         let dtypes = Set(used.compactMap { files.entry($0)?.1.dtype.rawValue }).sorted()
         var scales: [String: [Float]] = [:]
@@ -344,103 +325,49 @@ public enum Checkpoint {
         return SavedCheckpoint(directory: directory, modelType: plan.type, architecture: architecture, files: written)
     }
 
-    /// Output layout and HF-named tensors (with prefix), in a fixed order.
+    /// Output layout and HF-named tensors (with prefix), in the schema's order.
     static func huggingFaceTensors(_ w: EncoderWeights) throws -> (type: EncoderConfig.ModelType, tensors: [(String, Tensor)]) {
         let c = w.config
-        let e = w.embeddings
-        var out: [(String, Tensor)] = []
+        let type: EncoderConfig.ModelType
+        var position = w.embeddings.position
         switch (c.modelType, c.headKind) {
         case (.distilbert, .bertPooler):
             throw SentimentError.invalidArgument("a DistilBERT encoder has no pooler; it cannot have the BERT head", field: "head")
-
-        case (.bert, .bertPooler):
-            let p = TensorNames.prefix(.bert)
-            guard let tokenType = e.tokenType else {
-                throw SentimentError.invalidArgument("BERT weights have no token type embeddings", field: "embeddings.token_type")
+        case (.bert, .bertPooler), (.distilbert, .distilbert):
+            type = c.modelType
+        case (.bert, .distilbert):
+            guard c.layerNormEps == Float(1e-12) else {
+                throw SentimentError.invalidArgument(
+                    "cannot save a BERT encoder with layer_norm_eps \(c.layerNormEps) and the DistilBERT head: Hugging Face has no BERT class with a pre_classifier, and DistilBERT (the exact equivalent) hard-codes LayerNorm eps 1e-12; use the BERT pooler head for this model",
+                    field: "layer_norm_eps")
             }
-            let emb = [e.word, e.position, tokenType, e.normWeight, e.normBias]
-            out += zip(TensorNames.embeddings(.bert).map { p + $0 }, emb).map { ($0, $1) }
-            out += layerTensors(w, type: .bert, prefix: p)
-            out += zip(TensorNames.pooler.map { p + $0 }, [w.head.dense, w.head.denseBias]).map { ($0, $1) }
-            out += zip(TensorNames.classifier, [w.head.classifier, w.head.classifierBias]).map { ($0, $1) }
-            return (.bert, out)
-
-        case (.distilbert, .distilbert), (.bert, .distilbert):
-            var position = e.position
-            if c.modelType == .bert {
-                guard c.layerNormEps == Float(1e-12) else {
-                    throw SentimentError.invalidArgument(
-                        "cannot save a BERT encoder with layer_norm_eps \(c.layerNormEps) and the DistilBERT head: Hugging Face has no BERT class with a pre_classifier, and DistilBERT (the exact equivalent) hard-codes LayerNorm eps 1e-12; use the BERT pooler head for this model",
-                        field: "layer_norm_eps")
-                }
-                // Single-sentence input always uses token type 0: fold that row into every position.
-                position = try e.position.copy()
-                if let tokenType = e.tokenType {
-                    let d = c.hiddenSize
-                    for r in 0..<position.shape[0] {
-                        for k in 0..<d { position.data[r * d + k] += tokenType.data[k] }
-                    }
+            type = .distilbert
+            // Single-sentence input always uses token type 0: fold that row into every position.
+            position = try position.copy()
+            if let tokenType = w.embeddings.tokenType {
+                let d = c.hiddenSize
+                for r in 0..<position.shape[0] {
+                    for k in 0..<d { position.data[r * d + k] += tokenType.data[k] }
                 }
             }
-            let p = TensorNames.prefix(.distilbert)
-            let emb = [e.word, position, e.normWeight, e.normBias]
-            out += zip(TensorNames.embeddings(.distilbert).map { p + $0 }, emb).map { ($0, $1) }
-            out += layerTensors(w, type: .distilbert, prefix: p)
-            out += zip(TensorNames.preClassifier, [w.head.dense, w.head.denseBias]).map { ($0, $1) }
-            out += zip(TensorNames.classifier, [w.head.classifier, w.head.classifierBias]).map { ($0, $1) }
-            return (.distilbert, out)
         }
-    }
-
-    private static func layerTensors(_ w: EncoderWeights, type: EncoderConfig.ModelType, prefix: String) -> [(String, Tensor)] {
         var out: [(String, Tensor)] = []
-        for (i, l) in w.layers.enumerated() {
-            out += zip(TensorNames.layer(i, type).map { prefix + $0 }, layerList(l)).map { ($0, $1) }
+        for slot in TensorSlot.all(c.withModelType(type)) {
+            guard let name = slot.huggingFaceName(type, head: c.headKind), let t = w[slot] else {
+                throw SentimentError.invalidArgument("the weights have no \(slot.name)", field: slot.name)
+            }
+            out.append((name, slot == .embedding(.position) ? position : t))
         }
-        return out
-    }
-
-    /// A layer's tensors in `TensorNames.layer` order.
-    private static func layerList(_ l: LayerWeights) -> [Tensor] {
-        [
-            l.query, l.queryBias, l.key, l.keyBias, l.value, l.valueBias, l.attentionOut, l.attentionOutBias,
-            l.attentionNormWeight, l.attentionNormBias, l.ffnIn, l.ffnInBias, l.ffnOut, l.ffnOutBias,
-            l.outputNormWeight, l.outputNormBias,
-        ]
+        return (type, out)
     }
 
     /// Weights must match their own config before anything is written.
     private static func checkShapes(_ w: EncoderWeights) throws {
         let c = w.config
-        guard w.layers.count == c.numLayers else {
-            throw SentimentError.invalidArgument("weights have \(w.layers.count) layers, config says \(c.numLayers)")
-        }
         guard !c.labels.isEmpty, Set(c.labels).count == c.labels.count, c.labels.allSatisfy({ !$0.isEmpty }) else {
             throw SentimentError.invalidArgument("label names must be non-empty and distinct: \(c.labels)", field: "labels")
         }
-        let d = c.hiddenSize, l = c.numLabels
-        var expected: [(String, Tensor, [Int])] = []
-        let embShapes = TensorNames.embeddingShapes(c)
-        var emb: [(String, Tensor)] = [("embeddings.word", w.embeddings.word), ("embeddings.position", w.embeddings.position)]
-        if c.modelType == .bert {
-            guard let t = w.embeddings.tokenType else {
-                throw SentimentError.invalidArgument("BERT weights have no token type embeddings", field: "embeddings.token_type")
-            }
-            emb.append(("embeddings.token_type", t))
-        }
-        emb += [("embeddings.norm.weight", w.embeddings.normWeight), ("embeddings.norm.bias", w.embeddings.normBias)]
-        expected += zip(emb, embShapes).map { ($0.0, $0.1, $1) }
-        let layerShapes = TensorNames.layerShapes(c)
-        for (i, l) in w.layers.enumerated() {
-            expected += zip(zip(TensorNames.layer(i, c.modelType), layerList(l)), layerShapes).map { ($0.0, $0.1, $1) }
-        }
-        expected += [
-            ("head.dense.weight", w.head.dense, [d, d]), ("head.dense.bias", w.head.denseBias, [d]),
-            ("head.classifier.weight", w.head.classifier, [l, d]), ("head.classifier.bias", w.head.classifierBias, [l]),
-        ]
-        for (name, t, shape) in expected where t.shape != shape {
-            throw SentimentError.invalidArgument("weight \(name) has shape \(t.shape), expected \(shape) from the config", field: name)
-        }
+        try w.checkShapes()
     }
 
     /// config.json to write: `rawConfig` updated when it describes the same architecture,

@@ -110,7 +110,7 @@ public final class SentimentModel: @unchecked Sendable {
         case .int8:
             // The int8 model computes with the int8-stored word embeddings (see QuantizedEncoder.swift).
             self.wordEmbeddingScales = try EmbeddingRows.quantize(
-                checkpoint.weights.embeddings.word, knownScales: checkpoint.int8Scales["embeddings.word"], roundInPlace: true
+                checkpoint.weights.embeddings.word, knownScales: checkpoint.int8Scales[TensorSlot.embedding(.word).name], roundInPlace: true
             ).scales
             let q = try QuantizedEncoderWeights(checkpoint.weights, knownScales: checkpoint.int8Scales)
             self.quantized = q
@@ -226,7 +226,7 @@ public final class SentimentModel: @unchecked Sendable {
         if precision == .int8 {
             let q = try quantized ?? QuantizedEncoderWeights(weights, knownScales: int8Scales)
             let word = try EmbeddingRows.quantize(
-                weights.embeddings.word, knownScales: wordEmbeddingScales ?? int8Scales["embeddings.word"],
+                weights.embeddings.word, knownScales: wordEmbeddingScales ?? int8Scales[TensorSlot.embedding(.word).name],
                 roundInPlace: false)
             int8 = q.checkpointTensors(wordEmbeddings: word)
         }

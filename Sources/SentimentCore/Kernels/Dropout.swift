@@ -98,3 +98,10 @@ public func dropoutBackward(
 ) {
     dropoutForward(dx, rows: rows, cols: cols, ld: ld, mask: mask, firstRow: firstRow)
 }
+
+/// The gradient through `dropoutForward(_:rowIds:cols:mask:)`: the same mask rows applied to `dx`.
+public func dropoutBackward(
+    _ dx: UnsafeMutablePointer<Float>, rowIds: UnsafeBufferPointer<Int>, cols: Int, mask: DropoutMask
+) {
+    dropoutForward(dx, rowIds: rowIds, cols: cols, mask: mask)
+}

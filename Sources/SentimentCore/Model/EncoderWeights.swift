@@ -1,5 +1,6 @@
 /// Every parameter of a sequence-classification encoder, in Hugging Face layout:
 /// linear weights are [out, in] (row-major), biases [out], LayerNorm gamma/beta [D].
+/// Which tensors there are, their names and shapes: TensorSchema.swift.
 ///
 /// The same structure serves inference (loaded, then never mutated), training
 /// (updated in place by the optimizer) and gradients (a zero-filled twin).
@@ -16,62 +17,64 @@ public final class EncoderWeights: @unchecked Sendable {
         self.head = head
     }
 
-    /// A zero-filled twin with the same shapes (for gradients and optimizer moments).
-    public static func zeros(like w: EncoderWeights) throws -> EncoderWeights {
-        let z = { (t: Tensor) throws -> Tensor in try Tensor(shape: t.shape) }
-        let e = w.embeddings
-        return EncoderWeights(
-            config: w.config,
+    /// Weights whose every slot (`TensorSlot.all(config)`) is made by `make`.
+    public convenience init(config c: EncoderConfig, make: (TensorSlot) throws -> Tensor) throws {
+        func e(_ t: EmbeddingTensor) throws -> Tensor { try make(.embedding(t)) }
+        func h(_ t: HeadTensor) throws -> Tensor { try make(.head(t)) }
+        self.init(
+            config: c,
             embeddings: EmbeddingWeights(
-                word: try z(e.word), position: try z(e.position), tokenType: try e.tokenType.map(z),
-                normWeight: try z(e.normWeight), normBias: try z(e.normBias)),
-            layers: try w.layers.map { l in
-                LayerWeights(
-                    query: try z(l.query), queryBias: try z(l.queryBias),
-                    key: try z(l.key), keyBias: try z(l.keyBias),
-                    value: try z(l.value), valueBias: try z(l.valueBias),
-                    attentionOut: try z(l.attentionOut), attentionOutBias: try z(l.attentionOutBias),
-                    attentionNormWeight: try z(l.attentionNormWeight), attentionNormBias: try z(l.attentionNormBias),
-                    ffnIn: try z(l.ffnIn), ffnInBias: try z(l.ffnInBias),
-                    ffnOut: try z(l.ffnOut), ffnOutBias: try z(l.ffnOutBias),
-                    outputNormWeight: try z(l.outputNormWeight), outputNormBias: try z(l.outputNormBias))
-            },
-            head: HeadWeights(
-                dense: try z(w.head.dense), denseBias: try z(w.head.denseBias),
-                classifier: try z(w.head.classifier), classifierBias: try z(w.head.classifierBias)))
+                word: try e(.word), position: try e(.position), tokenType: c.modelType == .bert ? try e(.tokenType) : nil,
+                normWeight: try e(.normWeight), normBias: try e(.normBias)),
+            layers: try (0..<c.numLayers).map { i in try LayerWeights { try make(.layer(i, $0)) } },
+            head: HeadWeights(dense: try h(.dense), denseBias: try h(.denseBias),
+                              classifier: try h(.classifier), classifierBias: try h(.classifierBias)))
     }
 
-    /// Every tensor with a stable name, in a fixed order (for optimizers, norms and tests).
-    /// Names are this library's canonical ones; checkpoint IO maps them to HF names.
-    public var namedTensors: [(name: String, tensor: Tensor)] {
-        var out: [(String, Tensor)] = [
-            ("embeddings.word", embeddings.word),
-            ("embeddings.position", embeddings.position),
-        ]
-        if let t = embeddings.tokenType { out.append(("embeddings.token_type", t)) }
-        out.append(("embeddings.norm.weight", embeddings.normWeight))
-        out.append(("embeddings.norm.bias", embeddings.normBias))
-        for (i, l) in layers.enumerated() {
-            let p = "layer.\(i)."
-            out += [
-                (p + "query.weight", l.query), (p + "query.bias", l.queryBias),
-                (p + "key.weight", l.key), (p + "key.bias", l.keyBias),
-                (p + "value.weight", l.value), (p + "value.bias", l.valueBias),
-                (p + "attention_out.weight", l.attentionOut), (p + "attention_out.bias", l.attentionOutBias),
-                (p + "attention_norm.weight", l.attentionNormWeight), (p + "attention_norm.bias", l.attentionNormBias),
-                (p + "ffn_in.weight", l.ffnIn), (p + "ffn_in.bias", l.ffnInBias),
-                (p + "ffn_out.weight", l.ffnOut), (p + "ffn_out.bias", l.ffnOutBias),
-                (p + "output_norm.weight", l.outputNormWeight), (p + "output_norm.bias", l.outputNormBias),
-            ]
+    /// A zero-filled twin with the same shapes (for gradients and optimizer moments).
+    public static func zeros(like w: EncoderWeights) throws -> EncoderWeights {
+        try EncoderWeights(config: w.config) { slot in
+            guard let t = w[slot] else { throw SentimentError(.internal, "weights lack \(slot.name)") }
+            return try Tensor(shape: t.shape)
         }
-        out += [
-            ("head.dense.weight", head.dense), ("head.dense.bias", head.denseBias),
-            ("head.classifier.weight", head.classifier), ("head.classifier.bias", head.classifierBias),
-        ]
-        return out
+    }
+
+    /// The tensor in `slot` (nil: token types of a DistilBERT model, or a layer out of range).
+    public subscript(slot: TensorSlot) -> Tensor? {
+        switch slot {
+        case .embedding(let e): return embeddings[e]
+        case .layer(let i, let t): return layers.indices.contains(i) ? layers[i][t] : nil
+        case .head(let h): return head[h]
+        }
+    }
+
+    /// Every tensor with its canonical name, in the schema's order (for optimizers, norms and
+    /// tests; checkpoint IO maps the names to Hugging Face's).
+    public var namedTensors: [(name: String, tensor: Tensor)] {
+        TensorSlot.all(config).compactMap { slot in self[slot].map { (slot.name, $0) } }
     }
 
     public var parameterCount: Int { namedTensors.reduce(0) { $0 + $1.tensor.count } }
+
+    /// Throws `.invalidArgument` naming the first tensor that is missing or whose shape is not
+    /// the one its config gives (the one shape check of in-memory weights: encoders and saves).
+    public func checkShapes() throws {
+        let c = config
+        guard layers.count == c.numLayers else {
+            throw SentimentError.invalidArgument("the weights have \(layers.count) layers but the config says \(c.numLayers)")
+        }
+        for slot in TensorSlot.all(c) {
+            let hf = slot.huggingFaceName(c.modelType, head: c.headKind).map { " (\($0))" } ?? ""
+            guard let t = self[slot] else {
+                throw SentimentError.invalidArgument("weight \(slot.name)\(hf) is missing", field: slot.name)
+            }
+            let expected = slot.shape(c)
+            guard t.shape == expected else {
+                throw SentimentError.invalidArgument(
+                    "weight \(slot.name)\(hf) has shape \(t.shape), expected \(expected) from the config", field: slot.name)
+            }
+        }
+    }
 }
 
 public struct EmbeddingWeights: @unchecked Sendable {
@@ -88,33 +91,31 @@ public struct EmbeddingWeights: @unchecked Sendable {
         self.normWeight = normWeight
         self.normBias = normBias
     }
+
+    public subscript(t: EmbeddingTensor) -> Tensor? {
+        switch t {
+        case .word: return word
+        case .position: return position
+        case .tokenType: return tokenType
+        case .normWeight: return normWeight
+        case .normBias: return normBias
+        }
+    }
 }
 
-/// One post-LayerNorm transformer block (BERT and DistilBERT are the same block).
+/// One post-LayerNorm transformer block (BERT and DistilBERT are the same block): its 16
+/// tensors, by `LayerTensor`.
 public struct LayerWeights: @unchecked Sendable {
-    public var query: Tensor, queryBias: Tensor                    // [D, D], [D]
-    public var key: Tensor, keyBias: Tensor                        // [D, D], [D]
-    public var value: Tensor, valueBias: Tensor                    // [D, D], [D]
-    public var attentionOut: Tensor, attentionOutBias: Tensor      // [D, D], [D]
-    public var attentionNormWeight: Tensor, attentionNormBias: Tensor  // [D]
-    public var ffnIn: Tensor, ffnInBias: Tensor                    // [F, D], [F]
-    public var ffnOut: Tensor, ffnOutBias: Tensor                  // [D, F], [D]
-    public var outputNormWeight: Tensor, outputNormBias: Tensor    // [D]
+    private var tensors: [Tensor]
 
-    public init(
-        query: Tensor, queryBias: Tensor, key: Tensor, keyBias: Tensor, value: Tensor, valueBias: Tensor,
-        attentionOut: Tensor, attentionOutBias: Tensor, attentionNormWeight: Tensor, attentionNormBias: Tensor,
-        ffnIn: Tensor, ffnInBias: Tensor, ffnOut: Tensor, ffnOutBias: Tensor,
-        outputNormWeight: Tensor, outputNormBias: Tensor
-    ) {
-        self.query = query; self.queryBias = queryBias
-        self.key = key; self.keyBias = keyBias
-        self.value = value; self.valueBias = valueBias
-        self.attentionOut = attentionOut; self.attentionOutBias = attentionOutBias
-        self.attentionNormWeight = attentionNormWeight; self.attentionNormBias = attentionNormBias
-        self.ffnIn = ffnIn; self.ffnInBias = ffnInBias
-        self.ffnOut = ffnOut; self.ffnOutBias = ffnOutBias
-        self.outputNormWeight = outputNormWeight; self.outputNormBias = outputNormBias
+    /// A block whose every tensor is made by `make`, in `LayerTensor` order.
+    public init(make: (LayerTensor) throws -> Tensor) rethrows {
+        tensors = try LayerTensor.allCases.map(make)
+    }
+
+    public subscript(t: LayerTensor) -> Tensor {
+        get { tensors[t.rawValue] }
+        set { tensors[t.rawValue] = newValue }
     }
 }
 
@@ -127,5 +128,14 @@ public struct HeadWeights: @unchecked Sendable {
     public init(dense: Tensor, denseBias: Tensor, classifier: Tensor, classifierBias: Tensor) {
         self.dense = dense; self.denseBias = denseBias
         self.classifier = classifier; self.classifierBias = classifierBias
+    }
+
+    public subscript(t: HeadTensor) -> Tensor {
+        switch t {
+        case .dense: return dense
+        case .denseBias: return denseBias
+        case .classifier: return classifier
+        case .classifierBias: return classifierBias
+        }
     }
 }

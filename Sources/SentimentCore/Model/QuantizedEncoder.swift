@@ -31,32 +31,26 @@ public final class QuantizedEncoderWeights: @unchecked Sendable {
     let layers: [Layer]
     let hiddenSize: Int
 
-    /// Canonical names of the quantized weights of layer `i`, in `LayerWeights` order of
-    /// query, key, value, attention_out, ffn_in, ffn_out.
-    static func linearNames(_ i: Int) -> [String] {
-        ["query", "key", "value", "attention_out", "ffn_in", "ffn_out"].map { "layer.\(i).\($0).weight" }
-    }
-
     /// Quantizes every linear layer of `weights`. `knownScales` (canonical name -> per-row scales)
     /// comes from an int8 checkpoint and reproduces its integers exactly.
     public init(_ weights: EncoderWeights, knownScales: [String: [Float]] = [:]) throws {
         hiddenSize = weights.config.hiddenSize
         var out: [Layer] = []
         for (i, l) in weights.layers.enumerated() {
-            let names = QuantizedEncoderWeights.linearNames(i)
-            func q(_ w: Tensor, _ b: Tensor, _ name: String) throws -> Int8Matrix {
+            func q(_ t: LayerTensor) throws -> Int8Matrix {
+                let name = TensorSlot.layer(i, t).name
+                guard let bias = t.bias else { throw SentimentError(.internal, "\(name) is not a linear weight") }
+                let w = l[t]
                 do {
-                    return try Int8Matrix(weight: w.data, bias: b.data, n: w.shape[0], k: w.shape[1], knownScales: knownScales[name])
+                    return try Int8Matrix(weight: w.data, bias: l[bias].data, n: w.shape[0], k: w.shape[1],
+                                          knownScales: knownScales[name])
                 } catch let e as SentimentError {
                     throw SentimentError(e.status, "\(name): \(e.message)", field: name)
                 }
             }
-            let qkv = try Int8Matrix(stacking: [
-                try q(l.query, l.queryBias, names[0]), try q(l.key, l.keyBias, names[1]), try q(l.value, l.valueBias, names[2]),
-            ])
             out.append(Layer(
-                qkv: qkv, attnOut: try q(l.attentionOut, l.attentionOutBias, names[3]),
-                ffnIn: try q(l.ffnIn, l.ffnInBias, names[4]), ffnOut: try q(l.ffnOut, l.ffnOutBias, names[5])))
+                qkv: try Int8Matrix(stacking: [try q(.query), try q(.key), try q(.value)]),
+                attnOut: try q(.attentionOut), ffnIn: try q(.ffnIn), ffnOut: try q(.ffnOut)))
         }
         layers = out
     }
@@ -67,11 +61,11 @@ public final class QuantizedEncoderWeights: @unchecked Sendable {
         let d = hiddenSize
         var out: [(String, Int8Linear)] = []
         for (i, l) in layers.enumerated() {
-            let names = QuantizedEncoderWeights.linearNames(i)
-            out += [
-                (names[0], l.qkv.view(0..<d)), (names[1], l.qkv.view(d..<(2 * d))), (names[2], l.qkv.view((2 * d)..<(3 * d))),
-                (names[3], l.attnOut.linear), (names[4], l.ffnIn.linear), (names[5], l.ffnOut.linear),
+            let linears: [(LayerTensor, Int8Linear)] = [
+                (.query, l.qkv.view(0..<d)), (.key, l.qkv.view(d..<(2 * d))), (.value, l.qkv.view((2 * d)..<(3 * d))),
+                (.attentionOut, l.attnOut.linear), (.ffnIn, l.ffnIn.linear), (.ffnOut, l.ffnOut.linear),
             ]
+            out += linears.map { (TensorSlot.layer(i, $0.0).name, $0.1) }
         }
         return out
     }
@@ -79,7 +73,7 @@ public final class QuantizedEncoderWeights: @unchecked Sendable {
     /// The tensors an int8 checkpoint stores as I8, by canonical name: every linear weight, and the
     /// word embeddings (`wordEmbeddings`, see `EmbeddingRows`).
     func checkpointTensors(wordEmbeddings: Int8Tensor) -> [String: Int8Tensor] {
-        var out: [String: Int8Tensor] = ["embeddings.word": wordEmbeddings]
+        var out: [String: Int8Tensor] = [TensorSlot.embedding(.word).name: wordEmbeddings]
         for (name, l) in namedLinears { out[name] = Int8Tensor(bytes: l.weightBytes, scales: l.scaleValues) }
         return out
     }
@@ -112,7 +106,7 @@ enum EmbeddingRows {
                 let row = table.data + r * cols
                 let s = knownScales?[r] ?? Int8Matrix.symmetricScale(row, count: cols)
                 guard s.isFinite, s > 0 else {
-                    throw SentimentError.invalidArgument("embedding row \(r) is not finite", field: "embeddings.word")
+                    throw SentimentError.invalidArgument("embedding row \(r) is not finite", field: TensorSlot.embedding(.word).name)
                 }
                 scales[r] = s
                 quantizeSymmetric(row, count: cols, scale: s, into: q + r * cols)

@@ -98,7 +98,7 @@ public enum Trainer {
         hyper.beta2 = Float(config.adamBeta2)
         hyper.epsilon = Float(config.adamEpsilon)
         hyper.weightDecay = Float(config.weightDecay)
-        let stepper = try EncoderTrainer(weights: weights)
+        let stepper = try GradientStep(weights: weights)
         stepper.rdropAlpha = config.rdropAlpha
         let gradients = try EncoderWeights.zeros(like: weights)
         let gradientTensors = gradients.namedTensors.map(\.tensor)

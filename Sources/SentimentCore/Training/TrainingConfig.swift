@@ -36,7 +36,7 @@ public struct TrainingConfig: Sendable, Equatable {
     public var emaDecay: Double = 0
     /// R-Drop's alpha (Liang et al. 2021): each batch runs twice under different dropout masks
     /// and the loss adds alpha/4 (KL(p || q) + KL(q || p)) to the mean cross-entropy of the two
-    /// copies (`EncoderTrainer.rdropAlpha`). Doubles the compute per step. 0 = off; needs `dropout`.
+    /// copies (`GradientStep.rdropAlpha`). Doubles the compute per step. 0 = off; needs `dropout`.
     public var rdropAlpha: Double = 0
     public var maxLength: Int = 128
     /// Stop after this many optimizer steps (-1 = run all epochs).

@@ -1,0 +1,68 @@
+// A batch of token-id sequences packed back to back: the encoder's input (see EncoderForward.swift).
+
+/// Token-id sequences packed back to back, with per-sequence offsets.
+public struct PackedBatch: Sendable {
+    /// [T] token ids, sequence after sequence.
+    public let tokenIds: [Int32]
+    /// [T] position of each token inside its sequence (0..<L_s).
+    public let positions: [Int32]
+    /// [S + 1] row offsets: sequence s is rows offsets[s]..<offsets[s+1].
+    public let offsets: [Int]
+    /// Longest sequence.
+    public let maxLength: Int
+
+    /// Number of sequences (S).
+    public var count: Int { offsets.count - 1 }
+    /// Total tokens (T).
+    public var totalTokens: Int { tokenIds.count }
+    /// L_s for every sequence.
+    public var lengths: [Int] { (0..<count).map { offsets[$0 + 1] - offsets[$0] } }
+    public func length(of s: Int) -> Int { offsets[s + 1] - offsets[s] }
+
+    /// Packs `sequences`. Throws `.invalidArgument` for an empty sequence or a negative id
+    /// (ids are checked against a model's vocabulary by `EncoderForward`). An empty list is allowed.
+    public init(sequences: [[Int32]]) throws {
+        var ids: [Int32] = [], pos: [Int32] = [], offs = [0]
+        var total = 0, longest = 0
+        for s in sequences { total += s.count }
+        ids.reserveCapacity(total)
+        pos.reserveCapacity(total)
+        offs.reserveCapacity(sequences.count + 1)
+        for (i, s) in sequences.enumerated() {
+            guard !s.isEmpty else {
+                throw SentimentError.invalidArgument("sequence \(i) is empty (it needs at least [CLS])", field: "input_ids")
+            }
+            for (j, t) in s.enumerated() {
+                guard t >= 0 else {
+                    throw SentimentError.invalidArgument("sequence \(i), token \(j): negative token id \(t)", field: "input_ids")
+                }
+                ids.append(t)
+                pos.append(Int32(truncatingIfNeeded: j))
+            }
+            offs.append(ids.count)
+            longest = Swift.max(longest, s.count)
+        }
+        tokenIds = ids
+        positions = pos
+        offsets = offs
+        maxLength = longest
+    }
+
+    /// Convenience for `Int` ids (throws `.invalidArgument` for ids outside Int32).
+    public init(sequences: [[Int]]) throws {
+        var converted: [[Int32]] = []
+        converted.reserveCapacity(sequences.count)
+        for (i, s) in sequences.enumerated() {
+            var row: [Int32] = []
+            row.reserveCapacity(s.count)
+            for (j, t) in s.enumerated() {
+                guard let v = Int32(exactly: t) else {
+                    throw SentimentError.invalidArgument("sequence \(i), token \(j): token id \(t) is out of range", field: "input_ids")
+                }
+                row.append(v)
+            }
+            converted.append(row)
+        }
+        try self.init(sequences: converted)
+    }
+}

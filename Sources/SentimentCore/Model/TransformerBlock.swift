@@ -1,0 +1,227 @@
+// The transformer block, forward and backward: the one place it is written.
+//
+//   forward:  Q, K, V -> attention (dropout on P) -> out-proj (+ dropout, BERT) -> + rowInput -> LN
+//             -> FFN in -> GELU -> FFN out (+ dropout) -> + attnNorm -> LN
+//   backward: the same steps in reverse, from d(output) to d(input) and every weight gradient.
+//
+// `BlockRows` says which rows the block computes: every token, or the [CLS] row of each sequence
+// (the last block: K and V still cover every token, as attention needs them). Dropout masks
+// are indexed by token row, so a [CLS] row uses the mask row of its token.
+
+/// The gradient buffers of a block's backward, one role each. [n, D] unless noted, n = the rows
+/// the block computes (T or S).
+struct BlockGradients {
+    var ffnSum: UnsafeMutablePointer<Float>      // d(ffnSum)
+    var ffnOut: UnsafeMutablePointer<Float>      // d(FFN out + bias): d(ffnSum) through the FFN-out dropout
+    var ffn: UnsafeMutablePointer<Float>         // [n, F] d(GELU output), then (in place) d(FFN in + bias)
+    var attnNorm: UnsafeMutablePointer<Float>    // d(attnNorm): d(ffnSum) through the residual + FFN in's
+    var rowInput: UnsafeMutablePointer<Float>    // [CLS] rows: d(attnSum) through the residual + Q's
+    var attnOut: UnsafeMutablePointer<Float>     // d(out-proj + bias): d(attnSum) through its dropout
+    var context: UnsafeMutablePointer<Float>     // d(context)
+    var qkv: UnsafeMutablePointer<Float>         // [T, 3D] d(Q | K | V)
+    var queries: UnsafeMutablePointer<Float>     // [S, D] [CLS] rows: d(Q)
+    var scratch: UnsafeMutablePointer<Float>     // attention backward, per thread
+    var scratchPerThread: Int
+}
+
+extension EncoderForward {
+    /// Block `li` over `rows`, from `a.input` to `a.output`, keeping what `a` has room for
+    /// (training: LN statistics, pre-GELU values, attention probabilities).
+    func blockForward(
+        _ li: Int, _ a: LayerActivations, rows: BlockRows, ws: ForwardWorkspace,
+        offsets: UnsafeBufferPointer<Int>, probOffsets: UnsafeBufferPointer<Int>, dropout: BlockDropout?
+    ) throws {
+        guard let scratch = ws.scratch else { throw SentimentError(.internal, "attention scratch missing") }
+        let layer = layers[li]
+        let t = ws.tokens, d = config.hiddenSize, eps = config.layerNormEps
+        let n = rows == .all ? t : ws.sequences
+        let queries: AttentionQueries
+        switch rows {
+        case .all:
+            if let qkv = layer.qkv {
+                try apply(ws, qkv, inp: a.input, rows: t, out: a.qkv, ldOut: 3 * d)
+            } else {
+                try apply(ws, layer.q, inp: a.input, rows: t, out: a.qkv, ldOut: 3 * d)
+                try apply(ws, layer.k, inp: a.input, rows: t, out: a.qkv + d, ldOut: 3 * d)
+                try apply(ws, layer.v, inp: a.input, rows: t, out: a.qkv + 2 * d, ldOut: 3 * d)
+            }
+            queries = .all
+        case .cls:
+            guard let q = a.queries else { throw SentimentError(.internal, "[CLS] query buffer missing") }
+            if let kv = layer.kv {
+                try apply(ws, kv, inp: a.input, rows: t, out: a.qkv + d, ldOut: 3 * d)
+            } else {
+                try apply(ws, layer.k, inp: a.input, rows: t, out: a.qkv + d, ldOut: 3 * d)
+                try apply(ws, layer.v, inp: a.input, rows: t, out: a.qkv + 2 * d, ldOut: 3 * d)
+            }
+            gatherRows(a.input, offsets: offsets, cols: d, into: a.rowInput)
+            try apply(ws, layer.q, inp: a.rowInput, rows: n, out: q, ldOut: d)
+            queries = .first(q: q)
+        }
+        attentionForward(
+            out: a.context, qkv: a.qkv, queries: queries, offsets: offsets,
+            numHeads: config.numHeads, headDim: config.headDim,
+            probs: a.probs, probOffsets: a.probs == nil ? nil : probOffsets, dropout: dropout?.attention,
+            scratch: scratch, scratchPerThread: ws.scratchPerThread)
+        // Dropout acts on dense(x) + bias, so with a mask the bias goes in before it.
+        let attnOutDrop = dropout?.attentionOutput
+        try apply(ws, layer.attnOut, inp: a.context, rows: n, out: a.attnSum, ldOut: d, bias: attnOutDrop != nil)
+        if let m = attnOutDrop { blockDropout(a.attnSum, rows: rows, count: n, offsets: offsets, mask: m) }
+        residualLayerNormForward(
+            x: a.attnSum, linearBias: attnOutDrop == nil ? layer.attnOut.bias : nil, residual: a.rowInput,
+            out: a.attnNorm, weight: layer.attnNormWeight, bias: layer.attnNormBias, rows: n, cols: d, eps: eps,
+            mean: a.attnMean, rstd: a.attnRstd)
+        let ffnOutDrop = dropout?.ffnOutput
+        try feedForward(
+            ws, layer, inp: a.attnNorm, rows: n, act: a.ffnAct, out: a.ffnSum, outBias: ffnOutDrop != nil,
+            preActivation: a.ffnPre)
+        if let m = ffnOutDrop { blockDropout(a.ffnSum, rows: rows, count: n, offsets: offsets, mask: m) }
+        residualLayerNormForward(
+            x: a.ffnSum, linearBias: ffnOutDrop == nil ? layer.ffnOut.bias : nil, residual: a.attnNorm,
+            out: a.output, weight: layer.outNormWeight, bias: layer.outNormBias, rows: n, cols: d, eps: eps,
+            mean: a.outMean, rstd: a.outRstd)
+    }
+
+    /// Backward of `blockForward` from the activations a training forward kept in `a`: writes
+    /// `dInput` ([T, D]) from `dOutput` ([n, D]) and adds every weight gradient into `g`.
+    /// `w` holds the float weights the forward read (`WeightPacking.none`).
+    func blockBackward(
+        _ a: LayerActivations, rows: BlockRows, weights w: LayerWeights, gradients g: LayerWeights,
+        dOutput: UnsafePointer<Float>, dInput: UnsafeMutablePointer<Float>, buffers b: BlockGradients,
+        tokens t: Int, offsets: UnsafeBufferPointer<Int>, probOffsets: UnsafeBufferPointer<Int>, dropout: BlockDropout?
+    ) throws {
+        guard let outMean = a.outMean, let outRstd = a.outRstd, let attnMean = a.attnMean, let attnRstd = a.attnRstd,
+              let ffnPre = a.ffnPre, let probs = a.probs
+        else { throw SentimentError(.internal, "training activations missing") }
+        let d = config.hiddenSize, f = config.intermediateSize
+        let n = rows == .all ? t : offsets.count - 1
+        // For all rows, the rows' input is the layer input: its gradient goes straight to dInput.
+        let dRowInput = rows == .all ? dInput : b.rowInput
+
+        // Output LayerNorm, FFN out (through its dropout), GELU, FFN in.
+        layerNormBackward(
+            dinp: b.ffnSum, dweight: g[.outputNormWeight].data, dbias: g[.outputNormBias].data, dout: dOutput,
+            inp: a.ffnSum, mean: outMean, rstd: outRstd, weight: w[.outputNormWeight].data, rows: n, cols: d)
+        var dFfnOut = UnsafePointer(b.ffnSum)
+        if let m = dropout?.ffnOutput {
+            b.ffnOut.update(from: b.ffnSum, count: n * d)
+            blockDropoutBackward(b.ffnOut, rows: rows, count: n, offsets: offsets, mask: m)
+            dFfnOut = UnsafePointer(b.ffnOut)
+        }
+        try linearBackward(
+            dinp: b.ffn, dweight: g[.ffnOut].data, dbias: g[.ffnOutBias].data,
+            dout: dFfnOut, inp: a.ffnAct, weight: w[.ffnOut].data, m: n, k: f, n: d)
+        geluBackward(dinp: b.ffn, dout: b.ffn, preActivation: ffnPre, count: n * f)
+        b.attnNorm.update(from: b.ffnSum, count: n * d)
+        try linearBackward(
+            dinp: b.attnNorm, dweight: g[.ffnIn].data, dbias: g[.ffnInBias].data,
+            dout: b.ffn, inp: a.attnNorm, weight: w[.ffnIn].data, m: n, k: d, n: f, accumulateInput: true)
+
+        // Attention LayerNorm (d(attnSum) is d(rowInput) through the residual), out-projection
+        // (through its dropout), attention.
+        layerNormBackward(
+            dinp: dRowInput, dweight: g[.attentionNormWeight].data, dbias: g[.attentionNormBias].data,
+            dout: b.attnNorm, inp: a.attnSum, mean: attnMean, rstd: attnRstd, weight: w[.attentionNormWeight].data,
+            rows: n, cols: d)
+        var dAttnOut = UnsafePointer(dRowInput)
+        if let m = dropout?.attentionOutput {
+            b.attnOut.update(from: dRowInput, count: n * d)
+            blockDropoutBackward(b.attnOut, rows: rows, count: n, offsets: offsets, mask: m)
+            dAttnOut = UnsafePointer(b.attnOut)
+        }
+        try linearBackward(
+            dinp: b.context, dweight: g[.attentionOut].data, dbias: g[.attentionOutBias].data,
+            dout: dAttnOut, inp: a.context, weight: w[.attentionOut].data, m: n, k: d, n: d)
+
+        // Q, K, V projections: their input gradients add into dInput (and, for the [CLS] rows,
+        // Q's into dRowInput, which then adds into its tokens' rows).
+        switch rows {
+        case .all:
+            attentionBackward(
+                dqkv: b.qkv, dout: b.context, qkv: a.qkv, probs: probs, probOffsets: probOffsets, offsets: offsets,
+                numHeads: config.numHeads, headDim: config.headDim, dropout: dropout?.attention,
+                scratch: b.scratch, scratchPerThread: b.scratchPerThread)
+            for (slot, wt) in [LayerTensor.query, .key, .value].enumerated() {
+                guard let bias = wt.bias else { continue }
+                try linearBackward(
+                    dinp: dInput, dweight: g[wt].data, dbias: g[bias].data, dout: b.qkv + slot * d, inp: a.input,
+                    weight: w[wt].data, m: t, k: d, n: d, ldDout: 3 * d, accumulateInput: true)
+            }
+        case .cls:
+            guard let q = a.queries else { throw SentimentError(.internal, "[CLS] query buffer missing") }
+            attentionBackward(
+                dqkv: b.qkv, dout: b.context, qkv: a.qkv, queries: .first(q: q), dqFirst: b.queries,
+                probs: probs, probOffsets: probOffsets, offsets: offsets,
+                numHeads: config.numHeads, headDim: config.headDim, dropout: dropout?.attention,
+                scratch: b.scratch, scratchPerThread: b.scratchPerThread)
+            try linearBackward(
+                dinp: dRowInput, dweight: g[.query].data, dbias: g[.queryBias].data, dout: b.queries, inp: a.rowInput,
+                weight: w[.query].data, m: n, k: d, n: d, accumulateInput: true)
+            try linearBackward(
+                dinp: dInput, dweight: g[.key].data, dbias: g[.keyBias].data, dout: b.qkv + d, inp: a.input,
+                weight: w[.key].data, m: t, k: d, n: d, ldDout: 3 * d)
+            try linearBackward(
+                dinp: dInput, dweight: g[.value].data, dbias: g[.valueBias].data, dout: b.qkv + 2 * d, inp: a.input,
+                weight: w[.value].data, m: t, k: d, n: d, ldDout: 3 * d, accumulateInput: true)
+            for i in 0..<n { axpy(dInput + offsets[i] * d, 1, dRowInput + i * d, d) }
+        }
+    }
+
+    /// Dropout on `count` rows of a block: token rows 0..<count, or the [CLS] rows (mask rows offsets[i]).
+    private func blockDropout(
+        _ x: UnsafeMutablePointer<Float>, rows: BlockRows, count: Int, offsets: UnsafeBufferPointer<Int>, mask: DropoutMask
+    ) {
+        switch rows {
+        case .all: dropoutForward(x, rows: count, cols: config.hiddenSize, mask: mask)
+        case .cls: dropoutForward(x, rowIds: UnsafeBufferPointer(rebasing: offsets[0..<count]), cols: config.hiddenSize, mask: mask)
+        }
+    }
+
+    /// The gradient through `blockDropout` (in place).
+    private func blockDropoutBackward(
+        _ dx: UnsafeMutablePointer<Float>, rows: BlockRows, count: Int, offsets: UnsafeBufferPointer<Int>, mask: DropoutMask
+    ) {
+        switch rows {
+        case .all: dropoutBackward(dx, rows: count, cols: config.hiddenSize, mask: mask)
+        case .cls: dropoutBackward(dx, rowIds: UnsafeBufferPointer(rebasing: offsets[0..<count]), cols: config.hiddenSize, mask: mask)
+        }
+    }
+
+    /// out[rows, D] = FFN out(GELU(FFN in(inp) + bias)) (+ FFN out's bias if `outBias`); the GELU
+    /// output goes to `act` ([rows, F]) and, if given, its input to `preActivation`. In int8 the
+    /// GELU is fused into FFN in's dequantization, which also quantizes each row for FFN out.
+    private func feedForward(
+        _ ws: ForwardWorkspace, _ layer: PackedLayer, inp: UnsafePointer<Float>, rows: Int, act: UnsafeMutablePointer<Float>,
+        out: UnsafeMutablePointer<Float>, outBias: Bool, preActivation: UnsafeMutablePointer<Float>? = nil
+    ) throws {
+        let d = config.hiddenSize, f = config.intermediateSize
+        if case .int8(let qIn) = layer.ffnIn.weight, case .int8(let qOut) = layer.ffnOut.weight, preActivation == nil {
+            let scratch = try ws.int8Scratch()
+            try scratch.reserve(rows: rows, k: Swift.max(d, f), n: Swift.max(d, f))
+            quantizeRows(inp, rows: rows, k: d, ldInp: d, scratch: scratch)
+            try int8LinearQuantized(qIn, rows: rows, out: act, ldOut: f, addBias: true, epilogue: .gelu, requantize: true,
+                                    scratch: scratch)
+            try int8LinearQuantized(qOut, rows: rows, out: out, ldOut: d, addBias: outBias, scratch: scratch)
+            return
+        }
+        try apply(ws, layer.ffnIn, inp: inp, rows: rows, out: act, ldOut: f, bias: false)
+        biasGeluForward(x: act, bias: layer.ffnIn.bias, rows: rows, cols: f, preActivation: preActivation)
+        try apply(ws, layer.ffnOut, inp: act, rows: rows, out: out, ldOut: d, bias: outBias)
+    }
+
+    /// out[rows, n] (row stride ldOut) = inp[rows, k] * W^T (+ bias).
+    @inline(__always)
+    private func apply(
+        _ ws: ForwardWorkspace, _ lin: Linear, inp: UnsafePointer<Float>, rows: Int, out: UnsafeMutablePointer<Float>,
+        ldOut: Int, bias: Bool = true
+    ) throws {
+        switch lin.weight {
+        case .int8(let q):
+            try int8Linear(q, inp: inp, rows: rows, out: out, ldOut: ldOut, addBias: bias, scratch: try ws.int8Scratch())
+        case .float(let w, let layout, let ld):
+            try linearForward(
+                out: out, inp: inp, weight: w, layout: layout, bias: bias ? lin.bias : nil,
+                m: rows, k: lin.k, n: lin.n, ldOut: ldOut, ldWeight: ld)
+        }
+    }
+}
