@@ -170,7 +170,7 @@ public enum Checkpoint {
             // The DistilBERT head brings its own dropout (DistilBertForSequenceClassification's
             // seq_classif_dropout, default 0.2), not BERT's classifier_dropout; it is what a save
             // (as DistilBERT) writes back.
-            config.classifierDropout = try ConfigReader(json: raw, path: configPath).probability("seq_classif_dropout", default: 0.2)
+            config.classifierDropout = try JSONObjectReader(raw, .file(configPath), unknownKeys: .ignore).probability("seq_classif_dropout", default: 0.2)
         }
         let denseNames = config.headKind == .bertPooler ? TensorNames.pooler : TensorNames.preClassifier
         let denseHFNames = config.headKind == .bertPooler ? denseNames.map { prefix + $0 } : denseNames
