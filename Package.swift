@@ -51,10 +51,11 @@ let package = Package(
             swiftSettings: codegen + (dynamicStdlib ? [] : [.unsafeFlags(["-static-stdlib"])]),
             linkerSettings: libraryLink
         ),
-        // Benchmarks: `sentiment-bench <name>` (see bench/README.md).
+        // Benchmarks: `sentiment-bench <name>` (see bench/README.md). Sentiment: for the train
+        // config's JSON parser.
         .executableTarget(
             name: "sentiment-bench",
-            dependencies: ["SentimentCore"],
+            dependencies: ["SentimentCore", "Sentiment"],
             path: "bench/SentimentBench",
             swiftSettings: codegen
         ),

@@ -1,6 +1,6 @@
 // The C ABI: every function declared in include/sentiment.h. Each body parses its JSON
-// request, calls SentimentCore, and writes a result or error document; nothing here
-// computes, and nothing here may trap on any input.
+// request (Requests.swift), calls SentimentCore, and writes a result or error document;
+// nothing here computes, and nothing here may trap on any input.
 import SentimentCore
 
 #if canImport(Glibc)
@@ -51,15 +51,7 @@ public func sentiment_model_load(_ configJSON: UnsafePointer<CChar>?, _ outModel
     outModel?.pointee = nil
     return Documents.run(outJSON) {
         guard let outModel else { throw SentimentError(.misuse, "out_model is NULL", field: "out_model") }
-        let request = try requestFields(configJSON, argument: "config_json",
-                                  allowed: ["model_dir", "precision", "max_length", "threads", "head", "seed"])
-        var options = ModelOptions(modelDirectory: try request.requiredString("model_dir"))
-        options.precision = try request.choice("precision", default: Precision.fp32)
-        options.maxLength = try request.int("max_length", default: 128, range: 2...512)
-        options.threads = try request.int("threads", default: 0, range: 0...1024)
-        options.head = try request.choice("head", default: LoadOptions.Head.auto)
-        options.seed = UInt64(try request.int("seed", default: 42, range: 0...Int.max))
-        let model = try SentimentModel.load(options)
+        let model = try SentimentModel.load(try ModelOptions.parse(configJSON))
         let info = Documents.info(model)
         outModel.pointee = ModelRegistry.shared.register(model)
         return info
@@ -82,13 +74,11 @@ public func sentiment_model_info(_ model: OpaquePointer?, _ outJSON: OutJSON?) -
 public func sentiment_tokenize(_ model: OpaquePointer?, _ requestJSON: UnsafePointer<CChar>?, _ outJSON: OutJSON?) -> Int32 {
     Documents.run(outJSON) {
         let m = try ModelRegistry.shared.model(model)
-        let request = try requestFields(requestJSON, argument: "request_json", allowed: ["texts", "max_length"])
-        let texts = try request.requiredStrings("texts")
-        let maxLength = try request.int("max_length", default: m.options.maxLength, range: 2...m.config.maxPositions)
+        let request = try TokenizeOptions.parse(requestJSON, model: m)
         var ids: [JSON] = []
         var tokens: [JSON] = []
-        for text in texts {
-            let encoded = m.tokenizer.encodeTokens(text, maxLength: maxLength)
+        for text in request.texts {
+            let encoded = m.tokenizer.encodeTokens(text, maxLength: request.maxLength)
             ids.append(.array(encoded.ids.map { JSON(Int($0)) }))
             tokens.append(.array(encoded.tokens.map { JSON($0) }))
         }
@@ -110,11 +100,9 @@ func boundedBatchSize(_ requested: Int, maxLength: Int) -> Int {
 public func sentiment_classify(_ model: OpaquePointer?, _ requestJSON: UnsafePointer<CChar>?, _ outJSON: OutJSON?) -> Int32 {
     Documents.run(outJSON) {
         let m = try ModelRegistry.shared.model(model)
-        let request = try requestFields(requestJSON, argument: "request_json", allowed: ["texts", "batch_size"])
-        let texts = try request.requiredStrings("texts")
-        let batchSize = boundedBatchSize(try request.int("batch_size", default: 32, range: 1...65_536),
-                                         maxLength: m.options.maxLength)
-        let predictions = try m.classify(texts, batchSize: batchSize)
+        let request = try ClassifyOptions.parse(requestJSON)
+        let batchSize = boundedBatchSize(request.batchSize, maxLength: m.options.maxLength)
+        let predictions = try m.classify(request.texts, batchSize: batchSize)
         return JSON(["results": .array(predictions.map(Documents.prediction))])
     }
 }
@@ -125,24 +113,9 @@ public func sentiment_evaluate(_ model: OpaquePointer?, _ requestJSON: UnsafePoi
                                _ outJSON: OutJSON?) -> Int32 {
     Documents.run(outJSON) {
         let m = try ModelRegistry.shared.model(model)
-        let request = try requestFields(requestJSON, argument: "request_json",
-                                  allowed: ["data_file", "texts", "labels", "batch_size"])
-        let batchSize = boundedBatchSize(try request.int("batch_size", default: 32, range: 1...65_536),
-                                         maxLength: m.options.maxLength)
-        let data: LabeledDataset
-        if let path = try request.string("data_file") {
-            guard !request.has("texts"), !request.has("labels") else {
-                throw SentimentError.invalidArgument("give either data_file or texts+labels, not both", field: "data_file")
-            }
-            data = try LabeledDataset.readTSV(path: path, numLabels: m.config.numLabels)
-        } else if let texts = try request.strings("texts") {
-            guard let labels = try request.ints("labels") else {
-                throw SentimentError.invalidArgument("labels is required with texts", field: "labels")
-            }
-            data = try LabeledDataset(texts: texts, labels: labels)
-        } else {
-            throw SentimentError.invalidArgument("data_file or texts+labels is required", field: "data_file")
-        }
+        let request = try EvaluateOptions.parse(requestJSON)
+        let batchSize = boundedBatchSize(request.batchSize, maxLength: m.options.maxLength)
+        let data = try request.dataset(numLabels: m.config.numLabels)
         let progress: ((Int, Int) -> Bool)? = callback.map { cb in
             { done, total in
                 let event = JSON(["event": "progress", "examples": JSON(done), "total": JSON(total)]).serialized()
@@ -161,11 +134,9 @@ public func sentiment_evaluate(_ model: OpaquePointer?, _ requestJSON: UnsafePoi
 public func sentiment_model_save(_ model: OpaquePointer?, _ configJSON: UnsafePointer<CChar>?, _ outJSON: OutJSON?) -> Int32 {
     Documents.run(outJSON) {
         let m = try ModelRegistry.shared.model(model)
-        let request = try requestFields(configJSON, argument: "config_json", allowed: ["output_dir", "precision"])
-        let dir = try request.requiredString("output_dir")
-        let precision = try request.choice("precision", default: Precision.fp32)
-        let files = try m.save(to: dir, precision: precision)
-        return JSON(["output_dir": JSON(dir), "files": .array(files.map { JSON($0) })])
+        let request = try SaveOptions.parse(configJSON)
+        let files = try m.save(to: request.outputDirectory, precision: request.precision)
+        return JSON(["output_dir": JSON(request.outputDirectory), "files": .array(files.map { JSON($0) })])
     }
 }
 

@@ -10,7 +10,7 @@ import Glibc
 public func sentiment_train(_ configJSON: UnsafePointer<CChar>?, _ callback: ProgressCallback?,
                             _ userData: UnsafeMutableRawPointer?, _ outJSON: OutJSON?) -> Int32 {
     Documents.runReturningStatus(outJSON) {
-        let config = try TrainingConfig.parse(try parseRequest(configJSON, argument: "config_json"))
+        let config = try TrainingConfig.parse(configJSON)
         // Only a run that saves writes its output_dir, so only such runs claim it.
         let claimed = config.saveStrategy == .no ? nil : config.outputDirectory
         let claim = try claimed.map { try ActiveOutputDirectories.shared.claim($0) }

@@ -5,6 +5,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import Sentiment   // the train config parser of sentiment_train
 import SentimentCore
 
 enum TrainBench {
@@ -12,7 +13,8 @@ enum TrainBench {
     /// train config (the C API's JSON keys), printing every event and the result; optionally
     /// cancelled after N epochs (the schedule still spans all of them, like a cut-short HF run).
     static func runConfig(_ path: String, stopAfterEpochs: Int?) throws {
-        let config = try TrainingConfig.parse(try JSON.parse(try TokenizerBench.readFile(path)))
+        let text = String(decoding: try TokenizerBench.readFile(path), as: UTF8.self)
+        let config = try text.withCString { try TrainingConfig.parse($0) }
         let start = Clock.now()
         let r = try Trainer.run(config: config) { e in
             print("[\(fmt(Clock.now() - start)) s] \(e)")

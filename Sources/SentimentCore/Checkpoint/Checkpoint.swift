@@ -156,7 +156,7 @@ public enum Checkpoint {
             // The DistilBERT head brings its own dropout (DistilBertForSequenceClassification's
             // seq_classif_dropout, default 0.2), not BERT's classifier_dropout; it is what a save
             // (as DistilBERT) writes back.
-            config.classifierDropout = try ConfigReader(json: raw, path: configPath).probability("seq_classif_dropout", default: 0.2)
+            config.classifierDropout = try JSONObjectReader(raw, .file(configPath), unknownKeys: .ignore).probability("seq_classif_dropout", default: 0.2)
         }
         // A classifier belongs to the head it was trained with: BERT's only with a pooler,
         // DistilBERT's only with a pre_classifier (a BERT checkpoint's own classifier sits on the pooler).

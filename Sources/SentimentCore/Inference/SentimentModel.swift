@@ -2,28 +2,6 @@
 import Glibc
 #endif
 
-/// Numeric precision of a loaded model's encoder.
-public enum Precision: String, Sendable, CaseIterable {
-    case fp32
-    case int8
-}
-
-/// How to load a model folder. Defaults match the C API's load config.
-public struct ModelOptions: Sendable {
-    public var modelDirectory: String
-    public var precision: Precision = .fp32
-    /// Token budget per text including [CLS] and [SEP]; longer texts are truncated.
-    public var maxLength: Int = 128
-    /// Compute threads; 0 = OMP_NUM_THREADS or every online core.
-    public var threads: Int = 0
-    /// Which classification head to use (see `LoadOptions.Head`).
-    public var head: LoadOptions.Head = .auto
-    /// Seed for a fresh (untrained) classification head.
-    public var seed: UInt64 = 42
-
-    public init(modelDirectory: String) { self.modelDirectory = modelDirectory }
-}
-
 /// One classified text.
 public struct Prediction: Sendable, Equatable {
     public var labelId: Int
@@ -67,6 +45,8 @@ public final class SentimentModel: @unchecked Sendable {
     public func floatWeights() throws -> EncoderWeights { try encoder.floatWeights() }
     public var parameterCount: Int { encoder.parameterCount }
     public var labels: [String] { config.labels }
+    /// Texts per encoder batch when a call names none.
+    public static let defaultBatchSize = 32
 
     public static func load(_ options: ModelOptions) throws -> SentimentModel {
         try SentimentModel(options)
@@ -158,7 +138,7 @@ public final class SentimentModel: @unchecked Sendable {
         return out
     }
 
-    public func classify(_ texts: [String], batchSize: Int = 32) throws -> [Prediction] {
+    public func classify(_ texts: [String], batchSize: Int = defaultBatchSize) throws -> [Prediction] {
         let rows = try logits(encode(texts), batchSize: batchSize)
         return rows.map(prediction(from:))
     }
@@ -183,7 +163,7 @@ public final class SentimentModel: @unchecked Sendable {
 
     /// Accuracy and mean cross-entropy over labelled examples. `progress(done, total)`
     /// returning false cancels.
-    public func evaluate(_ data: LabeledDataset, batchSize: Int = 32,
+    public func evaluate(_ data: LabeledDataset, batchSize: Int = defaultBatchSize,
                          progress: ((Int, Int) -> Bool)? = nil) throws -> Evaluation {
         let start = Clock.now()
         for (i, y) in data.labels.enumerated() where y < 0 || y >= config.numLabels {
@@ -220,7 +200,7 @@ public final class SentimentModel: @unchecked Sendable {
     /// int8 checkpoint (I8 weights + F32 scales, see `Int8Scheme`), quantizing a float model first;
     /// `.fp32` writes float32 tensors: the weights the model computes with (an int8 model's
     /// dequantized ones).
-    public func save(to directory: String, precision: Precision = .fp32) throws -> [String] {
+    public func save(to directory: String, precision: Precision) throws -> [String] {
         let weights = try floatWeights()
         var int8: [String: Int8Tensor] = [:]
         if precision == .int8 {

@@ -97,9 +97,13 @@ public enum JSON: Sendable, Equatable {
 // MARK: - Parsing
 
 extension JSON {
+    /// The most levels of nested values a document may have, the top-level value being level 1.
     public static let maxDepth = 256
 
-    /// Parses a complete JSON document from UTF-8 bytes.
+    /// Parses a complete JSON document (RFC 8259) from UTF-8 bytes. Where the RFC leaves a choice:
+    /// duplicate keys in one object are an error (keys compare as Swift strings, so canonically
+    /// equivalent spellings are one key); so are a byte order mark, a number outside the double
+    /// range and nesting past `maxDepth`; an unpaired surrogate escape becomes U+FFFD.
     public static func parse(_ bytes: UnsafeBufferPointer<UInt8>) throws -> JSON {
         var p = JSONParser(bytes)
         p.skipWhitespace()

@@ -1,5 +1,6 @@
-/// A fine-tuning run, named after Hugging Face `TrainingArguments`. Defaults are the GLUE
-/// SST-2 recipe (lr 2e-5, batch 256, 5 epochs, Adam (0.9, 0.999, 1e-8), linear decay, seed 42).
+/// A fine-tuning run (`sentiment_train`'s config), named after Hugging Face `TrainingArguments`.
+/// Defaults are the GLUE SST-2 recipe (lr 2e-5, batch 256, 5 epochs, Adam (0.9, 0.999, 1e-8),
+/// linear decay, seed 42).
 public struct TrainingConfig: Sendable, Equatable {
     public enum SaveStrategy: String, Sendable, CaseIterable {
         /// Keep the checkpoint of the epoch with the best eval accuracy in output_dir.
@@ -58,59 +59,19 @@ public struct TrainingConfig: Sendable, Equatable {
         self.trainFile = trainFile
     }
 
-    /// Every key `parse` accepts.
-    public static let keys = [
-        "model_dir", "train_file", "eval_file", "output_dir", "learning_rate", "train_batch_size",
-        "eval_batch_size", "num_train_epochs", "seed", "adam_beta1", "adam_beta2", "adam_epsilon",
-        "weight_decay", "lr_scheduler_type", "warmup_ratio", "max_grad_norm", "max_length", "max_steps",
-        "save_strategy", "threads", "logging_steps", "head", "max_train_examples", "dropout",
-        "layerwise_lr_decay", "ema_decay", "rdrop_alpha",
-    ]
-
-    /// Reads a train config object; every error names its key.
-    public static func parse(_ json: JSON) throws -> TrainingConfig {
-        let f = try JSONFields(json, what: "config_json", allowed: keys)
-        var c = TrainingConfig(modelDirectory: try f.requiredString("model_dir"), trainFile: try f.requiredString("train_file"))
-        if f.has("eval_file") { c.evalFile = try f.requiredString("eval_file") }
-        if f.has("output_dir") { c.outputDirectory = try f.requiredString("output_dir") }
-        c.learningRate = try f.double("learning_rate", default: c.learningRate, rule: "in (0, 1)") { $0 > 0 && $0 < 1 }
-        c.trainBatchSize = try f.int("train_batch_size", default: c.trainBatchSize, range: 1...65_536)
-        c.evalBatchSize = try f.int("eval_batch_size", default: c.evalBatchSize, range: 1...65_536)
-        c.numTrainEpochs = try f.int("num_train_epochs", default: c.numTrainEpochs, range: 1...10_000)
-        c.seed = UInt64(try f.int("seed", default: 42, range: 0...Int.max))
-        c.adamBeta1 = try f.double("adam_beta1", default: c.adamBeta1, rule: "in [0, 1)") { $0 >= 0 && $0 < 1 }
-        c.adamBeta2 = try f.double("adam_beta2", default: c.adamBeta2, rule: "in [0, 1)") { $0 >= 0 && $0 < 1 }
-        c.adamEpsilon = try f.double("adam_epsilon", default: c.adamEpsilon, rule: "in (0, 1)") { $0 > 0 && $0 < 1 }
-        c.weightDecay = try f.double("weight_decay", default: c.weightDecay, rule: "in [0, 1)") { $0 >= 0 && $0 < 1 }
-        c.lrSchedulerType = try f.choice("lr_scheduler_type", default: c.lrSchedulerType)
-        c.warmupRatio = try f.double("warmup_ratio", default: c.warmupRatio, rule: "in [0, 1]") { $0 >= 0 && $0 <= 1 }
-        c.maxGradNorm = try f.double("max_grad_norm", default: c.maxGradNorm, rule: ">= 0 (0 = no clipping)") {
-            $0 >= 0 && $0.isFinite
-        }
-        c.layerwiseLRDecay = try f.double("layerwise_lr_decay", default: c.layerwiseLRDecay, rule: "in (0, 1]") {
-            $0 > 0 && $0 <= 1
-        }
-        c.emaDecay = try f.double("ema_decay", default: c.emaDecay, rule: "in [0, 1) (0 = off)") { $0 >= 0 && $0 < 1 }
-        c.rdropAlpha = try f.double("rdrop_alpha", default: c.rdropAlpha, rule: "in [0, 100] (0 = off)") { $0 >= 0 && $0 <= 100 }
-        c.maxLength = try f.int("max_length", default: c.maxLength, range: 2...512)
-        c.maxSteps = try f.int("max_steps", default: c.maxSteps, range: -1...Int(Int32.max))
-        guard c.maxSteps != 0 else {
+    /// Checks what a key's range alone cannot say: max_steps 0 (neither a count nor -1), R-Drop
+    /// without dropout, a saving run without output_dir. Errors name the key.
+    public func validate() throws {
+        guard maxSteps != 0 else {
             throw SentimentError.invalidArgument("max_steps must be > 0, or -1 for all epochs", field: "max_steps")
         }
-        c.saveStrategy = try f.choice("save_strategy", default: c.saveStrategy)
-        c.threads = try f.int("threads", default: c.threads, range: 0...1024)
-        c.loggingSteps = try f.int("logging_steps", default: c.loggingSteps, range: 1...Int(Int32.max))
-        c.head = try f.choice("head", default: c.head)
-        c.maxTrainExamples = try f.int("max_train_examples", default: c.maxTrainExamples, range: 0...Int(Int32.max))
-        c.dropout = try f.bool("dropout", default: c.dropout)
-        if c.rdropAlpha > 0, !c.dropout {
+        if rdropAlpha > 0, !dropout {
             throw SentimentError.invalidArgument("rdrop_alpha needs dropout on (\"dropout\": true)", field: "rdrop_alpha")
         }
-        if c.saveStrategy != .no, c.outputDirectory == nil {
+        if saveStrategy != .no, outputDirectory == nil {
             throw SentimentError.invalidArgument(
                 "output_dir is required unless save_strategy is \"no\"", field: "output_dir")
         }
-        return c
     }
 }
 

@@ -1,0 +1,146 @@
+// The JSON requests of include/sentiment.h, each read into the SentimentCore options struct of
+// its call. Defaults are the structs' own; unknown keys are rejected; every error names its key
+// (the error document's "field"). `public` only for sentiment-bench: the .so exports sentiment_* alone.
+import SentimentCore
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Reads a borrowed C string as the request object `argument` (the C parameter's name), which
+/// may have only the keys `allowed`. NULL is MISUSE naming the argument.
+func requestReader(_ json: UnsafePointer<CChar>?, argument: String, allowed: [String]) throws -> JSONObjectReader {
+    guard let json else { throw SentimentError(.misuse, "\(argument) is NULL", field: argument) }
+    let value = try JSON.parse(UnsafeBufferPointer(
+        start: UnsafeRawPointer(json).assumingMemoryBound(to: UInt8.self), count: strlen(json)))
+    return try JSONObjectReader(value, .request(argument), unknownKeys: .reject(allowed: allowed))
+}
+
+extension JSONObjectReader {
+    /// "seed": any integer from 0 to Int.max.
+    func seed(default fallback: UInt64) throws -> UInt64 {
+        UInt64(try int("seed", in: 0...Int.max, default: Int(clamping: fallback)))
+    }
+
+    /// "batch_size" of classify and evaluate (capped by tokens later, see `boundedBatchSize`).
+    func batchSize(default fallback: Int) throws -> Int {
+        try int("batch_size", in: 1...65_536, default: fallback)
+    }
+}
+
+extension ModelOptions {
+    /// sentiment_model_load's config_json.
+    static func parse(_ configJSON: UnsafePointer<CChar>?) throws -> ModelOptions {
+        let r = try requestReader(configJSON, argument: "config_json",
+                                  allowed: ["model_dir", "precision", "max_length", "threads", "head", "seed"])
+        var o = ModelOptions(modelDirectory: try r.requiredString("model_dir"))
+        o.precision = try r.choice("precision", default: o.precision)
+        o.maxLength = try r.int("max_length", in: 2...512, default: o.maxLength)
+        o.threads = try r.int("threads", in: 0...1024, default: o.threads)
+        o.head = try r.choice("head", default: o.head)
+        o.seed = try r.seed(default: o.seed)
+        return o
+    }
+}
+
+extension TokenizeOptions {
+    /// sentiment_tokenize's request_json for `model`, whose positions bound max_length.
+    static func parse(_ requestJSON: UnsafePointer<CChar>?, model: SentimentModel) throws -> TokenizeOptions {
+        let r = try requestReader(requestJSON, argument: "request_json", allowed: ["texts", "max_length"])
+        var o = TokenizeOptions(texts: try r.requiredStrings("texts"), model: model)
+        o.maxLength = try r.int("max_length", in: 2...model.config.maxPositions, default: o.maxLength)
+        return o
+    }
+}
+
+extension ClassifyOptions {
+    /// sentiment_classify's request_json.
+    static func parse(_ requestJSON: UnsafePointer<CChar>?) throws -> ClassifyOptions {
+        let r = try requestReader(requestJSON, argument: "request_json", allowed: ["texts", "batch_size"])
+        var o = ClassifyOptions(texts: try r.requiredStrings("texts"))
+        o.batchSize = try r.batchSize(default: o.batchSize)
+        return o
+    }
+}
+
+extension EvaluateOptions {
+    /// sentiment_evaluate's request_json: data_file, or texts with labels.
+    static func parse(_ requestJSON: UnsafePointer<CChar>?) throws -> EvaluateOptions {
+        let r = try requestReader(requestJSON, argument: "request_json",
+                                  allowed: ["data_file", "texts", "labels", "batch_size"])
+        var o: EvaluateOptions
+        if let path = try r.string("data_file") {
+            guard !r.has("texts"), !r.has("labels") else {
+                throw SentimentError.invalidArgument("give either data_file or texts+labels, not both", field: "data_file")
+            }
+            o = EvaluateOptions(data: .file(path))
+        } else if let texts = try r.strings("texts") {
+            guard let labels = try r.ints("labels") else {
+                throw SentimentError.invalidArgument("labels is required with texts", field: "labels")
+            }
+            o = EvaluateOptions(data: .examples(texts: texts, labels: labels))
+        } else {
+            throw SentimentError.invalidArgument("data_file or texts+labels is required", field: "data_file")
+        }
+        o.batchSize = try r.batchSize(default: o.batchSize)
+        return o
+    }
+}
+
+extension SaveOptions {
+    /// sentiment_model_save's config_json.
+    static func parse(_ configJSON: UnsafePointer<CChar>?) throws -> SaveOptions {
+        let r = try requestReader(configJSON, argument: "config_json", allowed: ["output_dir", "precision"])
+        var o = SaveOptions(outputDirectory: try r.requiredString("output_dir"))
+        o.precision = try r.choice("precision", default: o.precision)
+        return o
+    }
+}
+
+extension TrainingConfig {
+    /// Every key of sentiment_train's config_json.
+    static let keys = [
+        "model_dir", "train_file", "eval_file", "output_dir", "learning_rate", "train_batch_size",
+        "eval_batch_size", "num_train_epochs", "seed", "adam_beta1", "adam_beta2", "adam_epsilon",
+        "weight_decay", "lr_scheduler_type", "warmup_ratio", "max_grad_norm", "max_length", "max_steps",
+        "save_strategy", "threads", "logging_steps", "head", "max_train_examples", "dropout",
+        "layerwise_lr_decay", "ema_decay", "rdrop_alpha",
+    ]
+
+    /// sentiment_train's config_json.
+    public static func parse(_ configJSON: UnsafePointer<CChar>?) throws -> TrainingConfig {
+        let r = try requestReader(configJSON, argument: "config_json", allowed: keys)
+        var c = TrainingConfig(modelDirectory: try r.requiredString("model_dir"), trainFile: try r.requiredString("train_file"))
+        if r.has("eval_file") { c.evalFile = try r.requiredString("eval_file") }
+        if r.has("output_dir") { c.outputDirectory = try r.requiredString("output_dir") }
+        c.learningRate = try r.double("learning_rate", default: c.learningRate, rule: "in (0, 1)") { $0 > 0 && $0 < 1 }
+        c.trainBatchSize = try r.int("train_batch_size", in: 1...65_536, default: c.trainBatchSize)
+        c.evalBatchSize = try r.int("eval_batch_size", in: 1...65_536, default: c.evalBatchSize)
+        c.numTrainEpochs = try r.int("num_train_epochs", in: 1...10_000, default: c.numTrainEpochs)
+        c.seed = try r.seed(default: c.seed)
+        c.adamBeta1 = try r.double("adam_beta1", default: c.adamBeta1, rule: "in [0, 1)") { $0 >= 0 && $0 < 1 }
+        c.adamBeta2 = try r.double("adam_beta2", default: c.adamBeta2, rule: "in [0, 1)") { $0 >= 0 && $0 < 1 }
+        c.adamEpsilon = try r.double("adam_epsilon", default: c.adamEpsilon, rule: "in (0, 1)") { $0 > 0 && $0 < 1 }
+        c.weightDecay = try r.double("weight_decay", default: c.weightDecay, rule: "in [0, 1)") { $0 >= 0 && $0 < 1 }
+        c.lrSchedulerType = try r.choice("lr_scheduler_type", default: c.lrSchedulerType)
+        c.warmupRatio = try r.double("warmup_ratio", default: c.warmupRatio, rule: "in [0, 1]") { $0 >= 0 && $0 <= 1 }
+        c.maxGradNorm = try r.double("max_grad_norm", default: c.maxGradNorm, rule: ">= 0 (0 = no clipping)") {
+            $0 >= 0 && $0.isFinite
+        }
+        c.layerwiseLRDecay = try r.double("layerwise_lr_decay", default: c.layerwiseLRDecay, rule: "in (0, 1]") {
+            $0 > 0 && $0 <= 1
+        }
+        c.emaDecay = try r.double("ema_decay", default: c.emaDecay, rule: "in [0, 1) (0 = off)") { $0 >= 0 && $0 < 1 }
+        c.rdropAlpha = try r.double("rdrop_alpha", default: c.rdropAlpha, rule: "in [0, 100] (0 = off)") { $0 >= 0 && $0 <= 100 }
+        c.maxLength = try r.int("max_length", in: 2...512, default: c.maxLength)
+        c.maxSteps = try r.int("max_steps", in: -1...Int(Int32.max), default: c.maxSteps)
+        c.saveStrategy = try r.choice("save_strategy", default: c.saveStrategy)
+        c.threads = try r.int("threads", in: 0...1024, default: c.threads)
+        c.loggingSteps = try r.int("logging_steps", in: 1...Int(Int32.max), default: c.loggingSteps)
+        c.head = try r.choice("head", default: c.head)
+        c.maxTrainExamples = try r.int("max_train_examples", in: 0...Int(Int32.max), default: c.maxTrainExamples)
+        c.dropout = try r.bool("dropout", default: c.dropout)
+        try c.validate()
+        return c
+    }
+}

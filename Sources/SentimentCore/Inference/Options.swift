@@ -1,0 +1,74 @@
+// What each call on a model takes, with its defaults. The C API's requests (parsed in the
+// Sentiment target) take their defaults from these; `TrainingConfig` is the train request's.
+
+/// Numeric precision of a model's encoder, or of the weights a save writes.
+public enum Precision: String, Sendable, CaseIterable {
+    case fp32
+    case int8
+}
+
+/// How to load a model folder (`sentiment_model_load`).
+public struct ModelOptions: Sendable {
+    public var modelDirectory: String
+    public var precision: Precision = .fp32
+    /// Token budget per text including [CLS] and [SEP]; longer texts are truncated.
+    public var maxLength: Int = 128
+    /// Compute threads; 0 = OMP_NUM_THREADS or every online core.
+    public var threads: Int = 0
+    /// Which classification head to use (see `LoadOptions.Head`).
+    public var head: LoadOptions.Head = .auto
+    /// Seed for a fresh (untrained) classification head.
+    public var seed: UInt64 = 42
+
+    public init(modelDirectory: String) { self.modelDirectory = modelDirectory }
+}
+
+/// Texts to tokenize with a model's tokenizer (`sentiment_tokenize`).
+public struct TokenizeOptions: Sendable {
+    public var texts: [String]
+    /// Token budget per text; the model's own `max_length` by default.
+    public var maxLength: Int
+
+    public init(texts: [String], model: SentimentModel) {
+        self.texts = texts
+        self.maxLength = model.options.maxLength
+    }
+}
+
+/// Texts to classify (`sentiment_classify`).
+public struct ClassifyOptions: Sendable {
+    public var texts: [String]
+    public var batchSize: Int = SentimentModel.defaultBatchSize
+
+    public init(texts: [String]) { self.texts = texts }
+}
+
+/// Labelled examples to score a model on (`sentiment_evaluate`).
+public struct EvaluateOptions: Sendable {
+    public enum Data: Sendable {
+        /// A TSV file with a sentence and a label column (see `LabeledDataset.readTSV`).
+        case file(String)
+        case examples(texts: [String], labels: [Int])
+    }
+
+    public var data: Data
+    public var batchSize: Int = SentimentModel.defaultBatchSize
+
+    public init(data: Data) { self.data = data }
+
+    /// The examples, read for a model of `numLabels` labels.
+    public func dataset(numLabels: Int) throws -> LabeledDataset {
+        switch data {
+        case .file(let path): return try LabeledDataset.readTSV(path: path, numLabels: numLabels)
+        case .examples(let texts, let labels): return try LabeledDataset(texts: texts, labels: labels)
+        }
+    }
+}
+
+/// Where and how to write a model as a Hugging Face checkpoint (`sentiment_model_save`).
+public struct SaveOptions: Sendable {
+    public var outputDirectory: String
+    public var precision: Precision = .fp32
+
+    public init(outputDirectory: String) { self.outputDirectory = outputDirectory }
+}
