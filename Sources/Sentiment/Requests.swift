@@ -48,7 +48,7 @@ extension TokenizeOptions {
     static func parse(_ requestJSON: UnsafePointer<CChar>?, model: SentimentModel) throws -> TokenizeOptions {
         let r = try requestReader(requestJSON, argument: "request_json", allowed: ["texts", "max_length"])
         var o = TokenizeOptions(texts: try r.requiredStrings("texts"), model: model)
-        o.maxLength = try r.int("max_length", in: 2...model.config.maxPositions, default: o.maxLength)
+        o.maxLength = try r.int("max_length", in: 2...max(2, model.config.maxPositions), default: o.maxLength)
         return o
     }
 }

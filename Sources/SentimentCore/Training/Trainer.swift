@@ -33,7 +33,7 @@ public enum Trainer {
         config: TrainingConfig, progress: (TrainingEvent) -> Bool,
         beforeStep: ((Int, EncoderWeights) -> Void)?
     ) throws -> TrainingResult {
-        try validate(config)
+        try config.validate()
         Parallel.setThreads(SentimentModel.effectiveThreads(config.threads))
 
         // Model and tokenizer.
@@ -270,35 +270,5 @@ public enum Trainer {
             i = j
         }
         return SentimentModel.lossAndAccuracy(logits: rows, labels: labels)
-    }
-
-    static func validate(_ c: TrainingConfig) throws {
-        func check(_ ok: Bool, _ field: String, _ rule: String) throws {
-            guard ok else { throw SentimentError.invalidArgument("\(field) must be \(rule)", field: field) }
-        }
-        try check(!c.modelDirectory.isEmpty, "model_dir", "a non-empty path")
-        try check(!c.trainFile.isEmpty, "train_file", "a non-empty path")
-        try check(c.learningRate > 0 && c.learningRate < 1, "learning_rate", "in (0, 1)")
-        try check(c.trainBatchSize >= 1, "train_batch_size", ">= 1")
-        try check(c.evalBatchSize >= 1, "eval_batch_size", ">= 1")
-        try check(c.numTrainEpochs >= 1, "num_train_epochs", ">= 1")
-        try check(c.adamBeta1 >= 0 && c.adamBeta1 < 1, "adam_beta1", "in [0, 1)")
-        try check(c.adamBeta2 >= 0 && c.adamBeta2 < 1, "adam_beta2", "in [0, 1)")
-        try check(c.adamEpsilon > 0 && c.adamEpsilon < 1, "adam_epsilon", "in (0, 1)")
-        try check(c.weightDecay >= 0 && c.weightDecay < 1, "weight_decay", "in [0, 1)")
-        try check(c.warmupRatio >= 0 && c.warmupRatio <= 1, "warmup_ratio", "in [0, 1]")
-        try check(c.maxGradNorm >= 0 && c.maxGradNorm.isFinite, "max_grad_norm", ">= 0")
-        try check(c.layerwiseLRDecay > 0 && c.layerwiseLRDecay <= 1, "layerwise_lr_decay", "in (0, 1]")
-        try check(c.emaDecay >= 0 && c.emaDecay < 1, "ema_decay", "in [0, 1) (0 = off)")
-        try check(c.rdropAlpha >= 0 && c.rdropAlpha <= 100, "rdrop_alpha", "in [0, 100] (0 = off)")
-        try check(c.rdropAlpha == 0 || c.dropout, "rdrop_alpha", "0 when dropout is off")
-        try check(c.maxLength >= 2 && c.maxLength <= 512, "max_length", "in 2...512")
-        try check(c.maxSteps == -1 || c.maxSteps > 0, "max_steps", "> 0, or -1 for all epochs")
-        try check(c.threads >= 0, "threads", ">= 0")
-        try check(c.loggingSteps >= 1, "logging_steps", ">= 1")
-        try check(c.maxTrainExamples >= 0, "max_train_examples", ">= 0")
-        if c.saveStrategy != .no {
-            try check(!(c.outputDirectory ?? "").isEmpty, "output_dir", "given unless save_strategy is \"no\"")
-        }
     }
 }

@@ -59,16 +59,36 @@ public struct TrainingConfig: Sendable, Equatable {
         self.trainFile = trainFile
     }
 
-    /// Checks what a key's range alone cannot say: max_steps 0 (neither a count nor -1), R-Drop
-    /// without dropout, a saving run without output_dir. Errors name the key.
+    /// Throws `.invalidArgument` naming the key of the first value out of its range, or of a
+    /// combination that cannot run: max_steps 0, R-Drop without dropout, saving without output_dir.
     public func validate() throws {
-        guard maxSteps != 0 else {
-            throw SentimentError.invalidArgument("max_steps must be > 0, or -1 for all epochs", field: "max_steps")
+        func check(_ ok: Bool, _ field: String, _ rule: String) throws {
+            guard ok else { throw SentimentError.invalidArgument("\(field) must be \(rule)", field: field) }
         }
+        try check(!modelDirectory.isEmpty, "model_dir", "a non-empty path")
+        try check(!trainFile.isEmpty, "train_file", "a non-empty path")
+        try check(learningRate > 0 && learningRate < 1, "learning_rate", "in (0, 1)")
+        try check(trainBatchSize >= 1, "train_batch_size", ">= 1")
+        try check(evalBatchSize >= 1, "eval_batch_size", ">= 1")
+        try check(numTrainEpochs >= 1, "num_train_epochs", ">= 1")
+        try check(adamBeta1 >= 0 && adamBeta1 < 1, "adam_beta1", "in [0, 1)")
+        try check(adamBeta2 >= 0 && adamBeta2 < 1, "adam_beta2", "in [0, 1)")
+        try check(adamEpsilon > 0 && adamEpsilon < 1, "adam_epsilon", "in (0, 1)")
+        try check(weightDecay >= 0 && weightDecay < 1, "weight_decay", "in [0, 1)")
+        try check(warmupRatio >= 0 && warmupRatio <= 1, "warmup_ratio", "in [0, 1]")
+        try check(maxGradNorm >= 0 && maxGradNorm.isFinite, "max_grad_norm", ">= 0")
+        try check(layerwiseLRDecay > 0 && layerwiseLRDecay <= 1, "layerwise_lr_decay", "in (0, 1]")
+        try check(emaDecay >= 0 && emaDecay < 1, "ema_decay", "in [0, 1) (0 = off)")
+        try check(rdropAlpha >= 0 && rdropAlpha <= 100, "rdrop_alpha", "in [0, 100] (0 = off)")
+        try check(maxLength >= 2 && maxLength <= 512, "max_length", "in 2...512")
+        try check(maxSteps == -1 || maxSteps > 0, "max_steps", "> 0, or -1 for all epochs")
+        try check(threads >= 0, "threads", ">= 0")
+        try check(loggingSteps >= 1, "logging_steps", ">= 1")
+        try check(maxTrainExamples >= 0, "max_train_examples", ">= 0")
         if rdropAlpha > 0, !dropout {
             throw SentimentError.invalidArgument("rdrop_alpha needs dropout on (\"dropout\": true)", field: "rdrop_alpha")
         }
-        if saveStrategy != .no, outputDirectory == nil {
+        if saveStrategy != .no, (outputDirectory ?? "").isEmpty {
             throw SentimentError.invalidArgument(
                 "output_dir is required unless save_strategy is \"no\"", field: "output_dir")
         }
