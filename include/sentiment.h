@@ -25,7 +25,7 @@
  *   - A sentiment_model is immutable after sentiment_model_load(). sentiment_model_info,
  *     sentiment_tokenize, sentiment_classify, sentiment_evaluate and sentiment_model_save
  *     may run concurrently on one handle from any number of threads, with the results of
- *     serial calls (tests/c/concurrency.c checks 8 threads).
+ *     serial calls (hardening/c/concurrency.c checks 8 threads).
  *   - The caller owns a handle from sentiment_model_load() and frees it once with
  *     sentiment_model_free(). A NULL, freed or foreign handle passed to any function is
  *     SENTIMENT_MISUSE, not a crash (but a later load may reuse a freed handle's value, so
@@ -46,7 +46,7 @@
  *     folder, which then replaces it in one rename (or one renameat2 exchange when the
  *     folder holds plain files; with subfolders the files go in one by one, config.json
  *     last), so a process killed during a save leaves the previous checkpoint or the new
- *     one, never one that fails to load (scripts/durability.py checks this). The next save
+ *     one, never one that fails to load (hardening/durability.py checks this). The next save
  *     removes the staging folder a killed save left.
  *
  * Full JSON reference: README.md ("C API"), and ARCHITECTURE.md.

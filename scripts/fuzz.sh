@@ -5,11 +5,12 @@
 #   scripts/fuzz.sh all [SECONDS]        every target, SECONDS each (default 60)
 #
 # Builds libsentiment.so with Swift's -sanitize=fuzzer,address (coverage + ASan) into
-# .build-fuzz, the harness fuzz/fuzz_TARGET.c with -fsanitize=fuzzer,address,undefined into
-# fuzz/build/, and runs it on the committed seeds (fuzz/corpus/TARGET, read only) plus the
-# inputs it finds (fuzz/build/corpus/TARGET). A crash, sanitizer report, leak or 10 s hang
-# stops the target and leaves the input in fuzz/build/crashes/. Prints one summary line per
-# target ("fuzz TARGET: N executions in S s, C crashes") and exits 1 if any target failed.
+# .build-fuzz, the harness hardening/fuzz/fuzz_TARGET.c with -fsanitize=fuzzer,address,undefined
+# into hardening/fuzz/build/, and runs it on the committed seeds (hardening/fuzz/corpus/TARGET,
+# read only) plus the inputs it finds (hardening/fuzz/build/corpus/TARGET). A crash, sanitizer
+# report, leak or 10 s hang stops the target and leaves the input in
+# hardening/fuzz/build/crashes/. Prints one summary line per target
+# ("fuzz TARGET: N executions in S s, C crashes") and exits 1 if any target failed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -19,12 +20,12 @@ targets=(request tokenizer safetensors config vocab)
 seconds=${2:-60}
 
 clang=$(dirname "$(readlink -f "$(command -v swift)")")/clang
-build=$root/fuzz/build
+build=$root/hardening/fuzz/build
 mkdir -p "$build/crashes"
 SENTIMENT_DYNAMIC_STDLIB=1 swift build -c release --product sentiment --scratch-path .build-fuzz \
     -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library >&2
 lib=$root/.build-fuzz/release
-rm -rf "$build/work" && python3 tests/catalogue/catalogue.py "$build/work" >/dev/null
+rm -rf "$build/work" && python3 hardening/catalogue/catalogue.py "$build/work" >/dev/null
 export SENTIMENT_FUZZ_MODEL=$build/work/checkpoints/base
 # Leaks are checked per input; the Swift runtime's one-time caches are not leaks of ours.
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:allocator_may_return_null=1}
@@ -32,8 +33,8 @@ export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
 
 failed=0
 for t in "${targets[@]}"; do
-    [ -f "fuzz/fuzz_$t.c" ] || { echo "no target $t" >&2; exit 2; }
-    "$clang" -g -O1 -fsanitize=fuzzer,address,undefined -fuse-ld=lld -Iinclude "fuzz/fuzz_$t.c" -o "$build/fuzz_$t" \
+    [ -f "hardening/fuzz/fuzz_$t.c" ] || { echo "no target $t" >&2; exit 2; }
+    "$clang" -g -O1 -fsanitize=fuzzer,address,undefined -fuse-ld=lld -Iinclude "hardening/fuzz/fuzz_$t.c" -o "$build/fuzz_$t" \
         -L"$lib" -Wl,-rpath,"$lib" -lsentiment
     mkdir -p "$build/corpus/$t"
     log=$build/fuzz_$t.log
@@ -41,7 +42,7 @@ for t in "${targets[@]}"; do
     status=0
     "$build/fuzz_$t" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=4096 -max_len=262144 \
         -print_final_stats=1 -artifact_prefix="$build/crashes/$t-" \
-        "$build/corpus/$t" "fuzz/corpus/$t" >"$log" 2>&1 || status=$?
+        "$build/corpus/$t" "hardening/fuzz/corpus/$t" >"$log" 2>&1 || status=$?
     runs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' || echo 0)
     crashes=$(( $(ls "$build/crashes" | grep -c "^$t-" || true) - before ))
     echo "fuzz $t: $runs executions in $seconds s, $crashes new crash files, exit $status"

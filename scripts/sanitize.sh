@@ -5,10 +5,10 @@
 #
 # Builds libsentiment.so with Swift's -sanitize=fuzzer,address into .build-fuzz (the same
 # build scripts/fuzz.sh uses; Swift has no UBSan, its own checks trap instead, which the
-# catalogue and the fuzzers would show as crashes), builds tests/c and examples/c with
-# clang -fsanitize=address,undefined against it, and runs the catalogue, the concurrency
-# tests, the load/classify/free cycles and the C ABI test program. Any sanitizer report or
-# leak fails the run.
+# catalogue and the fuzzers would show as crashes), builds hardening/c with clang
+# -fsanitize=address,undefined against it, and runs the catalogue, the concurrency tests,
+# the load/classify/free cycles and the C ABI test program. Any sanitizer report or leak
+# fails the run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -17,16 +17,13 @@ clang=$(dirname "$(readlink -f "$(command -v swift)")")/clang
 SENTIMENT_DYNAMIC_STDLIB=1 swift build -c release --product sentiment --scratch-path .build-fuzz \
     -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library >&2
 lib=$root/.build-fuzz/release
-bin=$root/.build-fuzz/tests-c
+bin=$root/.build-fuzz/hardening-c
 san="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fuse-ld=lld"
-make -s -C tests/c CC="$clang" BIN="$bin" LIBDIR="$lib" SAN="$san"
-# examples/c's abi_test, built into the same folder (its Makefile writes next to the sources).
-"$clang" -O1 -g $san -Wall -Wextra -Werror -Iinclude $(pkg-config --cflags json-c) examples/c/abi_test.c \
-    -o "$bin/abi_test" -L"$lib" -Wl,-rpath,"$lib" -lsentiment $(pkg-config --libs json-c) -lm -pthread
+make -s -C hardening/c CC="$clang" BIN="$bin" LIBDIR="$lib" SAN="$san"
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-python3 tests/catalogue/catalogue.py "$work" >/dev/null
+python3 hardening/catalogue/catalogue.py "$work" >/dev/null
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 model=$work/checkpoints/base
 "$bin/catalogue" "$work/cases.json"

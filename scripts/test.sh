@@ -3,9 +3,11 @@
 # builds the library, then runs
 #   1. the library checks (self-contained .so, exported symbols = the header),
 #   2. swift test (unit, PyTorch parity, C ABI) in release mode,
-#   3. the C examples (classify, evaluate, a 2-step train on 32 rows) and the C ABI test program (json-c),
+#   3. the C examples (classify, evaluate, a 2-step train on 32 rows) and the C ABI test program
+#      (hardening/c/abi_test.c), both with json-c,
 #   4. the Python binding's pytest suite (with the bad-input catalogue and the hardening tests),
-#   5. hardening: the catalogue and the concurrency tests through C, the SIGKILL durability test,
+#   5. hardening: the catalogue and the concurrency tests through C (hardening/c), the SIGKILL
+#      durability test (hardening/durability.py),
 #   6. sanitizers: ASan/LSan/UBSan runs (scripts/sanitize.sh),
 #   7. a fuzz smoke of FUZZ_SECONDS (default 60) per libFuzzer target (scripts/fuzz.sh all),
 #   8. valgrind's leak check over 1,000 load/classify/free cycles and a short train (scripts/leaks.sh).
@@ -44,6 +46,7 @@ SENTIMENT_DYNAMIC_STDLIB=1 swift test -c release --scratch-path .build-test
 
 stage "C examples and C ABI tests"
 make -C examples/c check LIBDIR="$root/.build/release" MODEL="$SENTIMENT_MODEL_DIR" DATA="$SENTIMENT_DATA_DIR/dev.tsv"
+make -C hardening/c check LIBDIR="$root/.build/release" MODEL="$SENTIMENT_MODEL_DIR"
 
 stage "Python binding"
 python3 -m pip install --quiet --disable-pip-version-check -e bindings/python
@@ -51,13 +54,13 @@ SENTIMENT_LIBRARY="$root/.build/release/libsentiment.so" python3 -m pytest -q bi
 
 stage "hardening: catalogue and concurrency through C, durability"
 scripts/check_traps.sh
-make -s -C tests/c LIBDIR="$root/.build/release"
+make -s -C hardening/c LIBDIR="$root/.build/release"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-python3 tests/catalogue/catalogue.py "$work"
-tests/c/catalogue "$work/cases.json"
-tests/c/concurrency "$work/checkpoints/base" "$work/data/train.tsv"
-SENTIMENT_LIBRARY="$root/.build/release/libsentiment.so" python3 scripts/durability.py --kills 24 | tail -1
+python3 hardening/catalogue/catalogue.py "$work"
+hardening/c/catalogue "$work/cases.json"
+hardening/c/concurrency "$work/checkpoints/base" "$work/data/train.tsv"
+SENTIMENT_LIBRARY="$root/.build/release/libsentiment.so" python3 hardening/durability.py --kills 24 | tail -1
 
 stage "sanitizers (ASan, LSan, UBSan)"
 scripts/sanitize.sh

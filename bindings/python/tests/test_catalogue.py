@@ -1,4 +1,4 @@
-"""The bad-input catalogue (tests/catalogue/catalogue.py) through ctypes: one test per case.
+"""The bad-input catalogue (hardening/catalogue/catalogue.py) through ctypes: one test per case.
 
 Each case calls the C function directly (NULL pointers and raw bytes included) and checks
 the status, that the error document names the field or file, and that the process lives.
@@ -16,7 +16,7 @@ import pytest
 
 from sentiment import _lib
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "tests" / "catalogue"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "hardening" / "catalogue"))
 import catalogue  # noqa: E402
 
 _WORKDIR = Path(tempfile.mkdtemp(prefix="sentiment-catalogue-"))

@@ -9,7 +9,7 @@ import pytest
 
 import sentiment
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "tests" / "catalogue"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "hardening" / "catalogue"))
 import catalogue  # noqa: E402
 
 TEXTS = ["a good movie", "dull and boring", "not very good", "great fun!", "the film was awful", "", "charming"]

@@ -1,7 +1,7 @@
 /*
- * Shared set-up of the libFuzzer targets in fuzz/ (see scripts/fuzz.sh). Every target drives
+ * Shared set-up of the libFuzzer targets in hardening/fuzz/ (see scripts/fuzz.sh). Every target drives
  * the public C API only. File targets write the input over one file of a copy of the tiny
- * test model ($SENTIMENT_FUZZ_MODEL, made by tests/catalogue/catalogue.py) in a private
+ * test model ($SENTIMENT_FUZZ_MODEL, made by hardening/catalogue/catalogue.py) in a private
  * temporary folder and load it. A crash, sanitizer report or leak is a finding.
  */
 #ifndef SENTIMENT_FUZZ_HARNESS_H

@@ -1,7 +1,7 @@
 /*
- * catalogue: runs the bad-input catalogue (tests/catalogue/catalogue.py) through the C API.
+ * catalogue: runs the bad-input catalogue (hardening/catalogue/catalogue.py) through the C API.
  *
- *   python3 tests/catalogue/catalogue.py WORKDIR && catalogue WORKDIR/cases.json
+ *   python3 hardening/catalogue/catalogue.py WORKDIR && catalogue WORKDIR/cases.json
  *
  * For every case: call the function named by the case (NULL pointers, stale handles and raw
  * request bytes included), check the status, that the error document names the field or
@@ -156,7 +156,7 @@ static int run_case(json_object *c, sentiment_model *valid, sentiment_model *sta
 int main(int argc, char **argv)
 {
     if (argc != 2) {
-        fprintf(stderr, "usage: %s CASES_JSON   (from tests/catalogue/catalogue.py WORKDIR)\n", argv[0]);
+        fprintf(stderr, "usage: %s CASES_JSON   (from hardening/catalogue/catalogue.py WORKDIR)\n", argv[0]);
         return 2;
     }
     json_object *table = json_object_from_file(argv[1]);

@@ -3,10 +3,10 @@
 
 `build(workdir)` writes the bad files (checkpoints, safetensors, vocabularies, TSVs, big
 requests) under `workdir` and returns the cases. Two runners execute the same table:
-`tests/c/catalogue.c` (C, json-c; also run under ASan/UBSan and valgrind) and
+`hardening/c/catalogue.c` (C, json-c; also run under ASan/UBSan and valgrind) and
 `bindings/python/tests/test_catalogue.py` (ctypes). Run as a script to write the table:
 
-    python3 tests/catalogue/catalogue.py WORKDIR      # -> WORKDIR/cases.json (+ the files it names)
+    python3 hardening/catalogue/catalogue.py WORKDIR      # -> WORKDIR/cases.json (+ the files it names)
 
 A case:
     id        unique name, "group/what"

@@ -1,4 +1,4 @@
-/* Shared includes and helpers of the C test programs in tests/c. */
+/* Shared includes and helpers of the C test programs in hardening/c. */
 #ifndef SENTIMENT_TESTLIB_H
 #define SENTIMENT_TESTLIB_H
 

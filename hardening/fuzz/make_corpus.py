@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
-"""Writes the committed seed corpus fuzz/corpus/<target>/ from the bad-input catalogue.
+"""Writes the committed seed corpus hardening/fuzz/corpus/<target>/ from the bad-input catalogue.
 
-    python3 fuzz/make_corpus.py
+    python3 hardening/fuzz/make_corpus.py
 
 safetensors/config/vocab: the intact tiny model's file plus every malformed variant of it
 in the catalogue; request: every catalogue request under 4 KB that names no temporary
@@ -15,14 +15,14 @@ import sys
 import tempfile
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "tests" / "catalogue"))
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "hardening" / "catalogue"))
 import catalogue  # noqa: E402
 
 
 def put(target, content):
     content = content if isinstance(content, bytes) else content.encode()
-    d = REPO / "fuzz" / "corpus" / target
+    d = REPO / "hardening" / "fuzz" / "corpus" / target
     d.mkdir(parents=True, exist_ok=True)
     (d / hashlib.sha1(content).hexdigest()).write_bytes(content)
 
@@ -30,7 +30,7 @@ def put(target, content):
 def main():
     work = Path(tempfile.mkdtemp())
     table = catalogue.build(work)
-    shutil.rmtree(REPO / "fuzz" / "corpus", ignore_errors=True)
+    shutil.rmtree(REPO / "hardening" / "fuzz" / "corpus", ignore_errors=True)
     for target, name in [("safetensors", "model.safetensors"), ("config", "config.json"), ("vocab", "vocab.txt")]:
         for path in (work / "checkpoints").glob(f"*/{name}"):
             if path.is_file() and path.stat().st_size < 200_000:
@@ -46,7 +46,7 @@ def main():
             text = text.get("text", "")
         put("tokenizer", text)
     shutil.rmtree(work)
-    for d in sorted((REPO / "fuzz" / "corpus").iterdir()):
+    for d in sorted((REPO / "hardening" / "fuzz" / "corpus").iterdir()):
         print(f"{d.name}: {len(list(d.iterdir()))} seeds")
 
 

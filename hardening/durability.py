@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Durability: SIGKILL a training process at random moments and check its checkpoint still loads.
 
-    python3 scripts/durability.py [--kills 24] [--seed 1]
+    python3 hardening/durability.py [--kills 24] [--seed 1]
 
 Each round starts a training run (a tiny test model, 8 rows in batches of 4, so 2 steps per
 epoch, saving output_dir after every epoch: the process spends most of its time saving) and
@@ -30,7 +30,7 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "tests" / "catalogue"))
+sys.path.insert(0, str(REPO / "hardening" / "catalogue"))
 sys.path.insert(0, str(REPO / "bindings" / "python" / "src"))
 import catalogue  # noqa: E402
 import sentiment  # noqa: E402
