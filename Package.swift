@@ -2,7 +2,7 @@
 // sentiment: DistilBERT/BERT sentiment classification and fine-tuning on the CPU, exported as a C ABI.
 //
 //   swift build -c release            -> .build/release/libsentiment.so (static Swift runtime, sentiment_* exports only)
-//   SENTIMENT_DYNAMIC_STDLIB=1 swift test   (XCTest/Testing bundles cannot link the static runtime; see TOOLCHAIN.md)
+//   SENTIMENT_DYNAMIC_STDLIB=1 swift test   (XCTest/Testing bundles cannot link the static runtime; see docs/TOOLCHAIN.md)
 //
 // Environment knobs (read when the manifest is evaluated):
 //   SENTIMENT_MARCH=<cpu>       -march for C and Swift SIMD code (default: native)

@@ -16,7 +16,7 @@ PyTorch pads each batch to its longest sentence (what HF Trainer's DataCollatorW
 we pack the batch without padding. Each side runs in its own process; peak RSS is that process's
 ru_maxrss (PyTorch's includes the Python interpreter and torch itself). GFLOP/s counts
 6 x (non-embedding encoder parameters) FLOP per real token, against the ~210 GFLOP/s that
-dnnl_sgemm reaches on 2 threads here (../shared/docs/TOOLCHAIN.md).
+dnnl_sgemm reaches on 2 threads here (docs/TOOLCHAIN.md).
 """
 import argparse
 import json
@@ -29,7 +29,7 @@ import time
 
 from forward_bench import make_distilbert_base
 
-GEMM_BOUND_GFLOPS = 210   # dnnl_sgemm, 2 threads, this machine (TOOLCHAIN.md)
+GEMM_BOUND_GFLOPS = 210   # dnnl_sgemm, 2 threads, this machine (docs/TOOLCHAIN.md)
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 

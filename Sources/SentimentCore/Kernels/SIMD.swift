@@ -1,7 +1,7 @@
 // Small SIMD16 helpers shared by the kernels.
 //
 // Everything here assumes the package's `-march` flag (Package.swift): without it SIMD16
-// lowers to SSE2 and FMA becomes a libcall (TOOLCHAIN.md §5). Float min/max/clamp are
+// lowers to SSE2 and FMA becomes a libcall (docs/TOOLCHAIN.md). Float min/max/clamp are
 // written with `replacing(with:where:)` because the stdlib's NaN-aware versions scalarize.
 
 typealias F16 = SIMD16<Float>

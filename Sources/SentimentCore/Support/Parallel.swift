@@ -2,7 +2,7 @@ import CDnnl
 
 /// Fork-join over the libgomp thread pool, the same pool oneDNN's GEMM uses, so our
 /// loops and oneDNN never oversubscribe the cores. (libdispatch's concurrentPerform
-/// often fails to wake its worker in time on Linux; see TOOLCHAIN.md §6.)
+/// often fails to wake its worker in time on Linux; see docs/TOOLCHAIN.md.)
 public enum Parallel {
     /// Threads the calling thread's parallel regions and oneDNN calls will use.
     public static var threads: Int { Int(omp_get_max_threads()) }
