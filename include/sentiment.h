@@ -49,7 +49,7 @@
  *     one, never one that fails to load (hardening/durability.py checks this). The next save
  *     removes the staging folder a killed save left.
  *
- * Full JSON reference: README.md ("C API"), and ARCHITECTURE.md.
+ * This header is the API reference. docs/ARCHITECTURE.md describes the design behind it.
  */
 #ifndef SENTIMENT_H
 #define SENTIMENT_H
