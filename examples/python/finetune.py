@@ -33,7 +33,7 @@ from sentiment.training import format_duration
 
 # GLUE SST-2 dev accuracy per epoch of all-MiniLM-L6-v2 with the DistilBERT head, fine-tuned
 # with PyTorch + transformers on the same recipe (batch 256, 5 epochs, linear decay, seed 42,
-# max_length 128), by learning rate: the reference table of the project's SST-2 data notes.
+# max_length 128), by learning rate: the reference table of docs/DATA.md.
 REFERENCES = {2e-5: [0.868, 0.876, 0.881, 0.884, 0.883], 1e-4: [0.890, 0.898, 0.894, 0.889, 0.893]}
 
 # Train config keys each recipe sets on top of sentiment_train's defaults (the reference recipe).
