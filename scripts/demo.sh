@@ -21,7 +21,7 @@
 #     SENTIMENT_OUTPUT_DIR    where the model, train_result.json and curves.svg go
 #                             (default: runs/sst2, runs/sst2-reference or runs/sst2-quick)
 #
-# README.md gives the measured times of both recipes. Ctrl-C stops a run after the current
+# bench/README.md gives the measured times of both recipes. Ctrl-C stops a run after the current
 # step, shows the epochs finished so far and their curves, and ends the demo.
 set -euo pipefail
 cd "$(dirname "$0")/.."
