@@ -17,6 +17,11 @@ func requestReader(_ json: UnsafePointer<CChar>?, argument: String, allowed: [St
 }
 
 extension JSONObjectReader {
+    /// A real-valued key that `limit` accepts.
+    func real(_ key: String, default fallback: Double, _ limit: TrainingLimits.Real) throws -> Double {
+        try double(key, default: fallback, rule: limit.rule, limit.accepts)
+    }
+
     /// "seed": any integer from 0 to Int.max.
     func seed(default fallback: UInt64) throws -> UInt64 {
         UInt64(try int("seed", in: 0...Int.max, default: Int(clamping: fallback)))
@@ -35,8 +40,8 @@ extension ModelOptions {
                                   allowed: ["model_dir", "precision", "max_length", "threads", "head", "seed"])
         var o = ModelOptions(modelDirectory: try r.requiredString("model_dir"))
         o.precision = try r.choice("precision", default: o.precision)
-        o.maxLength = try r.int("max_length", in: 2...512, default: o.maxLength)
-        o.threads = try r.int("threads", in: 0...1024, default: o.threads)
+        o.maxLength = try r.int("max_length", in: ModelOptions.maxLengthRange, default: o.maxLength)
+        o.threads = try r.int("threads", in: ModelOptions.threadsRange, default: o.threads)
         o.head = try r.choice("head", default: o.head)
         o.seed = try r.seed(default: o.seed)
         return o
@@ -109,36 +114,33 @@ extension TrainingConfig {
 
     /// sentiment_train's config_json.
     public static func parse(_ configJSON: UnsafePointer<CChar>?) throws -> TrainingConfig {
+        typealias L = TrainingLimits
         let r = try requestReader(configJSON, argument: "config_json", allowed: keys)
         var c = TrainingConfig(modelDirectory: try r.requiredString("model_dir"), trainFile: try r.requiredString("train_file"))
         if r.has("eval_file") { c.evalFile = try r.requiredString("eval_file") }
         if r.has("output_dir") { c.outputDirectory = try r.requiredString("output_dir") }
-        c.learningRate = try r.double("learning_rate", default: c.learningRate, rule: "in (0, 1)") { $0 > 0 && $0 < 1 }
-        c.trainBatchSize = try r.int("train_batch_size", in: 1...65_536, default: c.trainBatchSize)
-        c.evalBatchSize = try r.int("eval_batch_size", in: 1...65_536, default: c.evalBatchSize)
-        c.numTrainEpochs = try r.int("num_train_epochs", in: 1...10_000, default: c.numTrainEpochs)
+        c.learningRate = try r.real("learning_rate", default: c.learningRate, L.learningRate)
+        c.trainBatchSize = try r.int("train_batch_size", in: L.batchSize, default: c.trainBatchSize)
+        c.evalBatchSize = try r.int("eval_batch_size", in: L.batchSize, default: c.evalBatchSize)
+        c.numTrainEpochs = try r.int("num_train_epochs", in: L.numTrainEpochs, default: c.numTrainEpochs)
         c.seed = try r.seed(default: c.seed)
-        c.adamBeta1 = try r.double("adam_beta1", default: c.adamBeta1, rule: "in [0, 1)") { $0 >= 0 && $0 < 1 }
-        c.adamBeta2 = try r.double("adam_beta2", default: c.adamBeta2, rule: "in [0, 1)") { $0 >= 0 && $0 < 1 }
-        c.adamEpsilon = try r.double("adam_epsilon", default: c.adamEpsilon, rule: "in (0, 1)") { $0 > 0 && $0 < 1 }
-        c.weightDecay = try r.double("weight_decay", default: c.weightDecay, rule: "in [0, 1)") { $0 >= 0 && $0 < 1 }
+        c.adamBeta1 = try r.real("adam_beta1", default: c.adamBeta1, L.adamBeta)
+        c.adamBeta2 = try r.real("adam_beta2", default: c.adamBeta2, L.adamBeta)
+        c.adamEpsilon = try r.real("adam_epsilon", default: c.adamEpsilon, L.adamEpsilon)
+        c.weightDecay = try r.real("weight_decay", default: c.weightDecay, L.weightDecay)
         c.lrSchedulerType = try r.choice("lr_scheduler_type", default: c.lrSchedulerType)
-        c.warmupRatio = try r.double("warmup_ratio", default: c.warmupRatio, rule: "in [0, 1]") { $0 >= 0 && $0 <= 1 }
-        c.maxGradNorm = try r.double("max_grad_norm", default: c.maxGradNorm, rule: ">= 0 (0 = no clipping)") {
-            $0 >= 0 && $0.isFinite
-        }
-        c.layerwiseLRDecay = try r.double("layerwise_lr_decay", default: c.layerwiseLRDecay, rule: "in (0, 1]") {
-            $0 > 0 && $0 <= 1
-        }
-        c.emaDecay = try r.double("ema_decay", default: c.emaDecay, rule: "in [0, 1) (0 = off)") { $0 >= 0 && $0 < 1 }
-        c.rdropAlpha = try r.double("rdrop_alpha", default: c.rdropAlpha, rule: "in [0, 100] (0 = off)") { $0 >= 0 && $0 <= 100 }
-        c.maxLength = try r.int("max_length", in: 2...512, default: c.maxLength)
-        c.maxSteps = try r.int("max_steps", in: -1...Int(Int32.max), default: c.maxSteps)
+        c.warmupRatio = try r.real("warmup_ratio", default: c.warmupRatio, L.warmupRatio)
+        c.maxGradNorm = try r.real("max_grad_norm", default: c.maxGradNorm, L.maxGradNorm)
+        c.layerwiseLRDecay = try r.real("layerwise_lr_decay", default: c.layerwiseLRDecay, L.layerwiseLRDecay)
+        c.emaDecay = try r.real("ema_decay", default: c.emaDecay, L.emaDecay)
+        c.rdropAlpha = try r.real("rdrop_alpha", default: c.rdropAlpha, L.rdropAlpha)
+        c.maxLength = try r.int("max_length", in: L.maxLength, default: c.maxLength)
+        c.maxSteps = try r.int("max_steps", in: L.maxSteps, default: c.maxSteps)
         c.saveStrategy = try r.choice("save_strategy", default: c.saveStrategy)
-        c.threads = try r.int("threads", in: 0...1024, default: c.threads)
-        c.loggingSteps = try r.int("logging_steps", in: 1...Int(Int32.max), default: c.loggingSteps)
+        c.threads = try r.int("threads", in: L.threads, default: c.threads)
+        c.loggingSteps = try r.int("logging_steps", in: L.loggingSteps, default: c.loggingSteps)
         c.head = try r.choice("head", default: c.head)
-        c.maxTrainExamples = try r.int("max_train_examples", in: 0...Int(Int32.max), default: c.maxTrainExamples)
+        c.maxTrainExamples = try r.int("max_train_examples", in: L.maxTrainExamples, default: c.maxTrainExamples)
         c.dropout = try r.bool("dropout", default: c.dropout)
         try c.validate()
         return c

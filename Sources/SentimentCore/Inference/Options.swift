@@ -21,6 +21,10 @@ public struct ModelOptions: Sendable {
     public var seed: UInt64 = 42
 
     public init(modelDirectory: String) { self.modelDirectory = modelDirectory }
+
+    /// The values `maxLength` and `threads` accept (at load and in a train config).
+    public static let maxLengthRange = 2...512
+    public static let threadsRange = 0...1024
 }
 
 /// Texts to tokenize with a model's tokenizer (`sentiment_tokenize`).

@@ -92,7 +92,9 @@ extension EncoderForward {
         try ws.offsets.withUnsafeBufferPointer { offs in
             try ws.probOffsets.withUnsafeBufferPointer { probOffs in
                 for li in stride(from: last, through: 0, by: -1) {
-                    guard let dOutput = bw.dOutput, let dInput = bw.dInput else { return }
+                    guard let dOutput = bw.dOutput, let dInput = bw.dInput else {
+                        throw SentimentError(.internal, "backward buffers missing")
+                    }
                     let rows = ws.rows(ofLayer: li)
                     try blockBackward(
                         ws.activations(ofLayer: li, rows: rows), rows: rows, weights: w.layers[li], gradients: g.layers[li],
@@ -104,7 +106,7 @@ extension EncoderForward {
         }
 
         // Embeddings: dOutput is now d(embedding output).
-        guard let dEmbeddings = bw.dOutput else { return }
+        guard let dEmbeddings = bw.dOutput else { throw SentimentError(.internal, "backward buffers missing") }
         if let m = dropout?.embeddings { dropoutBackward(dEmbeddings, rows: t, cols: d, mask: m) }
         let e = w.embeddings, ge = g.embeddings
         batch.tokenIds.withUnsafeBufferPointer { ids in

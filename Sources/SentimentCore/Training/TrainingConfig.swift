@@ -59,32 +59,40 @@ public struct TrainingConfig: Sendable, Equatable {
         self.trainFile = trainFile
     }
 
-    /// Throws `.invalidArgument` naming the key of the first value out of its range, or of a
+    /// Throws `.invalidArgument` naming the key of the first value outside `TrainingLimits`, or of a
     /// combination that cannot run: max_steps 0, R-Drop without dropout, saving without output_dir.
     public func validate() throws {
         func check(_ ok: Bool, _ field: String, _ rule: String) throws {
             guard ok else { throw SentimentError.invalidArgument("\(field) must be \(rule)", field: field) }
         }
+        func real(_ v: Double, _ field: String, _ limit: TrainingLimits.Real) throws {
+            try check(limit.accepts(v), field, limit.rule)
+        }
+        func int(_ v: Int, _ field: String, _ range: ClosedRange<Int>) throws {
+            try check(range.contains(v), field, "in \(range.lowerBound)...\(range.upperBound)")
+        }
+        typealias L = TrainingLimits
         try check(!modelDirectory.isEmpty, "model_dir", "a non-empty path")
         try check(!trainFile.isEmpty, "train_file", "a non-empty path")
-        try check(learningRate > 0 && learningRate < 1, "learning_rate", "in (0, 1)")
-        try check(trainBatchSize >= 1, "train_batch_size", ">= 1")
-        try check(evalBatchSize >= 1, "eval_batch_size", ">= 1")
-        try check(numTrainEpochs >= 1, "num_train_epochs", ">= 1")
-        try check(adamBeta1 >= 0 && adamBeta1 < 1, "adam_beta1", "in [0, 1)")
-        try check(adamBeta2 >= 0 && adamBeta2 < 1, "adam_beta2", "in [0, 1)")
-        try check(adamEpsilon > 0 && adamEpsilon < 1, "adam_epsilon", "in (0, 1)")
-        try check(weightDecay >= 0 && weightDecay < 1, "weight_decay", "in [0, 1)")
-        try check(warmupRatio >= 0 && warmupRatio <= 1, "warmup_ratio", "in [0, 1]")
-        try check(maxGradNorm >= 0 && maxGradNorm.isFinite, "max_grad_norm", ">= 0")
-        try check(layerwiseLRDecay > 0 && layerwiseLRDecay <= 1, "layerwise_lr_decay", "in (0, 1]")
-        try check(emaDecay >= 0 && emaDecay < 1, "ema_decay", "in [0, 1) (0 = off)")
-        try check(rdropAlpha >= 0 && rdropAlpha <= 100, "rdrop_alpha", "in [0, 100] (0 = off)")
-        try check(maxLength >= 2 && maxLength <= 512, "max_length", "in 2...512")
-        try check(maxSteps == -1 || maxSteps > 0, "max_steps", "> 0, or -1 for all epochs")
-        try check(threads >= 0, "threads", ">= 0")
-        try check(loggingSteps >= 1, "logging_steps", ">= 1")
-        try check(maxTrainExamples >= 0, "max_train_examples", ">= 0")
+        try real(learningRate, "learning_rate", L.learningRate)
+        try int(trainBatchSize, "train_batch_size", L.batchSize)
+        try int(evalBatchSize, "eval_batch_size", L.batchSize)
+        try int(numTrainEpochs, "num_train_epochs", L.numTrainEpochs)
+        try real(adamBeta1, "adam_beta1", L.adamBeta)
+        try real(adamBeta2, "adam_beta2", L.adamBeta)
+        try real(adamEpsilon, "adam_epsilon", L.adamEpsilon)
+        try real(weightDecay, "weight_decay", L.weightDecay)
+        try real(warmupRatio, "warmup_ratio", L.warmupRatio)
+        try real(maxGradNorm, "max_grad_norm", L.maxGradNorm)
+        try real(layerwiseLRDecay, "layerwise_lr_decay", L.layerwiseLRDecay)
+        try real(emaDecay, "ema_decay", L.emaDecay)
+        try real(rdropAlpha, "rdrop_alpha", L.rdropAlpha)
+        try int(maxLength, "max_length", L.maxLength)
+        try int(maxSteps, "max_steps", L.maxSteps)
+        try check(maxSteps != 0, "max_steps", "> 0, or -1 for all epochs")
+        try int(threads, "threads", L.threads)
+        try int(loggingSteps, "logging_steps", L.loggingSteps)
+        try int(maxTrainExamples, "max_train_examples", L.maxTrainExamples)
         if rdropAlpha > 0, !dropout {
             throw SentimentError.invalidArgument("rdrop_alpha needs dropout on (\"dropout\": true)", field: "rdrop_alpha")
         }
@@ -93,6 +101,34 @@ public struct TrainingConfig: Sendable, Equatable {
                 "output_dir is required unless save_strategy is \"no\"", field: "output_dir")
         }
     }
+}
+
+/// The values each numeric key of a train config accepts: the one list that the request parser
+/// (Sources/Sentiment/Requests.swift) and `TrainingConfig.validate` both read.
+public enum TrainingLimits {
+    /// The values a real-valued key accepts, and the words its error message uses.
+    public struct Real: Sendable {
+        public let rule: String
+        public let accepts: @Sendable (Double) -> Bool
+    }
+
+    public static let learningRate = Real(rule: "in (0, 1)") { $0 > 0 && $0 < 1 }
+    public static let adamBeta = Real(rule: "in [0, 1)") { $0 >= 0 && $0 < 1 }
+    public static let adamEpsilon = Real(rule: "in (0, 1)") { $0 > 0 && $0 < 1 }
+    public static let weightDecay = Real(rule: "in [0, 1)") { $0 >= 0 && $0 < 1 }
+    public static let warmupRatio = Real(rule: "in [0, 1]") { $0 >= 0 && $0 <= 1 }
+    public static let maxGradNorm = Real(rule: ">= 0 (0 = no clipping)") { $0 >= 0 && $0.isFinite }
+    public static let layerwiseLRDecay = Real(rule: "in (0, 1]") { $0 > 0 && $0 <= 1 }
+    public static let emaDecay = Real(rule: "in [0, 1) (0 = off)") { $0 >= 0 && $0 < 1 }
+    public static let rdropAlpha = Real(rule: "in [0, 100] (0 = off)") { $0 >= 0 && $0 <= 100 }
+    public static let batchSize = 1...65_536
+    public static let numTrainEpochs = 1...10_000
+    public static let maxLength = ModelOptions.maxLengthRange
+    /// -1 runs all epochs; 0 is rejected by `validate`.
+    public static let maxSteps = -1...Int(Int32.max)
+    public static let threads = ModelOptions.threadsRange
+    public static let loggingSteps = 1...Int(Int32.max)
+    public static let maxTrainExamples = 0...Int(Int32.max)
 }
 
 /// Metrics of one finished epoch (one row of the result's `epochs` table).
