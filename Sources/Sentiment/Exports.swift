@@ -156,6 +156,7 @@ extension Documents {
             "max_position_embeddings": JSON(c.maxPositions),
             "parameters": JSON(m.parameterCount),
             "precision": JSON(m.options.precision.rawValue),
+            "isa": JSON(m.isa.name),
             "head": JSON(c.headKind.rawValue),
             "fresh_head": JSON(m.freshHead),
             "labels": .array(c.labels.map { JSON($0) }),

@@ -109,7 +109,7 @@ extension TrainingConfig {
         "eval_batch_size", "num_train_epochs", "seed", "adam_beta1", "adam_beta2", "adam_epsilon",
         "weight_decay", "lr_scheduler_type", "warmup_ratio", "max_grad_norm", "max_length", "max_steps",
         "save_strategy", "threads", "logging_steps", "head", "max_train_examples", "dropout",
-        "layerwise_lr_decay", "ema_decay", "rdrop_alpha",
+        "layerwise_lr_decay", "ema_decay", "rdrop_alpha", "bf16",
     ]
 
     /// sentiment_train's config_json.
@@ -142,6 +142,7 @@ extension TrainingConfig {
         c.head = try r.choice("head", default: c.head)
         c.maxTrainExamples = try r.int("max_train_examples", in: L.maxTrainExamples, default: c.maxTrainExamples)
         c.dropout = try r.bool("dropout", default: c.dropout)
+        c.bf16 = try r.bool("bf16", default: c.bf16)
         try c.validate()
         return c
     }

@@ -136,6 +136,8 @@ extension Documents {
             "output_dir": r.outputDirectory.map { JSON($0) } ?? .null,
             "train_examples": JSON(r.trainExamples),
             "train_tokens_per_second": JSON(r.trainTokensPerSecond),
+            "isa": JSON(r.isa.name),
+            "bf16": JSON(r.bf16),
             "cancelled": JSON(r.cancelled),
             "steps": JSON(r.steps),
             "curve": lossCurve(r.stepLosses),

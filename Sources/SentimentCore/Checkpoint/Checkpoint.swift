@@ -262,16 +262,19 @@ public enum Checkpoint {
     /// `<name>_scale` tensor, with the scheme in the safetensors metadata (`Int8Scheme`); such a
     /// checkpoint loads with `load` (dequantized) and, at precision int8, with its exact integers.
     ///
+    /// `bf16` writes the float tensors as BF16 (rounded to nearest even) and says
+    /// `"torch_dtype": "bfloat16"` in config.json; otherwise they are F32.
+    ///
     /// The files are written as one set (`FileSystem.writeDirectoryAtomically`, config.json
     /// last), so a crash mid-save never leaves a folder that fails to load.
     @discardableResult
     public static func save(
         weights: EncoderWeights, rawConfig: JSON, tokenizerFrom sourceDirectory: String?, to directory: String,
-        metadata: [String: String] = [:], int8: [String: Int8Tensor] = [:]
+        metadata: [String: String] = [:], int8: [String: Int8Tensor] = [:], bf16: Bool = false
     ) throws -> SavedCheckpoint {
         let staged = try FileSystem.writeDirectoryAtomically(directory, last: configName) { staging in
             try saveFiles(weights: weights, rawConfig: rawConfig, tokenizerFrom: sourceDirectory, to: staging,
-                          metadata: metadata, int8: int8)
+                          metadata: metadata, int8: int8, bf16: bf16)
         }
         return SavedCheckpoint(directory: directory, modelType: staged.modelType, architecture: staged.architecture,
                                files: staged.files.map { FileSystem.join(directory, FileSystem.baseName($0)) })
@@ -279,13 +282,14 @@ public enum Checkpoint {
 
     static func saveFiles(
         weights: EncoderWeights, rawConfig: JSON, tokenizerFrom sourceDirectory: String?, to directory: String,
-        metadata: [String: String], int8: [String: Int8Tensor]
+        metadata: [String: String], int8: [String: Int8Tensor], bf16: Bool = false
     ) throws -> SavedCheckpoint {
         let c = weights.config
         try checkShapes(weights)
         let plan = try huggingFaceTensors(weights)
         let architecture = plan.type == .distilbert ? "DistilBertForSequenceClassification" : "BertForSequenceClassification"
-        let configJSON = try outputConfig(c, rawConfig: rawConfig, type: plan.type, architecture: architecture)
+        var configJSON = try outputConfig(c, rawConfig: rawConfig, type: plan.type, architecture: architecture)
+        if bf16 { configJSON = configJSON.setting("torch_dtype", "bfloat16") }
 
         try FileSystem.makeDirectories(directory)
         var written: [String] = []
@@ -295,7 +299,7 @@ public enum Checkpoint {
         var entries: [SafeTensorsWriter.Entry] = []
         for (name, t) in plan.tensors {
             guard let key = canonical[ObjectIdentifier(t)], let q = int8[key] else {
-                entries.append(SafeTensorsWriter.Entry(name: name, tensor: t))
+                entries.append(bf16 ? try SafeTensorsWriter.Entry(name: name, bf16Of: t) : SafeTensorsWriter.Entry(name: name, tensor: t))
                 continue
             }
             entries.append(try SafeTensorsWriter.Entry(name: name, dtype: "I8", shape: t.shape, bytes: q.bytes))
@@ -404,7 +408,7 @@ public enum Checkpoint {
             .setting("id2label", maps.id2label)
             .setting("label2id", maps.label2id)
         if out["num_labels"] != nil { out = out.setting("num_labels", JSON(c.numLabels)) }
-        // Tensors are written as F32 whatever the source dtype was.
+        // Tensors are written as F32 (or BF16, set by the caller) whatever the source dtype was.
         for key in ["torch_dtype", "dtype"] where out[key] != nil { out = out.setting(key, "float32") }
         return out
     }

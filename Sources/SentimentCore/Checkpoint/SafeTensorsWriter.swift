@@ -26,6 +26,16 @@ public enum SafeTensorsWriter {
             self.storage = .tensor(tensor)
         }
 
+        /// A float32 tensor rounded to BF16 (nearest, ties to even).
+        public init(name: String, bf16Of tensor: Tensor) throws {
+            var bytes = [UInt8](repeating: 0, count: 2 * tensor.count)
+            bytes.withUnsafeMutableBytes { raw in
+                let out = raw.bindMemory(to: UInt16.self)
+                for i in 0..<tensor.count { out[i] = bf16Bits(tensor.data[i]).littleEndian }
+            }
+            try self.init(name: name, dtype: "BF16", shape: tensor.shape, bytes: bytes)
+        }
+
         /// Raw little-endian bytes of `dtype` (e.g. "I8" weights with F32 scales).
         /// Throws `.invalidArgument` if the dtype is unknown or the byte count does not match the shape.
         public init(name: String, dtype: String, shape: [Int], bytes: [UInt8]) throws {

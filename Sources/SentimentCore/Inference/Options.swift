@@ -5,6 +5,8 @@
 public enum Precision: String, Sendable, CaseIterable {
     case fp32
     case int8
+    /// bf16 linear layers with fp32 accumulation (needs AVX512-BF16 or AMX); saves write BF16.
+    case bf16
 }
 
 /// How to load a model folder (`sentiment_model_load`).

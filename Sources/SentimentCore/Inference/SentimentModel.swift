@@ -38,6 +38,8 @@ public final class SentimentModel: @unchecked Sendable {
     let wordEmbeddingScales: [Float]?
     /// Effective compute threads.
     public let threads: Int
+    /// The matrix instructions this process computes with (ISA.swift).
+    public let isa: ISA
     public let loadSeconds: Double
 
     /// The float weights the model computes with (see `EncoderForward.floatWeights`: rebuilt on
@@ -61,6 +63,7 @@ public final class SentimentModel: @unchecked Sendable {
             throw SentimentError.io("model_dir \(options.modelDirectory) is not a readable directory", field: "model_dir")
         }
         self.options = options
+        self.isa = try ISA.active()
         self.threads = SentimentModel.effectiveThreads(options.threads)
         Parallel.setThreads(threads)
         var loadOptions = LoadOptions()
@@ -95,6 +98,10 @@ public final class SentimentModel: @unchecked Sendable {
             let q = try QuantizedEncoderWeights(checkpoint.weights, knownScales: checkpoint.int8Scales)
             self.quantized = q
             self.encoder = try EncoderForward(weights: checkpoint.weights, packing: .int8(q))
+        case .bf16:
+            self.quantized = nil
+            self.wordEmbeddingScales = nil
+            self.encoder = try EncoderForward(weights: checkpoint.weights, packing: .bf16(training: false))
         }
         self.loadSeconds = Clock.now() - start
     }
@@ -199,7 +206,7 @@ public final class SentimentModel: @unchecked Sendable {
     /// Writes a Hugging Face checkpoint folder; returns the files written. `.int8` writes the
     /// int8 checkpoint (I8 weights + F32 scales, see `Int8Scheme`), quantizing a float model first;
     /// `.fp32` writes float32 tensors: the weights the model computes with (an int8 model's
-    /// dequantized ones).
+    /// dequantized ones, a bf16 model's bf16 values); `.bf16` writes them as BF16.
     public func save(to directory: String, precision: Precision) throws -> [String] {
         let weights = try floatWeights()
         var int8: [String: Int8Tensor] = [:]
@@ -210,8 +217,11 @@ public final class SentimentModel: @unchecked Sendable {
                 roundInPlace: false)
             int8 = q.checkpointTensors(wordEmbeddings: word)
         }
-        let saved = try Checkpoint.save(weights: weights, rawConfig: rawConfig,
-                                        tokenizerFrom: options.modelDirectory, to: directory, int8: int8)
+        if precision == .bf16, quantized != nil {
+            throw SentimentError.invalidArgument("an int8 model saves as int8 or fp32, not bf16", field: "precision")
+        }
+        let saved = try Checkpoint.save(weights: weights, rawConfig: rawConfig, tokenizerFrom: options.modelDirectory,
+                                        to: directory, int8: int8, bf16: precision == .bf16)
         return saved.files
     }
 }

@@ -26,10 +26,11 @@ let int8MaxInnerDimension = Int(Int32.max) / (255 * 127)
 
 /// Which GEMM runs the int8 layers.
 public enum Int8Kernel {
-    /// True when this CPU has AVX-512 VNNI and `SENTIMENT_INT8_GEMM` is not `onednn` (a switch for
-    /// benchmarks and tests). Read once per process.
+    /// True when this CPU has AVX-512 VNNI, `SENTIMENT_ISA` does not cap it below that, and
+    /// `SENTIMENT_INT8_GEMM` is not `onednn` (a switch for benchmarks and tests). Read once per process.
     public static let vnniPacked: Bool = {
         if let v = getenv("SENTIMENT_INT8_GEMM"), String(cString: v) == "onednn" { return false }
+        guard let isa = try? ISA.active(), isa >= .avx512_vnni else { return false }
         return int8_vnni_available() != 0
     }()
 

@@ -97,9 +97,10 @@ extension EncoderForward {
                     }
                     let rows = ws.rows(ofLayer: li)
                     try blockBackward(
-                        ws.activations(ofLayer: li, rows: rows), rows: rows, weights: w.layers[li], gradients: g.layers[li],
+                        ws.activations(ofLayer: li, rows: rows), rows: rows, layer: layers[li], weights: w.layers[li],
+                        gradients: g.layers[li],
                         dOutput: li == last && rows == .cls ? dCls : dOutput, dInput: dInput, buffers: blockBuffers,
-                        tokens: t, offsets: offs, probOffsets: probOffs, dropout: dropout?.blocks[li])
+                        tokens: t, offsets: offs, probOffsets: probOffs, dropout: dropout?.blocks[li], ws: ws)
                     bw.swapBlockGradients()
                 }
             }

@@ -57,6 +57,11 @@ public final class EncoderForward: @unchecked Sendable {
             throw SentimentError.format("vocabulary size and max positions must be positive")
         }
         try weights.checkShapes()
+        let isa = try ISA.active()
+        if case .bf16 = packing, !isa.hasBF16 {
+            throw SentimentError.invalidArgument(
+                "bf16 needs a CPU with AVX512-BF16 or AMX; this one runs \(isa.name)\(ISA.capNote)", field: "precision")
+        }
         if case .int8(let qw) = packing {
             guard qw.layers.count == weights.layers.count, qw.hiddenSize == d else {
                 throw SentimentError(.internal, "the int8 weights were made for a model of a different shape")
@@ -70,12 +75,21 @@ public final class EncoderForward: @unchecked Sendable {
         parameterCount = weights.parameterCount
         embeddings = weights.embeddings
         head = weights.head
-        if case .none = packing { source = weights } else { source = nil }
+        switch packing {
+        case .none, .bf16(training: true): source = weights
+        default: source = nil
+        }
         packed = try PackedWeights(weights, packing: packing)
     }
 
-    /// The float weights this encoder computes with, in Hugging Face layout. `.none`: the
-    /// `EncoderWeights` it was made from. Packed: a new `EncoderWeights` whose linear weights are
+    /// Rounds the bf16 copies of the linear weights again from the master weights
+    /// (`.bf16(training: true)`, after each optimizer step); nothing for other packings.
+    public func refreshPackedWeights() throws {
+        if case .bf16(training: true) = packing { try packed.refresh() }
+    }
+
+    /// The float weights this encoder computes with, in Hugging Face layout. `.none` and bf16
+    /// training: the `EncoderWeights` it was made from (the master weights). Packed: a new `EncoderWeights` whose linear weights are
     /// rebuilt from the encoder's copies (`.transposed`: transposed back, bit for bit; `.int8`:
     /// dequantized, q * scale) and whose other tensors are the encoder's own (do not modify them).
     public func floatWeights() throws -> EncoderWeights {
@@ -138,6 +152,9 @@ public final class EncoderForward: @unchecked Sendable {
         if quantized != nil && ws.mode == .training {
             throw SentimentError(.misuse, "an int8 encoder runs inference only; train with the float weights")
         }
+        if case .bf16(training: false) = packing, ws.mode == .training {
+            throw SentimentError(.misuse, "a bf16 inference encoder keeps no master weights; train with .bf16(training: true)")
+        }
         try validate(batch)
         try ws.prepare(for: batch, threads: Parallel.threads)
         let t = batch.totalTokens, s = batch.count
@@ -178,8 +195,8 @@ public final class EncoderForward: @unchecked Sendable {
         // Classification head on the [CLS] rows.
         let h = head
         let pre = ws.headPre ?? headAct
-        // int8: one row per GEMM call, so the float head cannot depend on the batch size either.
-        let headRows = quantized == nil ? [(0, s)] : (0..<s).map { ($0, 1) }
+        // int8 and bf16: one row per GEMM call, so the float head cannot depend on the batch size either.
+        let headRows = packing.isBatchInvariant ? (0..<s).map { ($0, 1) } : [(0, s)]
         for (r0, m) in headRows {
             try sgemm(transB: true, m: m, n: d, k: d, a: cls + r0 * d, lda: d, b: h.dense.data, ldb: d, c: pre + r0 * d, ldc: d)
         }

@@ -91,6 +91,17 @@ public final class ForwardWorkspace {
         return b
     }
 
+    /// Buffers and matmul primitives of the bf16 path (made on first bf16 use; the backward
+    /// shares them).
+    private var bf16Buffers: BF16Scratch? = nil
+
+    func bf16Scratch() throws -> BF16Scratch {
+        if let b = bf16Buffers { return b }
+        let b = try BF16Scratch()
+        bf16Buffers = b
+        return b
+    }
+
     public init(config: EncoderConfig, mode: Mode = .inference) {
         self.mode = mode
         d = config.hiddenSize

@@ -3,7 +3,8 @@
 
 /// Loss and gradients of a classification batch. Reuses its buffers across calls (they grow to
 /// the largest batch seen). Not thread-safe: one call at a time. The weights may be updated in
-/// place between calls (the forward reads them directly, `WeightPacking.none`).
+/// place between calls (the forward reads them directly, `WeightPacking.none`; with `bf16`, each
+/// call first rounds them to its bf16 copies, `WeightPacking.bf16(training: true)`).
 public final class GradientStep {
     public let weights: EncoderWeights
     public var config: EncoderConfig { weights.config }
@@ -11,10 +12,15 @@ public final class GradientStep {
     let workspace: ForwardWorkspace
     private let backwardWorkspace = BackwardWorkspace()
 
-    /// Checks the weights (as `EncoderForward` does).
-    public init(weights: EncoderWeights) throws {
+    /// Whether the linear layers' GEMMs run in bf16 (mixed precision: fp32 master weights,
+    /// gradients, LayerNorm, softmax and loss).
+    public let bf16: Bool
+
+    /// Checks the weights (as `EncoderForward` does; `bf16` needs a CPU with AVX512-BF16 or AMX).
+    public init(weights: EncoderWeights, bf16: Bool = false) throws {
         self.weights = weights
-        encoder = try EncoderForward(weights: weights, packing: .none)
+        self.bf16 = bf16
+        encoder = try EncoderForward(weights: weights, packing: bf16 ? .bf16(training: true) : .none)
         workspace = ForwardWorkspace(config: weights.config, mode: .training)
         workspace.sparseLastLayer = true
     }
@@ -72,6 +78,7 @@ public final class GradientStep {
         }
 
         let t0 = Clock.now()
+        try encoder.refreshPackedWeights()
         workspace.dropout = dropoutSeed.map { DropoutPlan(config: c, seed: $0) }
         defer { workspace.dropout = nil }
         try encoder.forward(batch, workspace: workspace)

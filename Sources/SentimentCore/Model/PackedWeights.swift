@@ -15,6 +15,20 @@ public enum WeightPacking: Sendable {
     /// reads the `EncoderWeights`, which must not change afterwards. The encoder keeps the int8
     /// weights, not the float originals.
     case int8(QuantizedEncoderWeights)
+    /// Run the linear layers in bf16 with fp32 accumulation (BF16Linear.swift). Inference keeps
+    /// only the packed bf16 copies. `training` reads the `EncoderWeights` as fp32 master weights
+    /// (as `.none`) and keeps bf16 copies for both directions, rounded again by
+    /// `EncoderForward.refreshPackedWeights` after each optimizer step.
+    case bf16(training: Bool)
+
+    /// Whether the linear layers' output rows are computed one row at a time in every part of the
+    /// forward the packing runs, so logits do not depend on the batch (int8, bf16).
+    var isBatchInvariant: Bool {
+        switch self {
+        case .int8, .bf16: return true
+        case .none, .transposed: return false
+        }
+    }
 }
 
 /// A linear layer as the GEMM sees it.
@@ -23,6 +37,7 @@ struct Linear {
         /// Float weights in `layout` with leading dimension `ld`.
         case float(UnsafePointer<Float>, layout: WeightLayout, ld: Int)
         case int8(Int8Linear)
+        case bf16(BF16Weight)
     }
     let weight: Weight
     /// The float bias (an int8 layer adds its own copy; the float FFN path reads this one).
@@ -44,6 +59,8 @@ struct Linear {
                 let scale = q.scales[o]
                 for i in 0..<k { t.data[o * k + i] = Float(Int8(bitPattern: bytes[o * k + i])) * scale }
             }
+        case .bf16(let w):
+            return try w.forward.unpacked()
         }
         return t
     }
@@ -130,6 +147,15 @@ struct PackedWeights {
                 }
                 layers.append(try block(q: slice(0, d), k: slice(1, d), v: slice(2, d), qkv: slice(0, 3 * d),
                                         kv: slice(1, 2 * d), rest: transposedCopy))
+            case .bf16(let training):
+                // Q, K and V stay separate (a column slice of a packed matrix is not a pointer offset).
+                func rounded(_ t: LayerTensor) throws -> Linear {
+                    let w = l[t], n = w.shape[0], k = w.shape[1]
+                    let b = try BF16Weight(w.data, n: n, k: k, ld: k, training: training)
+                    return Linear(weight: .bf16(b), bias: bias(t), k: k, n: n)
+                }
+                layers.append(try block(q: rounded(.query), k: rounded(.key), v: rounded(.value), qkv: nil, kv: nil,
+                                        rest: rounded))
             case .int8(let qw):
                 let ql = qw.layers[li]
                 // qkv and kv carry a float bias only for their shape; an int8 layer adds its own.
@@ -154,6 +180,15 @@ struct PackedWeights {
         vectors = weights.layers.map { l in
             Dictionary(uniqueKeysWithValues: LayerTensor.allCases.filter { !LayerTensor.linearWeights.contains($0) }
                 .map { ($0, l[$0]) })
+        }
+    }
+
+    /// Rounds the bf16 copies again from their master weights (`.bf16(training: true)`).
+    func refresh() throws {
+        for l in layers {
+            for t in LayerTensor.linearWeights {
+                if let lin = l.linear(t), case .bf16(let w) = lin.weight { try w.refresh() }
+            }
         }
     }
 

@@ -84,11 +84,13 @@ extension EncoderForward {
 
     /// Backward of `blockForward` from the activations a training forward kept in `a`: writes
     /// `dInput` ([T, D]) from `dOutput` ([n, D]) and adds every weight gradient into `g`.
-    /// `w` holds the float weights the forward read (`WeightPacking.none`).
+    /// `w` holds the float weights the forward read (`.none`), or the master weights of its bf16
+    /// copies in `layer` (`.bf16(training: true)`), which the backward then multiplies by.
     func blockBackward(
-        _ a: LayerActivations, rows: BlockRows, weights w: LayerWeights, gradients g: LayerWeights,
+        _ a: LayerActivations, rows: BlockRows, layer: PackedLayer, weights w: LayerWeights, gradients g: LayerWeights,
         dOutput: UnsafePointer<Float>, dInput: UnsafeMutablePointer<Float>, buffers b: BlockGradients,
-        tokens t: Int, offsets: UnsafeBufferPointer<Int>, probOffsets: UnsafeBufferPointer<Int>, dropout: BlockDropout?
+        tokens t: Int, offsets: UnsafeBufferPointer<Int>, probOffsets: UnsafeBufferPointer<Int>, dropout: BlockDropout?,
+        ws: ForwardWorkspace
     ) throws {
         guard let outMean = a.outMean, let outRstd = a.outRstd, let attnMean = a.attnMean, let attnRstd = a.attnRstd,
               let ffnPre = a.ffnPre, let probs = a.probs
@@ -97,6 +99,22 @@ extension EncoderForward {
         let n = rows == .all ? t : offsets.count - 1
         // For all rows, the rows' input is the layer input: its gradient goes straight to dInput.
         let dRowInput = rows == .all ? dInput : b.rowInput
+        // A linear layer's backward in the precision its forward ran in.
+        func linear(
+            _ wt: LayerTensor, dinp: UnsafeMutablePointer<Float>?, dout: UnsafePointer<Float>, inp: UnsafePointer<Float>,
+            m: Int, k: Int, n: Int, ldDout: Int? = nil, accumulateInput: Bool = false
+        ) throws {
+            guard let bt = wt.bias else { throw SentimentError(.internal, "\(wt) is not a linear weight") }
+            if case .bf16(let bw)? = layer.linear(wt)?.weight {
+                try bf16LinearBackward(
+                    dinp: dinp, dweight: g[wt].data, dbias: g[bt].data, dout: dout, inp: inp, weight: bw, m: m, k: k, n: n,
+                    ldDout: ldDout, accumulateInput: accumulateInput, scratch: try ws.bf16Scratch())
+            } else {
+                try linearBackward(
+                    dinp: dinp, dweight: g[wt].data, dbias: g[bt].data, dout: dout, inp: inp, weight: w[wt].data,
+                    m: m, k: k, n: n, ldDout: ldDout, accumulateInput: accumulateInput)
+            }
+        }
 
         // Output LayerNorm, FFN out (through its dropout), GELU, FFN in.
         layerNormBackward(
@@ -108,14 +126,10 @@ extension EncoderForward {
             blockDropoutBackward(b.ffnOut, rows: rows, count: n, offsets: offsets, mask: m)
             dFfnOut = UnsafePointer(b.ffnOut)
         }
-        try linearBackward(
-            dinp: b.ffn, dweight: g[.ffnOut].data, dbias: g[.ffnOutBias].data,
-            dout: dFfnOut, inp: a.ffnAct, weight: w[.ffnOut].data, m: n, k: f, n: d)
+        try linear(.ffnOut, dinp: b.ffn, dout: dFfnOut, inp: a.ffnAct, m: n, k: f, n: d)
         geluBackward(dinp: b.ffn, dout: b.ffn, preActivation: ffnPre, count: n * f)
         b.attnNorm.update(from: b.ffnSum, count: n * d)
-        try linearBackward(
-            dinp: b.attnNorm, dweight: g[.ffnIn].data, dbias: g[.ffnInBias].data,
-            dout: b.ffn, inp: a.attnNorm, weight: w[.ffnIn].data, m: n, k: d, n: f, accumulateInput: true)
+        try linear(.ffnIn, dinp: b.attnNorm, dout: b.ffn, inp: a.attnNorm, m: n, k: d, n: f, accumulateInput: true)
 
         // Attention LayerNorm (d(attnSum) is d(rowInput) through the residual), out-projection
         // (through its dropout), attention.
@@ -129,9 +143,7 @@ extension EncoderForward {
             blockDropoutBackward(b.attnOut, rows: rows, count: n, offsets: offsets, mask: m)
             dAttnOut = UnsafePointer(b.attnOut)
         }
-        try linearBackward(
-            dinp: b.context, dweight: g[.attentionOut].data, dbias: g[.attentionOutBias].data,
-            dout: dAttnOut, inp: a.context, weight: w[.attentionOut].data, m: n, k: d, n: d)
+        try linear(.attentionOut, dinp: b.context, dout: dAttnOut, inp: a.context, m: n, k: d, n: d)
 
         // Q, K, V projections: their input gradients add into dInput (and, for the [CLS] rows,
         // Q's into dRowInput, which then adds into its tokens' rows).
@@ -142,10 +154,8 @@ extension EncoderForward {
                 numHeads: config.numHeads, headDim: config.headDim, dropout: dropout?.attention,
                 scratch: b.scratch, scratchPerThread: b.scratchPerThread)
             for (slot, wt) in [LayerTensor.query, .key, .value].enumerated() {
-                guard let bias = wt.bias else { continue }
-                try linearBackward(
-                    dinp: dInput, dweight: g[wt].data, dbias: g[bias].data, dout: b.qkv + slot * d, inp: a.input,
-                    weight: w[wt].data, m: t, k: d, n: d, ldDout: 3 * d, accumulateInput: true)
+                try linear(wt, dinp: dInput, dout: b.qkv + slot * d, inp: a.input, m: t, k: d, n: d, ldDout: 3 * d,
+                           accumulateInput: true)
             }
         case .cls:
             guard let q = a.queries else { throw SentimentError(.internal, "[CLS] query buffer missing") }
@@ -154,15 +164,10 @@ extension EncoderForward {
                 probs: probs, probOffsets: probOffsets, offsets: offsets,
                 numHeads: config.numHeads, headDim: config.headDim, dropout: dropout?.attention,
                 scratch: b.scratch, scratchPerThread: b.scratchPerThread)
-            try linearBackward(
-                dinp: dRowInput, dweight: g[.query].data, dbias: g[.queryBias].data, dout: b.queries, inp: a.rowInput,
-                weight: w[.query].data, m: n, k: d, n: d, accumulateInput: true)
-            try linearBackward(
-                dinp: dInput, dweight: g[.key].data, dbias: g[.keyBias].data, dout: b.qkv + d, inp: a.input,
-                weight: w[.key].data, m: t, k: d, n: d, ldDout: 3 * d)
-            try linearBackward(
-                dinp: dInput, dweight: g[.value].data, dbias: g[.valueBias].data, dout: b.qkv + 2 * d, inp: a.input,
-                weight: w[.value].data, m: t, k: d, n: d, ldDout: 3 * d, accumulateInput: true)
+            try linear(.query, dinp: dRowInput, dout: b.queries, inp: a.rowInput, m: n, k: d, n: d, accumulateInput: true)
+            try linear(.key, dinp: dInput, dout: b.qkv + d, inp: a.input, m: t, k: d, n: d, ldDout: 3 * d)
+            try linear(.value, dinp: dInput, dout: b.qkv + 2 * d, inp: a.input, m: t, k: d, n: d, ldDout: 3 * d,
+                       accumulateInput: true)
             for i in 0..<n { axpy(dInput + offsets[i] * d, 1, dRowInput + i * d, d) }
         }
     }
@@ -204,8 +209,14 @@ extension EncoderForward {
             try int8LinearQuantized(qOut, rows: rows, out: out, ldOut: d, addBias: outBias, scratch: scratch)
             return
         }
-        try apply(ws, layer.ffnIn, inp: inp, rows: rows, out: act, ldOut: f, bias: false)
-        biasGeluForward(x: act, bias: layer.ffnIn.bias, rows: rows, cols: f, preActivation: preActivation)
+        if case .bf16(let w) = layer.ffnIn.weight, preActivation == nil {
+            // Bias and GELU run as the matmul's post-ops.
+            try bf16LinearForward(w, inp: inp, rows: rows, ldInp: d, out: act, ldOut: f, bias: layer.ffnIn.bias, gelu: true,
+                                  scratch: try ws.bf16Scratch())
+        } else {
+            try apply(ws, layer.ffnIn, inp: inp, rows: rows, out: act, ldOut: f, bias: false)
+            biasGeluForward(x: act, bias: layer.ffnIn.bias, rows: rows, cols: f, preActivation: preActivation)
+        }
         try apply(ws, layer.ffnOut, inp: act, rows: rows, out: out, ldOut: d, bias: outBias)
     }
 
@@ -218,6 +229,9 @@ extension EncoderForward {
         switch lin.weight {
         case .int8(let q):
             try int8Linear(q, inp: inp, rows: rows, out: out, ldOut: ldOut, addBias: bias, scratch: try ws.int8Scratch())
+        case .bf16(let w):
+            try bf16LinearForward(w, inp: inp, rows: rows, ldInp: lin.k, out: out, ldOut: ldOut, bias: bias ? lin.bias : nil,
+                                  scratch: try ws.bf16Scratch())
         case .float(let w, let layout, let ld):
             try linearForward(
                 out: out, inp: inp, weight: w, layout: layout, bias: bias ? lin.bias : nil,

@@ -98,7 +98,7 @@ public enum Trainer {
         hyper.beta2 = Float(config.adamBeta2)
         hyper.epsilon = Float(config.adamEpsilon)
         hyper.weightDecay = Float(config.weightDecay)
-        let stepper = try GradientStep(weights: weights)
+        let stepper = try GradientStep(weights: weights, bf16: config.bf16)
         stepper.rdropAlpha = config.rdropAlpha
         let gradients = try EncoderWeights.zeros(like: weights)
         let gradientTensors = gradients.namedTensors.map(\.tensor)
@@ -115,6 +115,8 @@ public enum Trainer {
         var result = TrainingResult(
             epochs: [], bestEpoch: nil, outputDirectory: config.saveStrategy == .no ? nil : config.outputDirectory,
             trainExamples: n, trainTokensPerSecond: 0, cancelled: false, stepLosses: [])
+        result.isa = try ISA.active()
+        result.bf16 = config.bf16
         var step = 0, trainSeconds = 0.0, trainTokens = 0
         var bestAccuracy = -Double.infinity
         // Since the last `.step` event.

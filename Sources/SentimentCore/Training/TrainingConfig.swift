@@ -53,6 +53,10 @@ public struct TrainingConfig: Sendable, Equatable {
     public var maxTrainExamples: Int = 0
     /// Dropout on (the recipe); off makes a run a deterministic function of the weights.
     public var dropout: Bool = true
+    /// Mixed precision (TrainingArguments' `bf16`): the linear layers' GEMMs in bf16, forward and
+    /// backward; master weights, AdamW state, LayerNorm, softmax, loss and gradients in fp32.
+    /// Needs AVX512-BF16 or AMX.
+    public var bf16: Bool = false
 
     public init(modelDirectory: String, trainFile: String) {
         self.modelDirectory = modelDirectory
@@ -93,6 +97,10 @@ public struct TrainingConfig: Sendable, Equatable {
         try int(threads, "threads", L.threads)
         try int(loggingSteps, "logging_steps", L.loggingSteps)
         try int(maxTrainExamples, "max_train_examples", L.maxTrainExamples)
+        if bf16 {
+            let isa = try ISA.active()
+            try check(isa.hasBF16, "bf16", "false on this CPU: bf16 needs AVX512-BF16 or AMX, and it runs \(isa.name)\(ISA.capNote)")
+        }
         if rdropAlpha > 0, !dropout {
             throw SentimentError.invalidArgument("rdrop_alpha needs dropout on (\"dropout\": true)", field: "rdrop_alpha")
         }
@@ -166,6 +174,9 @@ public struct TrainingResult: Sendable {
     public var trainExamples: Int
     /// Real (unpadded) tokens per second over the optimizer steps.
     public var trainTokensPerSecond: Double
+    /// The matrix instructions the run computed with, and whether its GEMMs ran in bf16.
+    public var isa: ISA = .avx2
+    public var bf16 = false
     public var cancelled: Bool
     /// Loss after every optimizer step, for curves.
     public var stepLosses: [Double]
