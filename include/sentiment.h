@@ -113,13 +113,20 @@ SENTIMENT_API void sentiment_string_free(char *s);
  * activations per token; embeddings, LayerNorm, softmax and the head stay float): a float
  * checkpoint is quantized at load, an int8 checkpoint (sentiment_model_save with
  * "precision": "int8") is loaded as is. A text's int8 result does not depend on its batch.
+ * precision "bf16" runs them with bf16 operands and fp32 accumulation (weights rounded once
+ * at load; LayerNorm, softmax and the head stay fp32); it needs a CPU with AVX512-BF16 or AMX,
+ * else INVALID_ARGUMENT naming the CPU's "isa". A text's bf16 result does not depend on its
+ * batch either. The environment variable SENTIMENT_ISA (avx2, avx512, avx512_vnni,
+ * avx512_bf16, amx) caps the matrix instructions the process uses; it is read at the first
+ * load and a bad value fails the load with INVALID_ARGUMENT.
  * On success *out_model is a new handle (free with sentiment_model_free) and *out_json
  * holds the same document as sentiment_model_info. On failure *out_model is NULL. */
 SENTIMENT_API int32_t sentiment_model_load(const char *config_json, sentiment_model **out_model,
                                            char **out_json);
 
 /* Effective settings: model_type, hidden_size, layers, heads, parameters, precision,
- * labels, threads, max_length, head, fresh_head, load_seconds, version. */
+ * isa (the matrix instructions in use: "avx2", "avx512", "avx512_vnni", "avx512_bf16" or
+ * "amx"), labels, threads, max_length, head, fresh_head, load_seconds, version. */
 SENTIMENT_API int32_t sentiment_model_info(const sentiment_model *model, char **out_json);
 
 /* {"texts": ["...", ...], "max_length": 128} ->
@@ -148,8 +155,10 @@ SENTIMENT_API int32_t sentiment_evaluate(const sentiment_model *model, const cha
  * transformers.AutoModelForSequenceClassification.from_pretrained() loads. "precision":
  * "int8" writes an int8 checkpoint instead (I8 weights with F32 "<name>_scale" tensors, the
  * scheme in the safetensors metadata; about a quarter of the fp32 size) that this library
- * loads (transformers does not). "fp32" writes the weights the model computes with: a model
- * loaded at int8 writes its dequantized weights. The files are staged beside output_dir and
+ * loads (transformers does not). "bf16" writes every float tensor as BF16 with "torch_dtype":
+ * "bfloat16" (transformers loads it; not from an int8 model). "fp32" writes the weights the
+ * model computes with: a model loaded at int8 writes its dequantized weights, one loaded at
+ * bf16 its bf16 values. The files are staged beside output_dir and
  * put in place as one set (see "Saved checkpoints" above), so a crash leaves the old
  * checkpoint or the new one; other entries of output_dir are kept. */
 SENTIMENT_API int32_t sentiment_model_save(const sentiment_model *model, const char *config_json,
@@ -185,11 +194,15 @@ SENTIMENT_API void sentiment_model_free(sentiment_model *model);
  *                              twice under different dropout masks and the loss adds
  *                              alpha/4 (KL(p||q) + KL(q||p)) to the two copies' mean cross-
  *                              entropy; twice the compute per step; needs "dropout": true
+ *   "bf16": false              mixed precision: the GEMMs of forward and backward in bf16 with
+ *                              fp32 accumulation; master weights, AdamW state, LayerNorm,
+ *                              softmax, loss and gradients fp32. Needs AVX512-BF16 or AMX
  * Result:
  *   {"epochs": [{"epoch": 1, "step": 264, "train_loss": 0.38, "eval_loss": 0.32,
  *                "eval_accuracy": 0.87, "seconds": 600.0}, ...],
  *    "best_epoch": 2, "output_dir": "...", "train_examples": 67349,
- *    "train_tokens_per_second": 1500.0, "cancelled": false, "steps": 1320,
+ *    "train_tokens_per_second": 1500.0, "isa": "avx512_bf16", "bf16": false,
+ *    "cancelled": false, "steps": 1320,
  *    "curve": {"steps": [1, 2, ...], "loss": [0.69, 0.68, ...]}}
  *   eval_loss, eval_accuracy and best_epoch are null without eval_file; output_dir is null
  *   without one. "curve" is the training loss per optimizer step (for runs of more than

@@ -39,7 +39,7 @@ enum TrainBench {
                 + "/models/all-MiniLM-L6-v2")
         var data = (TokenizerBench.env("SENTIMENT_DATA_DIR") ?? "../shared/data/sst2") + "/train.tsv"
         var batchSize = 256, steps = 6, warmup = 1, maxLength = 128, threads = 0
-        var dropout = true
+        var dropout = true, bf16 = false
         var i = 0
         while i < argv.count {
             let value = i + 1 < argv.count ? argv[i + 1] : ""
@@ -52,6 +52,7 @@ enum TrainBench {
             case "--max-length": maxLength = Int(value) ?? maxLength
             case "--threads": threads = Int(value) ?? threads
             case "--no-dropout": dropout = false; i -= 1
+            case "--bf16": bf16 = true; i -= 1
             default: throw SentimentError.invalidArgument("unknown option \(argv[i])")
             }
             i += 2
@@ -66,7 +67,7 @@ enum TrainBench {
             throw SentimentError.invalidArgument("\(data) has \(dataset.count) sentences; need \(needed)")
         }
         let weights = ckpt.weights
-        let trainer = try GradientStep(weights: weights)
+        let trainer = try GradientStep(weights: weights, bf16: bf16)
         let grads = try EncoderWeights.zeros(like: weights)
         let gradTensors = grads.namedTensors.map(\.tensor)
         let optimizer = try AdamW(parameters: weights.namedTensors, hyper: AdamW.Hyperparameters())

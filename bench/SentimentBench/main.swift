@@ -3,7 +3,7 @@
 //   sentiment-bench tokenizer [--model DIR] [--data FILE] [--reps N] [--max-length N]
 //   sentiment-bench forward [--model DIR] [--data FILE] [--reps N] [--batch N] [--threads N] [--modes 1,batch] [--precision fp32|int8]
 //   sentiment-bench profile [TOKENS [SEQUENCES]]
-//   sentiment-bench train [--model DIR] [--data FILE] [--batch 256] [--steps 6] [--warmup 1] [--max-length 128] [--threads N] [--no-dropout]
+//   sentiment-bench train [--model DIR] [--data FILE] [--batch 256] [--steps 6] [--warmup 1] [--max-length 128] [--threads N] [--no-dropout] [--bf16]
 //   sentiment-bench train --config TRAIN_CONFIG.json [--stop-after-epochs N]   (one Trainer.run, printing its events)
 //
 // Each bench prints human-readable lines and one final JSON line (machine-readable, for the

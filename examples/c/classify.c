@@ -1,7 +1,7 @@
 /*
  * classify: classifies sentences with libsentiment.
  *
- *   classify [--json] [--precision fp32|int8] MODEL_DIR [TEXT...]
+ *   classify [--json] [--precision fp32|int8|bf16] MODEL_DIR [TEXT...]
  *
  * With no TEXT, classifies each non-empty line of stdin. Prints "LABEL score  text" per
  * sentence, or with --json the library's result document as is.
@@ -136,7 +136,7 @@ int main(int argc, char **argv)
         }
     }
     if (arg >= argc || argv[arg][0] == '-') {
-        fprintf(stderr, "usage: %s [--json] [--precision fp32|int8] MODEL_DIR [TEXT...]\n"
+        fprintf(stderr, "usage: %s [--json] [--precision fp32|int8|bf16] MODEL_DIR [TEXT...]\n"
                         "  with no TEXT, classifies each line of stdin\n", argv[0]);
         return 2;
     }

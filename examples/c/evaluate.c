@@ -2,7 +2,7 @@
  * evaluate: accuracy and loss of a model on a labeled TSV file (GLUE SST-2 layout:
  * a header naming "sentence" and "label" columns).
  *
- *   evaluate [--precision fp32|int8] MODEL_DIR DATA_TSV [BATCH_SIZE]
+ *   evaluate [--precision fp32|int8|bf16] MODEL_DIR DATA_TSV [BATCH_SIZE]
  *
  * Prints examples, accuracy, loss, seconds and the model's load time on stdout and progress
  * on stderr. --precision int8 quantizes a float model at load (or loads an int8 checkpoint).
@@ -91,7 +91,7 @@ int main(int argc, char **argv)
         argc -= 2;
     }
     if (argc < 3 || argc > 4) {
-        fprintf(stderr, "usage: evaluate [--precision fp32|int8] MODEL_DIR DATA_TSV [BATCH_SIZE]\n");
+        fprintf(stderr, "usage: evaluate [--precision fp32|int8|bf16] MODEL_DIR DATA_TSV [BATCH_SIZE]\n");
         return 2;
     }
     int batch_size = argc == 4 ? atoi(argv[3]) : 32; /* the library rejects a bad value */

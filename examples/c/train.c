@@ -9,6 +9,7 @@
  *     --lr X               [learning_rate]         --batch N       [train_batch_size]
  *     --save STRATEGY      [save_strategy]         --threads N     [threads]
  *     --max-examples N     [max_train_examples]    --logging-steps N [logging_steps]
+ *     --bf16               [bf16] mixed precision (needs AVX512-BF16 or AMX)
  *     --result FILE.json   also write the result document to FILE.json
  *
  * stderr: a progress line (step/total, epoch, loss, lr, examples/s, ETA) redrawn in place
@@ -264,7 +265,7 @@ static void usage(const char *program)
     fprintf(stderr,
             "usage: %s MODEL_DIR TRAIN_TSV EVAL_TSV|- OUTPUT_DIR|- [--config FILE.json] [--epochs N]\n"
             "       [--max-steps N] [--lr X] [--batch N] [--save best|last|epoch|no] [--threads N]\n"
-            "       [--max-examples N] [--logging-steps N] [--result FILE.json]\n",
+            "       [--max-examples N] [--logging-steps N] [--bf16] [--result FILE.json]\n",
             program);
 }
 
@@ -280,6 +281,10 @@ static json_object *build_config(int argc, char **argv, const char **result_file
             if (count == 4)
                 goto bad;
             positional[count++] = arg;
+            continue;
+        }
+        if (strcmp(arg, "--bf16") == 0) {
+            json_object_object_add(overrides, "bf16", json_object_new_boolean(1));
             continue;
         }
         if (i + 1 >= argc) {

@@ -17,6 +17,9 @@ Recipes (--recipe; the other options override single keys):
              R-Drop; the reference recipe's best in 5 epochs was 0.882 and 0.888 (seeds 42,
              44; bench/README.md has the tables).
 
+Mixed precision ("bf16": true: bf16 GEMMs, fp32 master weights and optimizer) is on where the
+CPU has AVX512-BF16 or AMX, and the run says which it used; --fp32 turns it off.
+
 DATA_DIR holds train.tsv and dev.tsv. Shows one updating progress line (step/total, loss,
 examples/s, ETA), a line per epoch, then the epochs table (next to the PyTorch run when the
 recipe is the reference one; otherwise followed by PyTorch's best figures), and writes OUTPUT_DIR/train_result.json and OUTPUT_DIR/curves.svg. The best epoch's model is
@@ -57,6 +60,8 @@ def main():
     parser.add_argument("--batch", type=int, help="train_batch_size (default: the recipe's)")
     parser.add_argument("--threads", type=int, help="compute threads (default: all cores)")
     parser.add_argument("--config", help="a JSON file of further train config keys")
+    parser.add_argument("--fp32", action="store_true",
+                        help="train in fp32 even where the CPU runs bf16 (default: bf16 where it can)")
     parser.add_argument("--no-reference", action="store_true", help="do not show the reference run")
     args = parser.parse_args()
 
@@ -74,11 +79,14 @@ def main():
                        ("learning_rate", args.lr), ("train_batch_size", args.batch), ("threads", args.threads)):
         if value is not None:
             config[key] = value
+    isa = cpu_isa(args.model_dir)
+    config.setdefault("bf16", not args.fp32 and isa in BF16_ISAS)
     learning_rate = config.get("learning_rate", 2e-5)
     reference = None if args.no_reference else pytorch_reference(config)
     reference_label = f"all-MiniLM-L6-v2, PyTorch, lr {_format_lr(learning_rate)}"
 
-    print(f"fine-tuning {args.model_dir} on {config['train_file']}", file=sys.stderr)
+    print(f"fine-tuning {args.model_dir} on {config['train_file']} in "
+          + (f"mixed precision bf16 (CPU: {isa})" if config["bf16"] else f"fp32 (CPU: {isa})"), file=sys.stderr)
     progress = sentiment.TrainingProgress()
     interrupted = False
     try:
@@ -141,10 +149,26 @@ def print_table(result, reference, reference_label, partial=False):
                f"{result.get('steps', '?')} steps", f"{result.get('train_examples', '?')} train examples"]
     if isinstance(speed, (int, float)):
         summary.append(f"{speed:.0f} tokens/s")
+    if "isa" in result:
+        summary.append(("bf16" if result.get("bf16") else "fp32") + f" on {result['isa']}")
     print(", ".join(summary))
     saved = result.get("output_dir")
     if saved and os.path.isfile(os.path.join(saved, "model.safetensors")):
         print(f"model: {saved}")
+
+
+# The instruction levels (sentiment_model_info's "isa") that run bf16 GEMMs natively.
+BF16_ISAS = ("avx512_bf16", "amx")
+
+
+def cpu_isa(model_dir):
+    """The matrix instructions the library uses on this machine (SENTIMENT_ISA caps them), or
+    None when the model does not load (train then names the problem)."""
+    try:
+        with sentiment.Model(model_dir) as m:
+            return m.info["isa"]
+    except sentiment.SentimentError:
+        return None
 
 
 def recipe_config(recipe, model_dir):

@@ -7,6 +7,7 @@
 //             dbias[N]    += column sums of dout (fp32)
 // W stays fp32 in training (the master weights); `BF16Weight.refresh` rounds it again after
 // each optimizer step.
+import CKernels
 
 /// A float rounded to bf16 (nearest, ties to even), as its 16 bits; NaN stays NaN.
 @inline(__always)
@@ -16,12 +17,14 @@ func bf16Bits(_ x: Float) -> UInt16 {
     return UInt16(truncatingIfNeeded: (u &+ 0x7FFF &+ ((u >> 16) & 1)) >> 16)
 }
 
-/// dst[r, c] = bf16(src[r, c]) for `rows` x `cols` (src row stride `ld`; dst dense).
+/// dst[r, c] = bf16(src[r, c]) for `rows` x `cols` (src row stride `ld`; dst dense), with
+/// CKernels' `bf16_from_f32` (AVX512-BF16 where the CPU has it).
 func convertToBF16(_ src: UnsafePointer<Float>, rows: Int, cols: Int, ld: Int, into dst: UnsafeMutablePointer<UInt16>) {
     Parallel.forRanges(rows, grain: Swift.max(1, 65536 / Swift.max(cols, 1))) { range in
-        for r in range {
-            let s = src + r * ld, d = dst + r * cols
-            for c in 0..<cols { d[c] = bf16Bits(s[c]) }
+        if ld == cols {
+            bf16_from_f32(src + range.lowerBound * ld, range.count * cols, dst + range.lowerBound * cols)
+        } else {
+            for r in range { bf16_from_f32(src + r * ld, cols, dst + r * cols) }
         }
     }
 }
@@ -32,10 +35,18 @@ final class BF16Scratch {
     let runner = MatmulRunner()
     private(set) var first: AlignedBuffer<UInt16>
     private(set) var second: AlignedBuffer<UInt16>
+    /// A dense fp32 output, for outputs with a row stride (oneDNN 2.6's brgemm matmul takes only
+    /// dense outputs and falls back to its reference kernel otherwise).
+    private(set) var output: AlignedBuffer<Float>
 
     init() throws {
         first = try AlignedBuffer(count: 0)
         second = try AlignedBuffer(count: 0)
+        output = try AlignedBuffer(count: 0)
+    }
+
+    func reserveOutput(_ n: Int) throws {
+        if n > output.count { output = try AlignedBuffer(count: n + n / 4) }
     }
 
     /// Room for `a` and `b` bf16 values in `first` and `second`.
@@ -80,10 +91,19 @@ func bf16LinearForward(
     guard m > 0 else { return }
     try scratch.reserve(m * w.k)
     convertToBF16(inp, rows: m, cols: w.k, ld: ldInp, into: scratch.first.pointer)
+    let dense = ldOut == w.n
+    if !dense { try scratch.reserveOutput(m * w.n) }
+    let c = dense ? out : scratch.output.pointer
     try scratch.runner.run(
-        MatmulShape(m: m, k: w.k, n: w.n, src: .bf16, lda: w.k, weights: .packed(.bf16), ldc: ldOut,
+        MatmulShape(m: m, k: w.k, n: w.n, src: .bf16, lda: w.k, weights: .packed(.bf16), ldc: w.n,
                     bias: bias != nil, gelu: gelu),
-        a: scratch.first.pointer, packed: w.forward, bias: bias, c: out)
+        a: scratch.first.pointer, packed: w.forward, bias: bias, c: c)
+    if !dense {
+        let n = w.n
+        Parallel.forRanges(m, grain: Swift.max(1, 65536 / n)) { rows in
+            for r in rows { (out + r * ldOut).update(from: c + r * n, count: n) }
+        }
+    }
 }
 
 /// Backward of `bf16LinearForward` (without GELU), with `linearBackward`'s arguments and
@@ -102,9 +122,9 @@ func bf16LinearBackward(
     let dy = scratch.first.pointer, x = scratch.second.pointer
     convertToBF16(dout, rows: m, cols: n, ld: ldDout ?? n, into: dy)
     if let dinp {
+        guard (ldDinp ?? k) == k else { throw SentimentError(.internal, "bf16 input gradients must be dense") }
         try scratch.runner.run(
-            MatmulShape(m: m, k: n, n: k, src: .bf16, lda: n, weights: .packed(.bf16), ldc: ldDinp ?? k,
-                        accumulate: accumulateInput),
+            MatmulShape(m: m, k: n, n: k, src: .bf16, lda: n, weights: .packed(.bf16), ldc: k, accumulate: accumulateInput),
             a: dy, packed: wb, c: dinp)
     }
     convertToBF16(inp, rows: m, cols: k, ld: ldInp ?? k, into: x)

@@ -1,5 +1,6 @@
-// Int8 linear layers for inference (AVX-512 VNNI: our kernel in CKernels where the CPU has VNNI
-// and the shape fits, else oneDNN's `dnnl_gemm_u8s8s32`).
+// Int8 linear layers for inference: our AVX-512 VNNI kernel (CKernels) where the CPU has VNNI and
+// the shape fits, else oneDNN's u8 x s8 -> s32 matmul primitive (Matmul.swift), which runs on AMX
+// tiles where the CPU has them, and on VNNI or AVX2 otherwise.
 //
 // Weights: int8 per output channel, symmetric:   W[n, k] ~ sw[n] * qw[n, k],        qw in -127...127.
 // Activations: dynamic per row (token), asymmetric u8:  x[m, k] ~ sx[m] * (qx[m, k] - zx[m]), qx in 0...255.
@@ -11,9 +12,11 @@
 // and every other step works on one row, so a row's output does not depend on the other rows of
 // the batch: batch-1 and batch-32 logits are bit-identical.
 //
-// Our kernel (Sources/CKernels/vnni_gemm.c) runs 2-4x faster than dnnl_gemm_u8s8s32 for the
-// small-M, K = 384/768 shapes of batch-1 inference. It needs the weights packed in its VNNI layout
-// (N % 16 == 0, K % 4 == 0); other shapes, and CPUs without VNNI, keep row-major weights and oneDNN.
+// Both compute the same exact s32 products, and the rest is ours, so the two give bit-identical
+// logits (tested). Our kernel (Sources/CKernels/vnni_gemm.c) runs 2-4x faster than oneDNN's
+// dnnl_gemm_u8s8s32 for the small-M, K = 384/768 shapes of batch-1 inference and needs the
+// weights in its VNNI layout (N % 16 == 0, K % 4 == 0). With AMX, other shapes and CPUs without
+// VNNI, the weights are packed for the oneDNN primitive instead.
 import CDnnl
 import CKernels
 
@@ -26,11 +29,12 @@ let int8MaxInnerDimension = Int(Int32.max) / (255 * 127)
 
 /// Which GEMM runs the int8 layers.
 public enum Int8Kernel {
-    /// True when this CPU has AVX-512 VNNI, `SENTIMENT_ISA` does not cap it below that, and
+    /// True when the VNNI kernel runs the int8 layers: this CPU has AVX-512 VNNI but no AMX (which
+    /// oneDNN's primitive uses), `SENTIMENT_ISA` does not cap it below VNNI, and
     /// `SENTIMENT_INT8_GEMM` is not `onednn` (a switch for benchmarks and tests). Read once per process.
     public static let vnniPacked: Bool = {
         if let v = getenv("SENTIMENT_INT8_GEMM"), String(cString: v) == "onednn" { return false }
-        guard let isa = try? ISA.active(), isa >= .avx512_vnni else { return false }
+        guard let isa = try? ISA.active(), isa >= .avx512_vnni, isa < .amx else { return false }
         return int8_vnni_available() != 0
     }()
 
@@ -65,6 +69,9 @@ public final class Int8Matrix: @unchecked Sendable {
     let scales: AlignedBuffer<Float>
     let columnSums: AlignedBuffer<Int32>
     let bias: AlignedBuffer<Float>
+    /// Unless `packed`: the weights packed for oneDNN's matmul, for every row range `view` serves
+    /// (the whole matrix, and each run of the parts it was stacked from).
+    private var onednn: [Range<Int>: PackedMatrix] = [:]
 
     /// Quantizes `weight` ([N, K] row-major) and copies `bias` ([N]). Row n's scale is
     /// `knownScales[n]` when given (re-quantizing an int8 checkpoint's dequantized weights with
@@ -103,6 +110,15 @@ public final class Int8Matrix: @unchecked Sendable {
             int8_vnni_pack(rowMajor.pointer, n, k, weights.pointer)
         } else {
             weights = rowMajor
+            try packForOneDNN([0..<n])
+        }
+    }
+
+    /// Packs rows `ranges` of the row-major weights for oneDNN's matmul.
+    private func packForOneDNN(_ ranges: [Range<Int>]) throws {
+        for r in ranges {
+            onednn[r] = try PackedMatrix(
+                weights.pointer + r.lowerBound * k, sourceType: .s8, transposed: true, ld: k, k: k, n: r.count, type: .s8)
         }
     }
 
@@ -130,6 +146,14 @@ public final class Int8Matrix: @unchecked Sendable {
             (bias.pointer + r).update(from: p.bias.pointer, count: p.n)
             r += p.n
         }
+        if !packed {
+            // Every run of consecutive parts (Q | K | V: Q, K, V, QK, KV, QKV).
+            var starts = [0]
+            for p in parts { starts.append(starts[starts.count - 1] + p.n) }
+            var ranges: [Range<Int>] = []
+            for i in 0..<parts.count { for j in (i + 1)...parts.count { ranges.append(starts[i]..<starts[j]) } }
+            try packForOneDNN(ranges)
+        }
     }
 
     /// All rows as the kernels see them.
@@ -141,7 +165,7 @@ public final class Int8Matrix: @unchecked Sendable {
         let r = range.lowerBound
         return Int8Linear(
             weights: weights.pointer + r * k, scales: scales.pointer + r, columnSums: columnSums.pointer + r,
-            bias: bias.pointer + r, n: range.count, k: k, packed: packed)
+            bias: bias.pointer + r, n: range.count, k: k, packed: packed, onednn: onednn[range])
     }
 
     /// max|x| / 127 over `count` floats (1 when all are zero; NaN/inf pass through for the caller to reject).
@@ -176,6 +200,8 @@ struct Int8Linear {
     let n: Int, k: Int
     /// `weights` are in the VNNI kernel's layout (see vnni_gemm.h), not row-major.
     let packed: Bool
+    /// Unless `packed`: the same rows packed for oneDNN's matmul.
+    let onednn: PackedMatrix?
 
     /// The int8 weights as bytes ([N, K] row-major), for safetensors "I8".
     var weightBytes: [UInt8] {
@@ -226,9 +252,10 @@ func quantizeRowAsymmetric(
     return (scale, Int32(zero))
 }
 
-/// Per-call buffers of the int8 path (quantized inputs, row scales, s32 accumulators).
-/// Grows to the largest call; one call at a time.
+/// Per-call buffers of the int8 path (quantized inputs, row scales, s32 accumulators) and its
+/// oneDNN primitives. Grows to the largest call; one call at a time.
 final class Int8Scratch {
+    let runner = MatmulRunner()
     private(set) var input: AlignedBuffer<UInt8>
     private(set) var rowScale: AlignedBuffer<Float>
     private(set) var rowZero: AlignedBuffer<Int32>
@@ -305,15 +332,10 @@ func int8LinearQuantized(
             step.finish(rows: rows, columns: 0..<n)
         }
     } else {
-        var co: Int32 = 0
-        let status = dnnl_gemm_u8s8s32(
-            CChar(UInt8(ascii: "N")), CChar(UInt8(ascii: "T")), CChar(UInt8(ascii: "F")),
-            dnnl_dim_t(m), dnnl_dim_t(n), dnnl_dim_t(k), 1,
-            a, dnnl_dim_t(k), 0, w.weights, dnnl_dim_t(k), 0,
-            0, acc, dnnl_dim_t(n), &co)
-        guard status == dnnl_success else {
-            throw SentimentError(.internal, "dnnl_gemm_u8s8s32(m: \(m), n: \(n), k: \(k)) failed with status \(status.rawValue)")
-        }
+        guard let matrix = w.onednn else { throw SentimentError(.internal, "int8 rows not packed for oneDNN") }
+        try scratch.runner.run(
+            MatmulShape(m: m, k: k, n: n, src: .u8, lda: k, weights: .packed(.s8), dst: .s32, ldc: n),
+            a: a, packed: matrix, c: acc)
         // The GEMM is complete, so each thread can requantize its own finished rows.
         Parallel.forRanges(m, grain: requantGrain) { rows in
             step.finish(rows: rows, columns: 0..<n)

@@ -16,7 +16,9 @@ class Model:
         with sentiment.Model("path/to/model") as m:
             m.classify("a charming journey")  # [{'label': 'POSITIVE', 'score': 0.98, ...}]
 
-    Keyword arguments beyond the named ones go into the load JSON unchanged (e.g.
+    precision is "fp32", "int8" or "bf16" (bf16 needs a CPU with AVX512-BF16 or AMX; info["isa"]
+    says what the library runs on). Keyword arguments beyond the named ones go into the load
+    JSON unchanged (e.g.
     head="auto", seed=42). The model is immutable: its methods may be called from many
     threads at once. close() frees it; later calls raise MisuseError.
     """
@@ -77,7 +79,10 @@ class Model:
                                            progress=progress)
 
     def save(self, output_dir, precision="fp32"):
-        """Writes a Hugging Face checkpoint folder; returns {'output_dir', 'files'}."""
+        """Writes a Hugging Face checkpoint folder; returns {'output_dir', 'files'}.
+
+        precision "fp32", "bf16" (BF16 tensors, which transformers loads) or "int8" (this
+        library's int8 checkpoint)."""
         request = {"output_dir": output_dir, "precision": precision}
         with self._use() as handle:
             return _lib.call(_lib.lib().sentiment_model_save, handle, _encode(request))

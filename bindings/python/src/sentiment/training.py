@@ -24,13 +24,14 @@ def train(config, progress=None):
 
     config holds the keys of sentiment_train (include/sentiment.h): model_dir, train_file,
     eval_file, output_dir, learning_rate, train_batch_size, num_train_epochs, max_steps,
-    save_strategy, ... An unknown or bad key raises InvalidArgumentError naming it in
+    save_strategy, bf16 (mixed precision, as TrainingArguments' bf16), ... An unknown or bad
+    key raises InvalidArgumentError naming it in
     `field`. logging_steps defaults to 1: a step event every step keeps the progress display
     live and lets Ctrl-C stop within one step.
 
     The result: {'epochs': [{'epoch', 'step', 'train_loss', 'eval_loss', 'eval_accuracy',
     'seconds'}], 'best_epoch', 'output_dir', 'train_examples', 'train_tokens_per_second',
-    'cancelled', 'steps', 'curve': {'steps', 'loss'}}.
+    'isa', 'bf16', 'cancelled', 'steps', 'curve': {'steps', 'loss'}}.
 
     progress, if given, is called with each event dict ('step', 'eval', 'saved'; ignore
     others). If it raises, training stops and the exception propagates with the partial
