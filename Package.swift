@@ -17,6 +17,9 @@ let exportsMap = Context.packageDirectory + "/Sources/Sentiment/exports.map"
 let codegen: [SwiftSetting] = [
     .unsafeFlags(["-Xcc", "-march=\(march)", "-enforce-exclusivity=unchecked"]),
 ]
+// C targets emit DWARF 4: valgrind 3.19 (scripts/leaks.sh) gives up on the whole library
+// ("possibly corrupted debuginfo") when C units are DWARF 5.
+let dwarf4: [CSetting] = [.unsafeFlags(["-gdwarf-4"])]
 // Only the sentiment_* C symbols are exported; the static runtime keeps the .so free of toolchain paths.
 let libraryLink: [LinkerSetting] = [.unsafeFlags(["-Xlinker", "--version-script=\(exportsMap)"])]
     + (dynamicStdlib ? [] : [.unsafeFlags(["-static-stdlib", "-no-toolchain-stdlib-rpath"])])
@@ -29,12 +32,11 @@ let package = Package(
     targets: [
         // oneDNN (GEMM) and libgomp (thread pool shared with oneDNN).
         .systemLibrary(name: "CDnnl", path: "Sources/CDnnl"),
-        // The int8 GEMM kernel for AVX-512 VNNI (C intrinsics; compiled for VNNI per function and
-        // used only where the CPU has it).
-        .target(name: "CKernels", path: "Sources/CKernels"),
-        // Linux system calls Swift's Glibc module lacks (renameat2 RENAME_EXCHANGE). DWARF 4:
-        // valgrind 3.19 (scripts/leaks.sh) gives up on the library when this unit is DWARF 5.
-        .target(name: "CSystem", path: "Sources/CSystem", cSettings: [.unsafeFlags(["-gdwarf-4"])]),
+        // The int8 GEMM kernel for AVX-512 VNNI and the AVX512-BF16 rounding kernel (C intrinsics;
+        // compiled per function for their ISA and used only where the CPU has it).
+        .target(name: "CKernels", path: "Sources/CKernels", cSettings: dwarf4),
+        // Linux system calls Swift's Glibc module lacks (renameat2 RENAME_EXCHANGE).
+        .target(name: "CSystem", path: "Sources/CSystem", cSettings: dwarf4),
         // Numerics: tokenizer, checkpoints, kernels, model, inference. No C-ABI or JSON-request concerns.
         .target(
             name: "SentimentCore",

@@ -24,7 +24,11 @@ log=$work/valgrind.log
 DNNL_MAX_CPU_ISA=AVX2 OMP_NUM_THREADS=1 valgrind --leak-check=full --show-leak-kinds=definite,indirect,possible \
     --errors-for-leak-kinds=definite,indirect,possible --error-exitcode=99 --suppressions=hardening/valgrind.supp \
     --log-file="$log" "$bin/cycles" "$work/checkpoints/base" "$work/data/train.tsv" "$cycles" || status=$?
-grep -E 'definitely lost|indirectly lost|possibly lost|still reachable|suppressed|ERROR SUMMARY' "$log" | sed 's/^==[0-9]*== */valgrind: /'
+if ! grep -E 'definitely lost|indirectly lost|possibly lost|still reachable|suppressed|ERROR SUMMARY' "$log" | sed 's/^==[0-9]*== */valgrind: /'; then
+    echo "valgrind gave no leak summary (status ${status:-0}); the end of its log:" >&2
+    tail -30 "$log" >&2
+    exit 1
+fi
 if [ "${status:-0}" != 0 ]; then
     grep -B2 -A25 'definitely lost in\|indirectly lost in\|Invalid read\|Invalid write\|uninitialised' "$log" | head -80 >&2
     exit 1

@@ -84,20 +84,27 @@ final class BF16Weight: @unchecked Sendable {
 }
 
 /// out[M, N] (row stride ldOut) = bf16(inp[M, K]) * bf16(W)^T (+ bias) (+ GELU), fp32 out.
+/// `rounded`: inp already rounded (dense [M, K]); `inp` is then not read.
 func bf16LinearForward(
     _ w: BF16Weight, inp: UnsafePointer<Float>, rows m: Int, ldInp: Int, out: UnsafeMutablePointer<Float>, ldOut: Int,
-    bias: UnsafePointer<Float>?, gelu: Bool = false, scratch: BF16Scratch
+    bias: UnsafePointer<Float>?, gelu: Bool = false, rounded: UnsafePointer<UInt16>? = nil, scratch: BF16Scratch
 ) throws {
     guard m > 0 else { return }
-    try scratch.reserve(m * w.k)
-    convertToBF16(inp, rows: m, cols: w.k, ld: ldInp, into: scratch.first.pointer)
+    let a: UnsafePointer<UInt16>
+    if let rounded {
+        a = rounded
+    } else {
+        try scratch.reserve(m * w.k)
+        convertToBF16(inp, rows: m, cols: w.k, ld: ldInp, into: scratch.first.pointer)
+        a = UnsafePointer(scratch.first.pointer)
+    }
     let dense = ldOut == w.n
     if !dense { try scratch.reserveOutput(m * w.n) }
     let c = dense ? out : scratch.output.pointer
     try scratch.runner.run(
         MatmulShape(m: m, k: w.k, n: w.n, src: .bf16, lda: w.k, weights: .packed(.bf16), ldc: w.n,
                     bias: bias != nil, gelu: gelu),
-        a: scratch.first.pointer, packed: w.forward, bias: bias, c: c)
+        a: a, packed: w.forward, bias: bias, c: c)
     if !dense {
         let n = w.n
         Parallel.forRanges(m, grain: Swift.max(1, 65536 / n)) { rows in
@@ -107,19 +114,20 @@ func bf16LinearForward(
 }
 
 /// Backward of `bf16LinearForward` (without GELU), with `linearBackward`'s arguments and
-/// accumulation rules (Gemm.swift); `w` must be packed for training.
+/// accumulation rules (Gemm.swift); `w` must be packed for training. `rounded`: the forward's
+/// input already rounded (dense [M, K]); `inp` is then not read.
 func bf16LinearBackward(
     dinp: UnsafeMutablePointer<Float>?, dweight: UnsafeMutablePointer<Float>, dbias: UnsafeMutablePointer<Float>?,
     dout: UnsafePointer<Float>, inp: UnsafePointer<Float>, weight w: BF16Weight,
     m: Int, k: Int, n: Int, ldDout: Int? = nil, ldInp: Int? = nil, ldDinp: Int? = nil,
-    accumulateInput: Bool = false, scratch: BF16Scratch
+    accumulateInput: Bool = false, rounded: UnsafePointer<UInt16>? = nil, scratch: BF16Scratch
 ) throws {
     guard m > 0, n > 0, k > 0 else { return }
     guard let wb = w.backward, w.k == k, w.n == n else {
         throw SentimentError(.internal, "bf16 weight \(w.n) x \(w.k) is not packed for this backward (\(n) x \(k))")
     }
-    try scratch.reserve(m * n, m * k)
-    let dy = scratch.first.pointer, x = scratch.second.pointer
+    try scratch.reserve(m * n, rounded == nil ? m * k : 0)
+    let dy = scratch.first.pointer
     convertToBF16(dout, rows: m, cols: n, ld: ldDout ?? n, into: dy)
     if let dinp {
         guard (ldDinp ?? k) == k else { throw SentimentError(.internal, "bf16 input gradients must be dense") }
@@ -127,7 +135,13 @@ func bf16LinearBackward(
             MatmulShape(m: m, k: n, n: k, src: .bf16, lda: n, weights: .packed(.bf16), ldc: k, accumulate: accumulateInput),
             a: dy, packed: wb, c: dinp)
     }
-    convertToBF16(inp, rows: m, cols: k, ld: ldInp ?? k, into: x)
+    let x: UnsafePointer<UInt16>
+    if let rounded {
+        x = rounded
+    } else {
+        convertToBF16(inp, rows: m, cols: k, ld: ldInp ?? k, into: scratch.second.pointer)
+        x = UnsafePointer(scratch.second.pointer)
+    }
     // dW[N, K] += dout^T [N, M] * inp [M, K]: A is dout read transposed.
     try scratch.runner.run(
         MatmulShape(m: n, k: m, n: k, src: .bf16, lda: n, transA: true, weights: .plain(.bf16, ld: k), ldc: k,

@@ -17,7 +17,9 @@ struct LayerActivations {
     var attnRstd: UnsafeMutablePointer<Float>?      // [n]
     var attnNorm: UnsafeMutablePointer<Float>       // [n, D]  LN(attnSum): FFN input and residual
     var ffnPre: UnsafeMutablePointer<Float>?        // [n, F]  FFN in + bias, pre-GELU (training)
-    var ffnAct: UnsafeMutablePointer<Float>         // [n, F]  GELU output
+    var ffnAct: UnsafeMutablePointer<Float>         // [n, F]  GELU output (shared by every layer when rounded)
+    var ffnRounded: UnsafeMutablePointer<UInt16>?   // [n, F]  GELU output in bf16: what FFN out and its backward read
+                                                    //         (bf16 training, `ForwardWorkspace.roundsFFN`)
     var ffnSum: UnsafeMutablePointer<Float>         // [n, D]  FFN out + bias + attnNorm (pre-LN)
     var outMean: UnsafeMutablePointer<Float>?       // [n]
     var outRstd: UnsafeMutablePointer<Float>?       // [n]
@@ -81,6 +83,10 @@ public final class ForwardWorkspace {
     /// Training mode: compute the last layer for the [CLS] rows only (`BlockRows.cls`), as
     /// inference always does. Set by `GradientStep`, whose backward knows this layout.
     var sparseLastLayer = false
+    /// Training: keep each layer's GELU output only in bf16 (`LayerActivations.ffnRounded`), as
+    /// bf16 training's FFN out reads it. Set by `GradientStep` before the first call.
+    var roundsFFN = false
+    private var roundedStore: [AlignedBuffer<UInt16>] = []
     /// Buffers of the int8 path (made on first int8 use).
     private var int8Buffers: Int8Scratch? = nil
 
@@ -183,6 +189,7 @@ public final class ForwardWorkspace {
 
     private func allocate(tokens t: Int, seqs s: Int, probs: Int, scratch sc: Int) throws {
         store.removeAll()   // free the old buffers first
+        roundedStore.removeAll()
         layers.removeAll()
         func make(_ n: Int) throws -> UnsafeMutablePointer<Float> {
             let x = try Tensor(shape: [Swift.max(n, 1)])
@@ -195,7 +202,7 @@ public final class ForwardWorkspace {
             let tmp = try make(t * d), ffn = try make(t * f)
             let a = LayerActivations(
                 input: hidden, qkv: qkv, probs: nil, rowInput: hidden, queries: nil, context: ctx, attnSum: tmp,
-                attnMean: nil, attnRstd: nil, attnNorm: hidden, ffnPre: nil, ffnAct: ffn, ffnSum: tmp,
+                attnMean: nil, attnRstd: nil, attnNorm: hidden, ffnPre: nil, ffnAct: ffn, ffnRounded: nil, ffnSum: tmp,
                 outMean: nil, outRstd: nil, output: hidden)
             layers = Array(repeating: a, count: numLayers)
             embSum = nil; embMean = nil; embRstd = nil
@@ -204,13 +211,20 @@ public final class ForwardWorkspace {
         case .training:
             embSum = try make(t * d); embMean = try make(t); embRstd = try make(t)
             var input = try make(t * d)
+            let sharedFFN = roundsFFN ? try make(t * f) : nil
             for _ in 0..<numLayers {
                 let output = try make(t * d)
+                var rounded: UnsafeMutablePointer<UInt16>? = nil
+                if roundsFFN {
+                    let r = try AlignedBuffer<UInt16>(count: t * f)
+                    roundedStore.append(r)
+                    rounded = r.pointer
+                }
                 layers.append(LayerActivations(
                     input: input, qkv: try make(t * 3 * d), probs: try make(probs), rowInput: input, queries: nil,
                     context: try make(t * d), attnSum: try make(t * d), attnMean: try make(t), attnRstd: try make(t),
-                    attnNorm: try make(t * d), ffnPre: try make(t * f), ffnAct: try make(t * f),
-                    ffnSum: try make(t * d), outMean: try make(t), outRstd: try make(t), output: output))
+                    attnNorm: try make(t * d), ffnPre: try make(t * f), ffnAct: try sharedFFN ?? make(t * f),
+                    ffnRounded: rounded, ffnSum: try make(t * d), outMean: try make(t), outRstd: try make(t), output: output))
                 input = output
             }
             clsQ = try make(s * d); clsInput = try make(s * d); clsContext = nil; clsTmp = nil; clsFfn = nil

@@ -74,7 +74,7 @@ extension EncoderForward {
         let ffnOutDrop = dropout?.ffnOutput
         try feedForward(
             ws, layer, inp: a.attnNorm, rows: n, act: a.ffnAct, out: a.ffnSum, outBias: ffnOutDrop != nil,
-            preActivation: a.ffnPre)
+            preActivation: a.ffnPre, rounded: a.ffnRounded)
         if let m = ffnOutDrop { blockDropout(a.ffnSum, rows: rows, count: n, offsets: offsets, mask: m) }
         residualLayerNormForward(
             x: a.ffnSum, linearBias: ffnOutDrop == nil ? layer.ffnOut.bias : nil, residual: a.attnNorm,
@@ -102,13 +102,13 @@ extension EncoderForward {
         // A linear layer's backward in the precision its forward ran in.
         func linear(
             _ wt: LayerTensor, dinp: UnsafeMutablePointer<Float>?, dout: UnsafePointer<Float>, inp: UnsafePointer<Float>,
-            m: Int, k: Int, n: Int, ldDout: Int? = nil, accumulateInput: Bool = false
+            m: Int, k: Int, n: Int, ldDout: Int? = nil, accumulateInput: Bool = false, rounded: UnsafePointer<UInt16>? = nil
         ) throws {
             guard let bt = wt.bias else { throw SentimentError(.internal, "\(wt) is not a linear weight") }
             if case .bf16(let bw)? = layer.linear(wt)?.weight {
                 try bf16LinearBackward(
                     dinp: dinp, dweight: g[wt].data, dbias: g[bt].data, dout: dout, inp: inp, weight: bw, m: m, k: k, n: n,
-                    ldDout: ldDout, accumulateInput: accumulateInput, scratch: try ws.bf16Scratch())
+                    ldDout: ldDout, accumulateInput: accumulateInput, rounded: rounded, scratch: try ws.bf16Scratch())
             } else {
                 try linearBackward(
                     dinp: dinp, dweight: g[wt].data, dbias: g[bt].data, dout: dout, inp: inp, weight: w[wt].data,
@@ -126,7 +126,7 @@ extension EncoderForward {
             blockDropoutBackward(b.ffnOut, rows: rows, count: n, offsets: offsets, mask: m)
             dFfnOut = UnsafePointer(b.ffnOut)
         }
-        try linear(.ffnOut, dinp: b.ffn, dout: dFfnOut, inp: a.ffnAct, m: n, k: f, n: d)
+        try linear(.ffnOut, dinp: b.ffn, dout: dFfnOut, inp: a.ffnAct, m: n, k: f, n: d, rounded: a.ffnRounded.map { UnsafePointer($0) })
         geluBackward(dinp: b.ffn, dout: b.ffn, preActivation: ffnPre, count: n * f)
         b.attnNorm.update(from: b.ffnSum, count: n * d)
         try linear(.ffnIn, dinp: b.attnNorm, dout: b.ffn, inp: a.attnNorm, m: n, k: d, n: f, accumulateInput: true)
@@ -193,11 +193,13 @@ extension EncoderForward {
     }
 
     /// out[rows, D] = FFN out(GELU(FFN in(inp) + bias)) (+ FFN out's bias if `outBias`); the GELU
-    /// output goes to `act` ([rows, F]) and, if given, its input to `preActivation`. In int8 the
-    /// GELU is fused into FFN in's dequantization, which also quantizes each row for FFN out.
+    /// output goes to `act` ([rows, F]) and, if given, its input to `preActivation`, and rounded
+    /// to bf16 into `rounded` if given (which FFN out then reads). In int8 the GELU is fused into
+    /// FFN in's dequantization, which also quantizes each row for FFN out.
     private func feedForward(
         _ ws: ForwardWorkspace, _ layer: PackedLayer, inp: UnsafePointer<Float>, rows: Int, act: UnsafeMutablePointer<Float>,
-        out: UnsafeMutablePointer<Float>, outBias: Bool, preActivation: UnsafeMutablePointer<Float>? = nil
+        out: UnsafeMutablePointer<Float>, outBias: Bool, preActivation: UnsafeMutablePointer<Float>? = nil,
+        rounded: UnsafeMutablePointer<UInt16>? = nil
     ) throws {
         let d = config.hiddenSize, f = config.intermediateSize
         if case .int8(let qIn) = layer.ffnIn.weight, case .int8(let qOut) = layer.ffnOut.weight, preActivation == nil {
@@ -216,6 +218,12 @@ extension EncoderForward {
         } else {
             try apply(ws, layer.ffnIn, inp: inp, rows: rows, out: act, ldOut: f, bias: false)
             biasGeluForward(x: act, bias: layer.ffnIn.bias, rows: rows, cols: f, preActivation: preActivation)
+        }
+        if let rounded, case .bf16(let w) = layer.ffnOut.weight {
+            convertToBF16(act, rows: rows, cols: f, ld: f, into: rounded)
+            try bf16LinearForward(w, inp: act, rows: rows, ldInp: f, out: out, ldOut: d, bias: outBias ? layer.ffnOut.bias : nil,
+                                  rounded: rounded, scratch: try ws.bf16Scratch())
+            return
         }
         try apply(ws, layer.ffnOut, inp: act, rows: rows, out: out, ldOut: d, bias: outBias)
     }
