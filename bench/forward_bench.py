@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""Inference speed and int8 accuracy: sentiment (libsentiment.so) fp32 and int8 vs PyTorch
-(fp32 and dynamic int8) vs ONNX Runtime (fp32 and dynamic int8).
+"""Inference speed and reduced-precision accuracy: sentiment (libsentiment.so) fp32, bf16 and int8
+vs PyTorch (fp32, bf16 and dynamic int8) vs ONNX Runtime (fp32 and dynamic int8).
 
 Same model, same 872 GLUE SST-2 dev sentences, same thread count, end to end (tokenization
 included for everyone). Each runtime runs in its own process (so its peak RSS is its own), one
@@ -15,10 +15,14 @@ RSS and the RSS at the end of the run (what a loaded model keeps).
     python3 bench/forward_bench.py --size distilbert-base   # random DistilBERT-base-sized weights
     python3 bench/forward_bench.py --repeats 5 --threads 2 --only sentiment-int8,onnxruntime-int8
     python3 bench/forward_bench.py --only sentiment-int8,sentiment-int8-onednn   # our VNNI kernel vs oneDNN's
+    python3 bench/forward_bench.py --only sentiment,sentiment-bf16,pytorch-bf16  # bf16 (AVX512-BF16 or AMX)
+    SENTIMENT_ISA=avx512_vnni python3 bench/forward_bench.py --only sentiment-int8   # a lower ISA path
 
 int8 peers: ONNX Runtime `quantize_dynamic` (QInt8 weights, per-tensor dynamic u8 activations,
 its defaults) on the exported model; PyTorch `torch.ao.quantization.quantize_dynamic` on every
 nn.Linear (qint8). Ours: `precision: "int8"` loaded from the int8 checkpoint our save wrote.
+bf16 peers: PyTorch with the model cast to bfloat16 (`model.to(torch.bfloat16)`; its logits are
+cast back to fp32). Ours: `precision: "bf16"` loaded from the fp32 checkpoint (rounded once at load).
 
 Needs: pip install torch transformers onnxruntime onnx, and a built library
 (swift build -c release). The machine is shared and noisy: rerun and compare medians.
@@ -34,7 +38,8 @@ import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-RUNTIMES = ["sentiment", "sentiment-int8", "pytorch", "pytorch-int8", "onnxruntime", "onnxruntime-int8"]
+RUNTIMES = ["sentiment", "sentiment-bf16", "sentiment-int8", "pytorch", "pytorch-bf16", "pytorch-int8",
+            "onnxruntime", "onnxruntime-int8"]
 # Also runnable with --only: our int8 on oneDNN's dnnl_gemm_u8s8s32 instead of our VNNI kernel.
 EXTRA_RUNTIMES = ["sentiment-int8-onednn"]
 
@@ -76,6 +81,7 @@ class Ours:
         doc = self._call(lib.sentiment_model_load, json.dumps(
             {"model_dir": model_dir, "threads": threads, "precision": precision}).encode(), ctypes.byref(self.handle))
         self.load_seconds = doc["load_seconds"]
+        self.isa = doc["isa"]   # what the library's kernels run on (SENTIMENT_ISA caps it)
 
     def _call(self, fn, *args):
         out = ctypes.c_void_p()
@@ -96,7 +102,7 @@ class Ours:
 
 
 class Torch:
-    def __init__(self, model_dir, threads, int8=False):
+    def __init__(self, model_dir, threads, int8=False, bf16=False):
         import torch
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
         torch.set_num_threads(threads)
@@ -105,11 +111,13 @@ class Torch:
         self.model = AutoModelForSequenceClassification.from_pretrained(model_dir).eval()
         if int8:
             self.model = torch.ao.quantization.quantize_dynamic(self.model, {torch.nn.Linear}, dtype=torch.qint8)
+        if bf16:
+            self.model = self.model.to(torch.bfloat16)
 
     def logits(self, texts):
         enc = self.tok(texts, padding=True, truncation=True, max_length=128, return_tensors="pt")
         with self.torch.inference_mode():
-            return self.model(**enc).logits.tolist()
+            return self.model(**enc).logits.float().tolist()
 
 
 def export_onnx(model_dir, out_dir):
@@ -147,12 +155,14 @@ class Onnx:
 def make_runtime(name, model_dir, threads):
     if name == "sentiment":
         return Ours(model_dir, threads)
+    if name == "sentiment-bf16":
+        return Ours(model_dir, threads, precision="bf16")
     if name.startswith("sentiment-int8"):
         if name.endswith("onednn"):
             os.environ["SENTIMENT_INT8_GEMM"] = "onednn"   # read by the library on its first int8 load
         return Ours(os.path.join(model_dir, "int8"), threads, precision="int8")
     if name.startswith("pytorch"):
-        return Torch(model_dir, threads, int8=name.endswith("int8"))
+        return Torch(model_dir, threads, int8=name.endswith("int8"), bf16=name.endswith("bf16"))
     return Onnx(model_dir, threads, int8=name.endswith("int8"))
 
 
@@ -203,7 +213,8 @@ def worker(args):
     b1diff = max(abs(x - y) for a, b in zip(b1, logits[:64]) for x, y in zip(a, b))
     print(json.dumps({"name": args.worker, "load_seconds": load, "batch1_ms": lat, "batch32_per_s": thr,
                       "logits": logits, "peak_rss_mb": rss_mb("VmHWM"), "end_rss_mb": rss_mb("VmRSS"),
-                      "batch1_vs_batch32_max_diff": b1diff, "batch1_vs_batch32_label_flips": flips}))
+                      "batch1_vs_batch32_max_diff": b1diff, "batch1_vs_batch32_label_flips": flips,
+                      "isa": getattr(rt, "isa", "")}))
 
 
 def make_distilbert_base(vocab_dir, out_dir):
@@ -256,7 +267,7 @@ def main():
         torch.save(qt.state_dict(), os.path.join(tmp, "dynamic_int8.pt"))
         fp32_bytes = os.path.getsize(os.path.join(tmp, "model.safetensors"))
         sizes = {
-            "sentiment": 1.0, "pytorch": 1.0,
+            "sentiment": 1.0, "pytorch": 1.0, "sentiment-bf16": 1.0, "pytorch-bf16": 1.0,
             "sentiment-int8": os.path.getsize(os.path.join(tmp, "int8", "model.safetensors")) / fp32_bytes,
             "pytorch-int8": os.path.getsize(os.path.join(tmp, "dynamic_int8.pt")) / fp32_bytes,
             "onnxruntime": 1.0,
@@ -274,8 +285,9 @@ def main():
             out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
             results[name] = json.loads(out.strip().splitlines()[-1])
             r = results[name]
-            print(f"{name:17s} batch-1 median {r['batch1_ms']:6.2f} ms   batch-32 {r['batch32_per_s']:7.1f} sentences/s"
-                  f"   load {r['load_seconds']:.2f} s   peak RSS {r['peak_rss_mb']:.0f} MB, at the end {r['end_rss_mb']:.0f} MB",
+            print(f"{name:21s} batch-1 median {r['batch1_ms']:6.2f} ms   batch-32 {r['batch32_per_s']:7.1f} sentences/s"
+                  f"   load {r['load_seconds']:.2f} s   peak RSS {r['peak_rss_mb']:.0f} MB, at the end {r['end_rss_mb']:.0f} MB"
+                  + (f"   isa {r['isa']}" if r["isa"] else ""),
                   flush=True)
     ref = results["pytorch"]["logits"]
     rows = []

@@ -1,9 +1,15 @@
 #!/usr/bin/env python3
-"""Training throughput: ours (`sentiment-bench train`) vs PyTorch fp32 on the same batches.
+"""Training throughput: ours (`sentiment-bench train`) vs PyTorch on the same batches, each in
+fp32 and in mixed precision bf16.
 
     python3 bench/train_bench.py [--batch 256] [--steps 6] [--warmup 1] [--threads 2] [--bin PATH]
                                  [--model DIR] [--size default|distilbert-base] [--data FILE]
-                                 [--only torch|ours]
+                                 [--only ours,ours-bf16,torch,torch-bf16]
+
+Sides: ours fp32, ours `--bf16` (bf16 GEMMs with fp32 master weights, "bf16": true in a train
+config), PyTorch fp32, and PyTorch under `torch.autocast("cpu", dtype=torch.bfloat16)` (its
+mixed precision: fp32 weights and optimizer, bf16 linear layers). The bf16 sides need
+AVX512-BF16 or AMX (ours refuses it elsewhere; `--only ours,torch` then).
 
 Both sides: all-MiniLM-L6-v2 (or, with --size distilbert-base, a DistilBERT-base-sized model with
 random weights: 6 layers, dim 768) with the DistilBERT head (pre_classifier -> ReLU -> dropout 0.2 ->
@@ -30,6 +36,7 @@ import time
 from forward_bench import make_distilbert_base
 
 GEMM_BOUND_GFLOPS = 210   # dnnl_sgemm, 2 threads, this machine (docs/TOOLCHAIN.md)
+SIDES = ["ours", "ours-bf16", "torch", "torch-bf16"]
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 
@@ -84,13 +91,16 @@ def torch_side(args):
         named = list(model.named_parameters())
     parameters = [p for _, p in named]
     opt = torch.optim.AdamW(parameters, lr=2e-5, weight_decay=0.0)
+    autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.bf16)
     tokens, seconds, padded = 0, 0.0, 0
     for k in range(args.warmup + args.steps):
         lo = k * args.batch
         batch = tok(texts[lo:lo + args.batch], padding=True, truncation=True, max_length=128, return_tensors="pt")
         y = torch.tensor(labels[lo:lo + args.batch])
         t0 = time.perf_counter()
-        loss = torch.nn.functional.cross_entropy(model(**batch), y)
+        with autocast:
+            logits = model(**batch)
+        loss = torch.nn.functional.cross_entropy(logits.float(), y)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(parameters, 1.0)
         opt.step()
@@ -111,14 +121,14 @@ def torch_side(args):
             "peak_rss_mb": rss, "threads": args.threads}
 
 
-def ours_side(args):
+def ours_side(args, bf16):
     cmd = [args.bin, "train", "--model", args.model, "--data", args.data, "--batch", str(args.batch),
            "--steps", str(args.steps), "--warmup", str(args.warmup), "--threads", str(args.threads),
-           "--max-length", "128"]
+           "--max-length", "128"] + (["--bf16"] if bf16 else [])
     out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
     lines = out.strip().split("\n")
     for line in lines[:-1]:
-        print("ours", line, flush=True)
+        print("ours-bf16" if bf16 else "ours", line, flush=True)
     return json.loads(lines[-1])
 
 
@@ -133,9 +143,13 @@ def main():
                     help="distilbert-base: random DistilBERT-base-sized weights instead of --model")
     ap.add_argument("--data", default=default_data())
     ap.add_argument("--bin", default=os.path.join(REPO, ".build", "release", "sentiment-bench"))
-    ap.add_argument("--only", choices=["torch", "ours"])
+    ap.add_argument("--only", default=",".join(SIDES), help="comma-separated sides (default: all four)")
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--bf16", action="store_true", help=argparse.SUPPRESS)   # the torch child's autocast
     args = ap.parse_args()
+    args.only = args.only.split(",")
+    if not args.child and not set(args.only) <= set(SIDES):
+        ap.error(f"--only takes {', '.join(SIDES)}")
 
     if args.child:   # PyTorch in its own process, so its RSS is its own
         print(json.dumps(torch_side(args)))
@@ -151,17 +165,20 @@ def main():
 
 
 def run_sides(args):
+    """Each side in its own process, one after the other (never two at once)."""
     results = {}
-    if args.only != "torch":
-        results["ours"] = ours_side(args)
-    if args.only != "ours":
+    for side in [s for s in SIDES if s in args.only]:
+        if side.startswith("ours"):
+            results[side] = ours_side(args, bf16=side == "ours-bf16")
+            continue
         cmd = [sys.executable, os.path.abspath(__file__), "--child"] + [
             f"--{k}={v}" for k, v in (("batch", args.batch), ("steps", args.steps), ("warmup", args.warmup),
                                        ("threads", args.threads), ("model", args.model), ("data", args.data))]
-        out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.strip().split("\n")
+        out = subprocess.run(cmd + (["--bf16"] if side == "torch-bf16" else []),
+                             check=True, capture_output=True, text=True).stdout.strip().split("\n")
         for line in out[:-1]:
-            print(line, flush=True)
-        results["torch"] = json.loads(out[-1])
+            print(side, line, flush=True)
+        results[side] = json.loads(out[-1])
     return results
 
 
@@ -171,11 +188,12 @@ def report(args, results):
     for side, r in results.items():
         extra = f", {r['padded_tokens_per_step']} padded" if "padded_tokens_per_step" in r else ""
         gflops = 6 * r["encoder_parameters"] * r["tokens_per_second"] / 1e9
-        print(f"  {side:5s}: {r['tokens_per_second']:8.1f} real tokens/s, {r['seconds_per_step']:.3f} s/step "
+        print(f"  {side:10s}: {r['tokens_per_second']:8.1f} real tokens/s, {r['seconds_per_step']:.3f} s/step "
               f"({r['tokens_per_step']} real tokens/step{extra}), peak RSS {r['peak_rss_mb']:.0f} MB, "
               f"~{gflops:.0f} GFLOP/s = {gflops / GEMM_BOUND_GFLOPS:.0%} of the GEMM bound")
-    if len(results) == 2:
-        print(f"  ours / torch: {results['ours']['tokens_per_second'] / results['torch']['tokens_per_second']:.2f}x")
+    for a, b in (("ours-bf16", "ours"), ("ours", "torch"), ("ours-bf16", "torch-bf16"), ("torch-bf16", "torch")):
+        if a in results and b in results:
+            print(f"  {a} / {b}: {results[a]['tokens_per_second'] / results[b]['tokens_per_second']:.2f}x")
     print(json.dumps(results))
 
 

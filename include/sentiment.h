@@ -155,8 +155,8 @@ SENTIMENT_API int32_t sentiment_evaluate(const sentiment_model *model, const cha
  * transformers.AutoModelForSequenceClassification.from_pretrained() loads. "precision":
  * "int8" writes an int8 checkpoint instead (I8 weights with F32 "<name>_scale" tensors, the
  * scheme in the safetensors metadata; about a quarter of the fp32 size) that this library
- * loads (transformers does not). "bf16" writes every float tensor as BF16 with "torch_dtype":
- * "bfloat16" (transformers loads it; not from an int8 model). "fp32" writes the weights the
+ * loads (transformers does not). "bf16" writes every float tensor as BF16 and says "bfloat16"
+ * in config.json's dtype keys (transformers loads it; not from an int8 model). "fp32" writes the weights the
  * model computes with: a model loaded at int8 writes its dequantized weights, one loaded at
  * bf16 its bf16 values. The files are staged beside output_dir and
  * put in place as one set (see "Saved checkpoints" above), so a crash leaves the old

@@ -56,6 +56,34 @@ struct BF16InferenceTests {
         let again = try EncoderForward(weights: back, packing: .bf16(training: false))
         #expect(try again.logits(try PackedBatch(sequences: ids)) == enc.logits(try PackedBatch(sequences: ids)))
     }
+
+    /// A BF16 save holds BF16 tensors and says so in config.json. Its linear weights load back as
+    /// the values bf16 inference ran with; every other tensor is rounded too, so its logits are
+    /// checked against torch's fp32 ones (2e-2), not for equality.
+    @Test(arguments: [false, true])
+    func bf16SaveRoundTrip(_ sourceHasDType: Bool) throws {
+        let doc = try ForwardFixtures.readJSON(ForwardFixtures.parityDir + "/tiny_distilbert.json")
+        let batch = try PackedBatch(sequences: try ForwardFixtures.intRows(doc["input_ids"]))
+        let ckpt = try Checkpoint.load(directory: EncoderParityTests.tinyDir)
+        let raw = sourceHasDType ? ckpt.rawConfig.setting("dtype", "float32") : ckpt.rawConfig.removing("dtype").removing("torch_dtype")
+        let tmp = try TempDir()
+        try Checkpoint.save(weights: ckpt.weights, rawConfig: raw, tokenizerFrom: nil, to: tmp.path, bf16: true)
+        let config = try JSON.parse(readBytes(tmp.sub("config.json")))
+        #expect(config[sourceHasDType ? "dtype" : "torch_dtype"] == "bfloat16")
+        #expect(config["dtype"] != "float32" && config["torch_dtype"] != "float32")
+        let again = try Checkpoint.load(directory: tmp.path)
+        #expect(again.sourceDTypes == ["BF16"])
+        let rounded = try EncoderForward(weights: ckpt.weights, packing: .bf16(training: false)).floatWeights()
+        for (li, layer) in again.weights.layers.enumerated() {
+            for t in [LayerTensor.query, .key, .value, .attentionOut, .ffnIn, .ffnOut] {
+                #expect(identical(layer[t], rounded.layers[li][t]), "layer \(li) \(t)")
+            }
+        }
+        let logits = try EncoderForward(weights: again.weights, packing: .bf16(training: false)).logits(batch)
+        let diff = maxAbsDiff(logits, try ForwardFixtures.floatRows(doc["logits"]))
+        print("tiny DistilBERT saved as BF16: max |logit - torch f32| \(diff)")
+        #expect(diff <= 2e-2)
+    }
 }
 
 @Suite(.enabled(if: BF16Support.available, BF16Support.skipReason))

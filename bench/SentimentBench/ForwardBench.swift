@@ -3,7 +3,8 @@
 //   batch N:  sentences sorted by length, N per forward (one packed batch each), sentences/s
 // Threads: --threads (default: OMP_NUM_THREADS or all cores). The head is the model's own or fresh.
 // --precision int8 quantizes the linear layers at load (SENTIMENT_INT8_GEMM=onednn: oneDNN's GEMM
-// instead of our VNNI kernel).
+// instead of our VNNI kernel); --precision bf16 rounds them to bf16 (AVX512-BF16 or AMX).
+// SENTIMENT_ISA caps the ISA; the first line names the one that ran.
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -29,8 +30,8 @@ enum ForwardBench {
             case "--max-length": maxLength = Int(value) ?? 128
             case "--modes": modes = value
             case "--precision":
-                guard value == "fp32" || value == "int8" else {
-                    throw SentimentError.invalidArgument("--precision must be fp32 or int8, got \(value)")
+                guard ["fp32", "bf16", "int8"].contains(value) else {
+                    throw SentimentError.invalidArgument("--precision must be fp32, bf16 or int8, got \(value)")
                 }
                 precision = value
             default: throw SentimentError.invalidArgument("unknown option \(argv[i])")
@@ -41,9 +42,11 @@ enum ForwardBench {
 
         let t0 = TokenizerBench.now()
         let ckpt = try Checkpoint.load(directory: model)
-        let enc = precision == "int8"
-            ? try EncoderForward(weights: ckpt.weights, packing: .int8(try QuantizedEncoderWeights(ckpt.weights)))
-            : try EncoderForward(weights: ckpt.weights)
+        let enc = switch precision {
+        case "int8": try EncoderForward(weights: ckpt.weights, packing: .int8(try QuantizedEncoderWeights(ckpt.weights)))
+        case "bf16": try EncoderForward(weights: ckpt.weights, packing: .bf16(training: false))
+        default: try EncoderForward(weights: ckpt.weights)
+        }
         let tok = try BertTokenizer.load(modelDirectory: model)
         let loadSeconds = TokenizerBench.now() - t0
 
@@ -56,7 +59,7 @@ enum ForwardBench {
         let n = ids.count
         let tokens = ids.reduce(0) { $0 + $1.count }
         let kernel = precision != "int8" ? "" : Int8Kernel.vnniPacked ? ", VNNI kernel" : ", oneDNN GEMM"
-        print("forward (\(precision)\(kernel)): \(n) sentences, \(tokens) tokens (mean \(TokenizerBench.fmt(Double(tokens) / Double(max(n, 1))))), "
+        print("forward (\(precision)\(kernel), isa \(try ISA.active().name)): \(n) sentences, \(tokens) tokens (mean \(TokenizerBench.fmt(Double(tokens) / Double(max(n, 1))))), "
               + "threads \(Parallel.threads), load \(TokenizerBench.ms(loadSeconds)) ms")
 
         var ws: ForwardWorkspace? = nil

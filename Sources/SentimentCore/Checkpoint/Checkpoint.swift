@@ -262,8 +262,8 @@ public enum Checkpoint {
     /// `<name>_scale` tensor, with the scheme in the safetensors metadata (`Int8Scheme`); such a
     /// checkpoint loads with `load` (dequantized) and, at precision int8, with its exact integers.
     ///
-    /// `bf16` writes the float tensors as BF16 (rounded to nearest even) and says
-    /// `"torch_dtype": "bfloat16"` in config.json; otherwise they are F32.
+    /// `bf16` writes the float tensors as BF16 (rounded to nearest even) and says `"bfloat16"` in
+    /// config.json's `dtype` / `torch_dtype`; otherwise they are F32 and it says `"float32"`.
     ///
     /// The files are written as one set (`FileSystem.writeDirectoryAtomically`, config.json
     /// last), so a crash mid-save never leaves a folder that fails to load.
@@ -289,7 +289,12 @@ public enum Checkpoint {
         let plan = try huggingFaceTensors(weights)
         let architecture = plan.type == .distilbert ? "DistilBertForSequenceClassification" : "BertForSequenceClassification"
         var configJSON = try outputConfig(c, rawConfig: rawConfig, type: plan.type, architecture: architecture)
-        if bf16 { configJSON = configJSON.setting("torch_dtype", "bfloat16") }
+        // The dtype keys say what the tensors are written as, whatever the source's were
+        // (`dtype` in transformers 5, `torch_dtype` before; a bf16 save names it even when absent).
+        let dtypeKeys = ["torch_dtype", "dtype"].filter { configJSON[$0] != nil }
+        for key in dtypeKeys.isEmpty && bf16 ? ["torch_dtype"] : dtypeKeys {
+            configJSON = configJSON.setting(key, bf16 ? "bfloat16" : "float32")
+        }
 
         try FileSystem.makeDirectories(directory)
         var written: [String] = []
@@ -408,8 +413,6 @@ public enum Checkpoint {
             .setting("id2label", maps.id2label)
             .setting("label2id", maps.label2id)
         if out["num_labels"] != nil { out = out.setting("num_labels", JSON(c.numLabels)) }
-        // Tensors are written as F32 (or BF16, set by the caller) whatever the source dtype was.
-        for key in ["torch_dtype", "dtype"] where out[key] != nil { out = out.setting(key, "float32") }
         return out
     }
 }
