@@ -21,8 +21,8 @@ so padding costs PyTorch time but earns it nothing, exactly as in training.
 PyTorch pads each batch to its longest sentence (what HF Trainer's DataCollatorWithPadding does);
 we pack the batch without padding. Each side runs in its own process; peak RSS is that process's
 ru_maxrss (PyTorch's includes the Python interpreter and torch itself). GFLOP/s counts
-6 x (non-embedding encoder parameters) FLOP per real token, against the ~210 GFLOP/s that
-dnnl_sgemm reaches on 2 threads here (docs/TOOLCHAIN.md).
+6 x (non-embedding encoder parameters) FLOP per real token: a nominal figure for comparing
+sides, above the work actually done (ours computes the last layer for the [CLS] rows only).
 """
 import argparse
 import json
@@ -35,7 +35,6 @@ import time
 
 from forward_bench import make_distilbert_base
 
-GEMM_BOUND_GFLOPS = 210   # dnnl_sgemm, 2 threads, this machine (docs/TOOLCHAIN.md)
 SIDES = ["ours", "ours-bf16", "torch", "torch-bf16"]
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
@@ -190,7 +189,7 @@ def report(args, results):
         gflops = 6 * r["encoder_parameters"] * r["tokens_per_second"] / 1e9
         print(f"  {side:10s}: {r['tokens_per_second']:8.1f} real tokens/s, {r['seconds_per_step']:.3f} s/step "
               f"({r['tokens_per_step']} real tokens/step{extra}), peak RSS {r['peak_rss_mb']:.0f} MB, "
-              f"~{gflops:.0f} GFLOP/s = {gflops / GEMM_BOUND_GFLOPS:.0%} of the GEMM bound")
+              f"~{gflops:.0f} nominal GFLOP/s")
     for a, b in (("ours-bf16", "ours"), ("ours", "torch"), ("ours-bf16", "torch-bf16"), ("torch-bf16", "torch")):
         if a in results and b in results:
             print(f"  {a} / {b}: {results[a]['tokens_per_second'] / results[b]['tokens_per_second']:.2f}x")

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Do two builds of libsentiment.so compute the same numbers, bit for bit?
 
-    python3 tools/same_results.py OLD.so NEW.so [--model DIR] [--data DIR] [--threads 2]
+    python3 tools/same_results.py OLD.so NEW.so [--model DIR] [--data DIR] [--threads 2] [--bf16]
 
 For a refactor that must not change behaviour. With each library (in its own process) it
 trains 4 steps of three recipes on the first 2,048 SST-2 training rows (the default `small`
@@ -9,6 +9,8 @@ recipe with dropout and R-Drop, the reference recipe, and lr 1e-4 without R-Drop
 classifies the first 200 dev sentences with each trained model in fp32, int8, and at batch 1.
 It prints the first difference (losses, eval loss and accuracy, logits, all as exact reprs)
 and exits 1, or prints "identical" and exits 0. About 1.5 minutes per library on 2 cores.
+`--bf16` trains every recipe in mixed precision ("bf16": true) and classifies in bf16 too
+(needs AVX512-BF16 or AMX).
 """
 import argparse
 import json
@@ -26,7 +28,7 @@ RECIPES = [
 ]
 
 
-def worker(model, data, threads, out_path):
+def worker(model, data, threads, out_path, bf16):
     sys.path.insert(0, os.path.join(REPO, "bindings", "python", "src"))
     import sentiment
     tmp = tempfile.mkdtemp()
@@ -43,11 +45,12 @@ def worker(model, data, threads, out_path):
         for name, extra in RECIPES:
             config = {"model_dir": model, "train_file": os.path.join(tmp, "train.tsv"),
                       "eval_file": os.path.join(tmp, "dev.tsv"), "output_dir": os.path.join(tmp, name),
-                      "train_batch_size": 256, "max_steps": 4, "seed": 42, "threads": threads, **extra}
+                      "train_batch_size": 256, "max_steps": 4, "seed": 42, "threads": threads, **extra,
+                      **({"bf16": True} if bf16 else {})}
             result = sentiment.train(config)
             run = {"loss": [repr(x) for x in result["curve"]["loss"]],
                    "eval": [[repr(e["eval_loss"]), repr(e["eval_accuracy"])] for e in result["epochs"]]}
-            for precision in ("fp32", "int8"):
+            for precision in ("fp32", "int8") + (("bf16",) if bf16 else ()):
                 with sentiment.Model(os.path.join(tmp, name), precision=precision, threads=threads) as m:
                     run[precision] = [repr(x) for r in m.classify(texts, batch_size=32) for x in r["logits"]]
                     run[precision + " batch 1"] = [repr(x) for t in texts[:20] for x in m.classify([t])[0]["logits"]]
@@ -84,12 +87,13 @@ def main():
     parser.add_argument("--model", help="model folder (default: scripts/fetch_model.sh's)")
     parser.add_argument("--data", help="folder with train.tsv and dev.tsv (default: scripts/find_data.sh's)")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--bf16", action="store_true", help="train in mixed precision bf16, classify in bf16 too")
     parser.add_argument("--worker", nargs=2, metavar=("LIBRARY", "OUT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     model = args.model or subprocess.check_output([os.path.join(REPO, "scripts", "fetch_model.sh")], text=True).strip()
     data = args.data or subprocess.check_output([os.path.join(REPO, "scripts", "find_data.sh")], text=True).strip()
     if args.worker:
-        worker(model, data, args.threads, args.worker[1])
+        worker(model, data, args.threads, args.worker[1], args.bf16)
         return 0
     if len(args.libraries) != 2:
         parser.error("give two libraries: OLD.so NEW.so")
@@ -99,7 +103,8 @@ def main():
             out = os.path.join(tmp, f"{i}.json")
             env = {**os.environ, "SENTIMENT_LIBRARY": os.path.abspath(library)}
             subprocess.run([sys.executable, os.path.abspath(__file__), "--worker", library, out,
-                            "--model", model, "--data", data, "--threads", str(args.threads)], env=env, check=True)
+                            "--model", model, "--data", data, "--threads", str(args.threads)]
+                           + (["--bf16"] if args.bf16 else []), env=env, check=True)
             with open(out, encoding="utf-8") as f:
                 results.append(json.load(f))
     difference = first_difference(*results)
