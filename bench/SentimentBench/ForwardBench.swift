@@ -17,7 +17,7 @@ enum ForwardBench {
             ?? ((env("SENTIMENT_CACHE_DIR") ?? ((env("HOME") ?? "") + "/.cache/sentiment")) + "/models/all-MiniLM-L6-v2")
         var data = (env("SENTIMENT_DATA_DIR") ?? "../shared/data/sst2") + "/dev.tsv"
         var reps = 3, batch = 32, threads = 0, maxLength = 128
-        var modes = "1,batch", precision = "fp32"
+        var modes = "1,batch", precision = Precision.fp32
         var i = 0
         while i < argv.count {
             let value = i + 1 < argv.count ? argv[i + 1] : ""
@@ -30,10 +30,11 @@ enum ForwardBench {
             case "--max-length": maxLength = Int(value) ?? 128
             case "--modes": modes = value
             case "--precision":
-                guard ["fp32", "bf16", "int8"].contains(value) else {
-                    throw SentimentError.invalidArgument("--precision must be fp32, bf16 or int8, got \(value)")
+                guard let p = Precision(rawValue: value) else {
+                    let names = Precision.allCases.map(\.rawValue).joined(separator: ", ")
+                    throw SentimentError.invalidArgument("--precision must be one of \(names), got \(value)")
                 }
-                precision = value
+                precision = p
             default: throw SentimentError.invalidArgument("unknown option \(argv[i])")
             }
             i += 2
@@ -43,9 +44,9 @@ enum ForwardBench {
         let t0 = TokenizerBench.now()
         let ckpt = try Checkpoint.load(directory: model)
         let enc = switch precision {
-        case "int8": try EncoderForward(weights: ckpt.weights, packing: .int8(try QuantizedEncoderWeights(ckpt.weights)))
-        case "bf16": try EncoderForward(weights: ckpt.weights, packing: .bf16(training: false))
-        default: try EncoderForward(weights: ckpt.weights)
+        case .int8: try EncoderForward(weights: ckpt.weights, packing: .int8(try QuantizedEncoderWeights(ckpt.weights)))
+        case .bf16: try EncoderForward(weights: ckpt.weights, packing: .bf16(training: false))
+        case .fp32: try EncoderForward(weights: ckpt.weights)
         }
         let tok = try BertTokenizer.load(modelDirectory: model)
         let loadSeconds = TokenizerBench.now() - t0
@@ -58,8 +59,8 @@ enum ForwardBench {
         }
         let n = ids.count
         let tokens = ids.reduce(0) { $0 + $1.count }
-        let kernel = precision != "int8" ? "" : Int8Kernel.vnniPacked ? ", VNNI kernel" : ", oneDNN GEMM"
-        print("forward (\(precision)\(kernel), isa \(try ISA.active().name)): \(n) sentences, \(tokens) tokens (mean \(TokenizerBench.fmt(Double(tokens) / Double(max(n, 1))))), "
+        let kernel = precision != .int8 ? "" : Int8Kernel.vnniPacked ? ", VNNI kernel" : ", oneDNN GEMM"
+        print("forward (\(precision.rawValue)\(kernel), isa \(try ISA.active().name)): \(n) sentences, \(tokens) tokens (mean \(TokenizerBench.fmt(Double(tokens) / Double(max(n, 1))))), "
               + "threads \(Parallel.threads), load \(TokenizerBench.ms(loadSeconds)) ms")
 
         var ws: ForwardWorkspace? = nil
