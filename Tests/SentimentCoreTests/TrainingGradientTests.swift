@@ -151,3 +151,34 @@ import Testing
         }
     }
 }
+
+@Suite struct ReservedBuffersTests {
+    /// Buffers reserved for the largest batch stay put through smaller ones, and the results are
+    /// those of a step that grew its own buffers.
+    @Test func reservedStepsMatchGrownOnes() throws {
+        let (big, labels) = try TrainingFixtures.batch(TrainingFixtures.doc["batch"])
+        let small = try PackedBatch(sequences: [[101, 7, 102], [101, 9, 11, 102]])
+        #expect(big.shape.union(small.shape) == big.shape.union(small.shape).union(small.shape))
+        let weights = try TrainingFixtures.model("tiny_distilbert")
+        let reserved = try GradientStep(weights: weights), grown = try GradientStep(weights: weights)
+        try reserved.reserve(big.shape.union(small.shape))
+        let input = reserved.workspace.layers.first?.qkv
+        for (batch, y) in [(small, [1, 0]), (big, labels)] {
+            let a = try EncoderWeights.zeros(like: weights), b = try EncoderWeights.zeros(like: weights)
+            let la = try reserved.lossAndGradients(batch: batch, labels: y, gradients: a, dropoutSeed: 3)
+            let lb = try grown.lossAndGradients(batch: batch, labels: y, gradients: b, dropoutSeed: 3)
+            #expect(la == lb)
+            for ((name, x), (_, z)) in zip(a.namedTensors, b.namedTensors) { #expect(x.array == z.array, "\(name)") }
+            #expect(reserved.workspace.layers.first?.qkv == input, "a reserved buffer was reallocated")
+        }
+    }
+
+    /// A shape that cannot fit is refused with `.noMemory`, not a crash.
+    @Test func impossibleReservationIsRefused() throws {
+        let step = try GradientStep(weights: try TrainingFixtures.model("tiny_distilbert"))
+        var shape = BatchShape(lengths: [128])
+        shape.tokens = 1 << 40
+        #expect(throws: SentimentError.self) { try step.reserve(shape) }
+        do { try step.reserve(shape) } catch let e as SentimentError { #expect(e.status == .noMemory, "\(e)") }
+    }
+}

@@ -75,11 +75,15 @@ enum TrainBench {
         var tokens = 0, seconds = 0.0
         var fwd = 0.0, bwd = 0.0, clip = 0.0, adam = 0.0
         var losses: [Double] = []
-        for k in 0..<(warmup + steps) {
-            let lo = k * batchSize
-            let ids = (lo..<(lo + batchSize)).map { tok.encode(dataset.texts[$0], maxLength: maxLength) }
-            let labels = Array(dataset.labels[lo..<(lo + batchSize)])
-            let batch = try PackedBatch(sequences: ids)
+        let batches = try (0..<(warmup + steps)).map { k in
+            try PackedBatch(sequences: (k * batchSize..<(k + 1) * batchSize).map {
+                tok.encode(dataset.texts[$0], maxLength: maxLength)
+            })
+        }
+        // As the trainer does at each epoch's start: buffers sized once for the largest batch.
+        try trainer.reserve(batches.map(\.shape).reduce(BatchShape()) { $0.union($1) })
+        for (k, batch) in batches.enumerated() {
+            let labels = Array(dataset.labels[k * batchSize..<(k + 1) * batchSize])
             let t0 = Clock.now()
             let loss = try trainer.lossAndGradients(
                 batch: batch, labels: labels, gradients: grads, dropoutSeed: dropout ? UInt64(k) : nil)

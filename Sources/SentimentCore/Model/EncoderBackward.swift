@@ -25,29 +25,34 @@ final class BackwardWorkspace {
     private(set) var dHead: UnsafeMutablePointer<Float>? = nil      // [S, D] d(head activation), then d(head dense + bias)
     private(set) var dCls: UnsafeMutablePointer<Float>? = nil       // [S, D] d(final [CLS] hidden states)
 
-    /// Sizes the buffers for `batch`.
+    /// Sizes the buffers for `batch` (growing them by 25% more than it needs when they must grow).
     func prepare(for batch: PackedBatch, config c: EncoderConfig) throws {
-        let t = batch.totalTokens, s = batch.count, d = c.hiddenSize, f = c.intermediateSize
-        let perThread = attentionBackwardScratchPerThread(maxLength: batch.maxLength, headDim: c.headDim)
+        try reserve(batch.shape, config: c, headroom: true)
+        block?.scratchPerThread = attentionBackwardScratchPerThread(maxLength: batch.maxLength, headDim: c.headDim)
+    }
+
+    /// Grows the buffers to hold a batch of `shape` (`headroom`: 25% more when they must grow).
+    func reserve(_ shape: BatchShape, config c: EncoderConfig, headroom: Bool = false) throws {
+        let t = shape.tokens, s = shape.sequences, d = c.hiddenSize, f = c.intermediateSize
+        let perThread = attentionBackwardScratchPerThread(maxLength: shape.maxLength, headDim: c.headDim)
         let sc = Parallel.threads * perThread
-        if t > tokenCap || s > seqCap || sc > scratchCap {
-            let tc = Swift.max(t, tokenCap + tokenCap / 4), scap = Swift.max(s, seqCap + seqCap / 4)
-            store.removeAll()
-            func make(_ n: Int) throws -> UnsafeMutablePointer<Float> {
-                let x = try Tensor(shape: [Swift.max(n, 1)])
-                store.append(x)
-                return x.data
-            }
-            dOutput = try make(tc * d); dInput = try make(tc * d)
-            block = BlockGradients(
-                ffnSum: try make(tc * d), ffnOut: try make(tc * d), ffn: try make(tc * f), attnNorm: try make(tc * d),
-                rowInput: try make(scap * d), attnOut: try make(tc * d), context: try make(tc * d),
-                qkv: try make(tc * 3 * d), queries: try make(scap * d),
-                scratch: try make(Swift.max(sc, scratchCap)), scratchPerThread: perThread)
-            dLogits = try make(scap * c.numLabels); dHead = try make(scap * d); dCls = try make(scap * d)
-            tokenCap = tc; seqCap = scap; scratchCap = Swift.max(sc, scratchCap)
+        guard t > tokenCap || s > seqCap || sc > scratchCap else { return }
+        let tc = Swift.max(t, headroom ? tokenCap + tokenCap / 4 : tokenCap)
+        let scap = Swift.max(s, headroom ? seqCap + seqCap / 4 : seqCap)
+        store.removeAll()
+        func make(_ n: Int) throws -> UnsafeMutablePointer<Float> {
+            let x = try Tensor(shape: [Swift.max(n, 1)])
+            store.append(x)
+            return x.data
         }
-        block?.scratchPerThread = perThread
+        dOutput = try make(tc * d); dInput = try make(tc * d)
+        block = BlockGradients(
+            ffnSum: try make(tc * d), ffnOut: try make(tc * d), ffn: try make(tc * f), attnNorm: try make(tc * d),
+            rowInput: try make(scap * d), attnOut: try make(tc * d), context: try make(tc * d),
+            qkv: try make(tc * 3 * d), queries: try make(scap * d),
+            scratch: try make(Swift.max(sc, scratchCap)), scratchPerThread: perThread)
+        dLogits = try make(scap * c.numLabels); dHead = try make(scap * d); dCls = try make(scap * d)
+        tokenCap = tc; seqCap = scap; scratchCap = Swift.max(sc, scratchCap)
     }
 
     /// After a block: its d(input) becomes the next block's d(output).

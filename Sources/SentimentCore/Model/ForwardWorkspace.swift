@@ -159,9 +159,10 @@ public final class ForwardWorkspace {
         return (0..<sequences).map { s in Array(UnsafeBufferPointer(start: p + s * d, count: d)) }
     }
 
-    /// Sizes the buffers for `batch` (reallocating only when it grows past the capacity).
+    /// Sizes the buffers for `batch` (reallocating only when it grows past the capacity, then
+    /// with 25% to spare).
     func prepare(for batch: PackedBatch, threads: Int) throws {
-        let t = batch.totalTokens, s = batch.count
+        let s = batch.count
         var po = [0]
         if mode == .training {
             po.reserveCapacity(s + 1)
@@ -172,19 +173,24 @@ public final class ForwardWorkspace {
                 po.append(acc)
             }
         }
-        let probs = po.last ?? 0
-        let perThread = attentionScratchPerThread(maxLength: batch.maxLength, headDim: headDim)
-        let scratchNeed = Swift.max(1, threads) * perThread
-        if t > tokenCap || s > seqCap || probs > probCap || scratchNeed > scratchCap {
-            try allocate(
-                tokens: Swift.max(t, tokenCap + tokenCap / 4), seqs: Swift.max(s, seqCap + seqCap / 4),
-                probs: Swift.max(probs, probCap + probCap / 4), scratch: Swift.max(scratchNeed, scratchCap))
-        }
-        tokens = t
+        try reserve(batch.shape, threads: threads, headroom: true)
+        tokens = batch.totalTokens
         sequences = s
         offsets = batch.offsets
         probOffsets = po
-        scratchPerThread = perThread
+        scratchPerThread = attentionScratchPerThread(maxLength: batch.maxLength, headDim: headDim)
+    }
+
+    /// Grows the buffers to hold a batch of `shape` (`headroom`: 25% more of whatever must grow).
+    func reserve(_ shape: BatchShape, threads: Int, headroom: Bool = false) throws {
+        let t = shape.tokens, s = shape.sequences
+        let probs = mode == .training ? numHeads * shape.squaredLengths : 0
+        let scratchNeed = Swift.max(1, threads) * attentionScratchPerThread(maxLength: shape.maxLength, headDim: headDim)
+        guard t > tokenCap || s > seqCap || probs > probCap || scratchNeed > scratchCap else { return }
+        func grown(_ need: Int, _ cap: Int) -> Int { Swift.max(need, headroom ? cap + cap / 4 : cap) }
+        try allocate(
+            tokens: grown(t, tokenCap), seqs: grown(s, seqCap), probs: grown(probs, probCap),
+            scratch: Swift.max(scratchNeed, scratchCap))
     }
 
     private func allocate(tokens t: Int, seqs s: Int, probs: Int, scratch sc: Int) throws {

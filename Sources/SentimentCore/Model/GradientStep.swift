@@ -45,6 +45,16 @@ public final class GradientStep {
     /// Seconds spent in the forward and in the backward (incl. zeroing the gradients) by the last call.
     public private(set) var lastSeconds: (forward: Double, backward: Double) = (0, 0)
 
+    /// Sizes every buffer for batches up to `shape` now (the `BatchShape.union` of the batches to
+    /// come), so no step reallocates when a larger batch arrives. Optional: each call grows them
+    /// to its batch. Throws `.noMemory` when they do not fit.
+    public func reserve(_ shape: BatchShape) throws {
+        try workspace.reserve(shape, threads: Parallel.threads)
+        try backwardWorkspace.reserve(shape, config: config)
+        // The largest operands the bf16 layers round: d(FFN in) [T, F] and its input [T, D].
+        if bf16 { try workspace.bf16Scratch().reserve(shape.tokens * config.intermediateSize, shape.tokens * config.hiddenSize) }
+    }
+
     /// Runs the training forward on `batch` and the backward of the mean cross-entropy against
     /// `labels`, writing d(loss)/d(parameter) into `gradients` (overwritten; a twin of the weights,
     /// e.g. `EncoderWeights.zeros(like:)`). `dropoutSeed` nil = no dropout (eval-mode forward);

@@ -18,6 +18,8 @@ public struct PackedBatch: Sendable {
     /// L_s for every sequence.
     public var lengths: [Int] { (0..<count).map { offsets[$0 + 1] - offsets[$0] } }
     public func length(of s: Int) -> Int { offsets[s + 1] - offsets[s] }
+    /// What the workspaces must hold for this batch.
+    public var shape: BatchShape { BatchShape(lengths: lengths) }
 
     /// Packs `sequences`. Throws `.invalidArgument` for an empty sequence or a negative id
     /// (ids are checked against a model's vocabulary by `EncoderForward`). An empty list is allowed.
@@ -64,5 +66,30 @@ public struct PackedBatch: Sendable {
             converted.append(row)
         }
         try self.init(sequences: converted)
+    }
+}
+
+/// The sizes a batch needs buffers for: the workspaces (`ForwardWorkspace`, the backward's) are
+/// sized by it, and `GradientStep.reserve` sizes them once for the largest batch to come.
+public struct BatchShape: Sendable, Equatable {
+    public var tokens = 0, sequences = 0, maxLength = 0
+    /// The sum of L_s^2 (attention probabilities per head).
+    public var squaredLengths = 0
+
+    public init() {}
+
+    /// The shape of a batch of sequences of these lengths.
+    public init(lengths: some Sequence<Int>) {
+        for l in lengths {
+            tokens += l; sequences += 1; maxLength = Swift.max(maxLength, l); squaredLengths += l * l
+        }
+    }
+
+    /// The smallest shape that holds both.
+    public func union(_ o: BatchShape) -> BatchShape {
+        var u = BatchShape()
+        u.tokens = Swift.max(tokens, o.tokens); u.sequences = Swift.max(sequences, o.sequences)
+        u.maxLength = Swift.max(maxLength, o.maxLength); u.squaredLengths = Swift.max(squaredLengths, o.squaredLengths)
+        return u
     }
 }

@@ -137,6 +137,21 @@ public enum Trainer {
                     order.swapAt(i, Int(rng.next() % UInt64(i + 1)))
                 }
             }
+            // Size the buffers once for the epoch's largest batch (R-Drop: each sequence twice).
+            let copies = config.rdropAlpha > 0 ? 2 : 1
+            var largest = BatchShape()
+            for lo in stride(from: 0, to: n, by: batchSize) {
+                let lengths = order[lo..<Swift.min(n, lo + batchSize)].map { trainIds[$0].count }
+                largest = largest.union(BatchShape(lengths: Array(repeating: lengths, count: copies).joined()))
+            }
+            do {
+                try stepper.reserve(largest)
+            } catch var e as SentimentError where e.status == .noMemory {
+                e.message = "epoch \(epoch)'s largest batch (\(largest.sequences) sequences, \(largest.tokens) tokens): "
+                    + "\(e.message); lower train_batch_size or max_length (checkpoints saved before it are kept)"
+                e.field = "train_batch_size"
+                throw e
+            }
             var epochLoss = 0.0, epochSteps = 0
             var b = 0
             while b < n, step < totalSteps {
@@ -144,7 +159,6 @@ public enum Trainer {
                 b += batchSize
                 let t0 = Clock.now()
                 let sequences = chunk.map { trainIds[$0] }, chunkLabels = chunk.map { train.labels[$0] }
-                let copies = config.rdropAlpha > 0 ? 2 : 1   // R-Drop: each sequence twice
                 let batch = try PackedBatch(sequences: copies == 2 ? sequences + sequences : sequences)
                 let labels = copies == 2 ? chunkLabels + chunkLabels : chunkLabels
                 beforeStep?(step, weights)
