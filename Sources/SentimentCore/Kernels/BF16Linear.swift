@@ -57,30 +57,123 @@ final class BF16Scratch {
 }
 
 /// A linear layer's weight W [N, K] in bf16: packed for the forward (B = W^T) and, in training,
-/// for the input gradient (B = W), repacked from the fp32 master weight by `refresh`.
+/// for the input gradient (B = W). Inference packs the forward form once. Training keeps the fp32
+/// master weight, packs each form on first use, and packs it again on the first use after
+/// `refresh` (the optimizer changed the master), so a form no step uses costs nothing.
+/// A weight may stack several weights along N (`init(stacking:)`: Q | K | V as one matmul).
+/// Inference forms never change (safe to share); training ones change on use (one call at a time).
 final class BF16Weight: @unchecked Sendable {
-    let forward: PackedMatrix
-    let backward: PackedMatrix?
-    /// The fp32 weight these were rounded from (training only; inference keeps no fp32 copy).
-    let master: UnsafePointer<Float>?
-    var k: Int { forward.k }
-    var n: Int { forward.n }
+    let k: Int, n: Int
+    /// The weights stacked, with their biases, in N order (nil: a single weight).
+    let stack: Stack?
+    /// The fp32 weight the packs are rounded from (training only), [n, k] with row stride `ld`.
+    private let master: UnsafePointer<Float>?
+    private let ld: Int
+    private var forwardPack: PackedMatrix?, backwardPack: PackedMatrix?
+    /// Whether each pack holds the master's current values.
+    private var forwardFresh = false, backwardFresh = false
 
-    /// Rounds `weight` ([n, k] row-major, row stride `ld`) once. `training` keeps the pointer
-    /// (the weight must outlive this) and packs the backward form too.
+    /// Several [rows_i, K] weights and their biases, copied into one [N, K] fp32 matrix and one
+    /// [N] bias (gathered again whenever the packs are refreshed).
+    final class Stack {
+        let parts: [(weight: UnsafePointer<Float>, bias: UnsafePointer<Float>, rows: Int)]
+        let weights: AlignedBuffer<Float>
+        let bias: AlignedBuffer<Float>
+        let k: Int
+        private var fresh = false
+
+        init(_ parts: [(weight: UnsafePointer<Float>, bias: UnsafePointer<Float>, rows: Int)], k: Int) throws {
+            self.parts = parts
+            self.k = k
+            let n = parts.reduce(0) { $0 + $1.rows }
+            weights = try AlignedBuffer(count: n * k)
+            bias = try AlignedBuffer(count: n)
+            gather()
+        }
+
+        /// Row offset of each part.
+        var offsets: [Int] { parts.reduce(into: [0]) { $0.append($0.last! + $1.rows) } }
+
+        func gather() {
+            guard !fresh else { return }
+            var row = 0
+            for p in parts {
+                (weights.pointer + row * k).update(from: p.weight, count: p.rows * k)
+                (bias.pointer + row).update(from: p.bias, count: p.rows)
+                row += p.rows
+            }
+            fresh = true
+        }
+
+        func markStale() { fresh = false }
+    }
+
+    /// `weight` is [n, k] row-major with row stride `ld`. `training` keeps the pointer (the
+    /// weight must outlive this) and packs the backward form too.
     init(_ weight: UnsafePointer<Float>, n: Int, k: Int, ld: Int, training: Bool) throws {
-        forward = try PackedMatrix(weight, sourceType: .f32, transposed: true, ld: ld, k: k, n: n, type: .bf16)
-        backward = training
-            ? try PackedMatrix(weight, sourceType: .f32, transposed: false, ld: ld, k: n, n: k, type: .bf16) : nil
+        self.k = k
+        self.n = n
+        self.ld = ld
+        stack = nil
         master = training ? weight : nil
+        if !training { (forwardPack, forwardFresh) = (try Self.pack(weight, n: n, k: k, ld: ld, forward: true), true) }
     }
 
-    /// Rounds the master weight again (after an optimizer step).
-    func refresh() throws {
-        guard let master else { return }
-        try forward.repack(from: master)
-        try backward?.repack(from: master)
+    /// The `parts` ([rows_i, k] weights, row stride k, with their [rows_i] biases) stacked along
+    /// N. `training` keeps the pointers and gathers them again after each `refresh`.
+    init(stacking parts: [(weight: UnsafePointer<Float>, bias: UnsafePointer<Float>, rows: Int)], k: Int, training: Bool)
+        throws
+    {
+        let s = try Stack(parts, k: k)
+        self.k = k
+        n = parts.reduce(0) { $0 + $1.rows }
+        ld = k
+        stack = s
+        master = training ? UnsafePointer(s.weights.pointer) : nil
+        if !training {
+            (forwardPack, forwardFresh) = (try Self.pack(s.weights.pointer, n: n, k: k, ld: k, forward: true), true)
+        }
     }
+
+    private static func pack(_ w: UnsafePointer<Float>, n: Int, k: Int, ld: Int, forward: Bool) throws -> PackedMatrix {
+        forward
+            ? try PackedMatrix(w, sourceType: .f32, transposed: true, ld: ld, k: k, n: n, type: .bf16)
+            : try PackedMatrix(w, sourceType: .f32, transposed: false, ld: ld, k: n, n: k, type: .bf16)
+    }
+
+    /// The bias stacked with the weights (nil for a single weight, whose bias is the layer's).
+    var stackedBias: UnsafePointer<Float>? { stack.map { UnsafePointer($0.bias.pointer) } }
+
+    /// B = W^T for the forward, rounded from the current master.
+    func forward() throws -> PackedMatrix {
+        if let p = forwardPack, forwardFresh { return p }
+        guard let master else { throw SentimentError(.internal, "bf16 weight \(n) x \(k) has no forward pack") }
+        stack?.gather()
+        if let p = forwardPack { try p.repack(from: master) } else { forwardPack = try Self.pack(master, n: n, k: k, ld: ld, forward: true) }
+        forwardFresh = true
+        return forwardPack!
+    }
+
+    /// B = W for the input gradient (training only).
+    func backward() throws -> PackedMatrix {
+        if let p = backwardPack, backwardFresh { return p }
+        guard let master else { throw SentimentError(.internal, "bf16 weight \(n) x \(k) is not packed for training") }
+        stack?.gather()
+        if let p = backwardPack { try p.repack(from: master) } else { backwardPack = try Self.pack(master, n: n, k: k, ld: ld, forward: false) }
+        backwardFresh = true
+        return backwardPack!
+    }
+
+    /// The master changed (an optimizer step): each form is rounded again on its next use.
+    func refresh() {
+        guard master != nil else { return }
+        forwardFresh = false
+        backwardFresh = false
+        stack?.markStale()
+    }
+
+    /// The weight as an HF [n, k] fp32 tensor (exact: the bf16 values).
+    func unpacked() throws -> Tensor { try forward().unpacked() }
 }
 
 /// out[M, N] (row stride ldOut) = bf16(inp[M, K]) * bf16(W)^T (+ bias) (+ GELU), fp32 out.
@@ -104,7 +197,7 @@ func bf16LinearForward(
     try scratch.runner.run(
         MatmulShape(m: m, k: w.k, n: w.n, src: .bf16, lda: w.k, weights: .packed(.bf16), ldc: w.n,
                     bias: bias != nil, gelu: gelu),
-        a: a, packed: w.forward, bias: bias, c: c)
+        a: a, packed: try w.forward(), bias: bias, c: c)
     if !dense {
         let n = w.n
         Parallel.forRanges(m, grain: Swift.max(1, 65536 / n)) { rows in
@@ -114,17 +207,19 @@ func bf16LinearForward(
 }
 
 /// Backward of `bf16LinearForward` (without GELU), with `linearBackward`'s arguments and
-/// accumulation rules (Gemm.swift); `w` must be packed for training. `rounded`: the forward's
-/// input already rounded (dense [M, K]); `inp` is then not read.
+/// accumulation rules (Gemm.swift); `w` must be packed for training. `grads` takes d(weight) and
+/// d(bias) of each of `w`'s stacked parts in order (one pair for a single weight).
+/// `rounded`: the forward's input already rounded (dense [M, K]); `inp` is then not read.
 func bf16LinearBackward(
-    dinp: UnsafeMutablePointer<Float>?, dweight: UnsafeMutablePointer<Float>, dbias: UnsafeMutablePointer<Float>?,
+    dinp: UnsafeMutablePointer<Float>?, grads: [(weight: UnsafeMutablePointer<Float>, bias: UnsafeMutablePointer<Float>?)],
     dout: UnsafePointer<Float>, inp: UnsafePointer<Float>, weight w: BF16Weight,
     m: Int, k: Int, n: Int, ldDout: Int? = nil, ldInp: Int? = nil, ldDinp: Int? = nil,
     accumulateInput: Bool = false, rounded: UnsafePointer<UInt16>? = nil, scratch: BF16Scratch
 ) throws {
     guard m > 0, n > 0, k > 0 else { return }
-    guard let wb = w.backward, w.k == k, w.n == n else {
-        throw SentimentError(.internal, "bf16 weight \(w.n) x \(w.k) is not packed for this backward (\(n) x \(k))")
+    let offsets = w.stack?.offsets ?? [0, n]
+    guard w.k == k, w.n == n, grads.count == offsets.count - 1 else {
+        throw SentimentError(.internal, "bf16 weight \(w.n) x \(w.k) does not match this backward (\(n) x \(k), \(grads.count) parts)")
     }
     try scratch.reserve(m * n, rounded == nil ? m * k : 0)
     let dy = scratch.first.pointer
@@ -133,7 +228,7 @@ func bf16LinearBackward(
         guard (ldDinp ?? k) == k else { throw SentimentError(.internal, "bf16 input gradients must be dense") }
         try scratch.runner.run(
             MatmulShape(m: m, k: n, n: k, src: .bf16, lda: n, weights: .packed(.bf16), ldc: k, accumulate: accumulateInput),
-            a: dy, packed: wb, c: dinp)
+            a: dy, packed: try w.backward(), c: dinp)
     }
     let x: UnsafePointer<UInt16>
     if let rounded {
@@ -142,10 +237,23 @@ func bf16LinearBackward(
         convertToBF16(inp, rows: m, cols: k, ld: ldInp ?? k, into: scratch.second.pointer)
         x = UnsafePointer(scratch.second.pointer)
     }
-    // dW[N, K] += dout^T [N, M] * inp [M, K]: A is dout read transposed.
+    // dW[N, K] += dout^T [N, M] * inp [M, K]: A is dout read transposed. Stacked parts: one
+    // matmul into scratch, then each part's rows added into its gradient.
+    let single = grads.count == 1
+    if !single { try scratch.reserveOutput(n * k) }
+    let dw = single ? grads[0].weight : scratch.output.pointer
     try scratch.runner.run(
         MatmulShape(m: n, k: m, n: k, src: .bf16, lda: n, transA: true, weights: .plain(.bf16, ld: k), ldc: k,
-                    accumulate: true),
-        a: dy, b: x, c: dweight)
-    if let dbias { addColumnSums(dbias, of: dout, rows: m, cols: n, ld: ldDout ?? n) }
+                    accumulate: single),
+        a: dy, b: x, c: dw)
+    for (i, g) in grads.enumerated() {
+        let lo = offsets[i], rows = offsets[i + 1] - lo
+        if !single {
+            let src = UnsafePointer(dw + lo * k)
+            Parallel.forRanges(rows * k, grain: 1 << 16) { r in
+                for j in r { g.weight[j] += src[j] }
+            }
+        }
+        if let db = g.bias { addColumnSums(db, of: dout + lo, rows: m, cols: rows, ld: ldDout ?? n) }
+    }
 }

@@ -82,10 +82,10 @@ public final class EncoderForward: @unchecked Sendable {
         packed = try PackedWeights(weights, packing: packing)
     }
 
-    /// Rounds the bf16 copies of the linear weights again from the master weights
-    /// (`.bf16(training: true)`, after each optimizer step); nothing for other packings.
-    public func refreshPackedWeights() throws {
-        if case .bf16(training: true) = packing { try packed.refresh() }
+    /// The master weights changed (`.bf16(training: true)`, after each optimizer step): their bf16
+    /// copies are rounded again on next use. Nothing for other packings.
+    public func refreshPackedWeights() {
+        if case .bf16(training: true) = packing { packed.refresh() }
     }
 
     /// The float weights this encoder computes with, in Hugging Face layout. `.none` and bf16

@@ -89,7 +89,7 @@ public final class GradientStep {
         }
 
         let t0 = Clock.now()
-        try encoder.refreshPackedWeights()
+        encoder.refreshPackedWeights()
         workspace.dropout = dropoutSeed.map { DropoutPlan(config: c, seed: $0) }
         defer { workspace.dropout = nil }
         try encoder.forward(batch, workspace: workspace)

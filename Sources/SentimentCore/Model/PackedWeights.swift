@@ -60,7 +60,7 @@ struct Linear {
                 for i in 0..<k { t.data[o * k + i] = Float(Int8(bitPattern: bytes[o * k + i])) * scale }
             }
         case .bf16(let w):
-            return try w.forward.unpacked()
+            return try w.unpacked()
         }
         return t
     }
@@ -69,8 +69,8 @@ struct Linear {
 /// One block's weights as the forward pass reads them.
 struct PackedLayer {
     let q: Linear, k: Linear, v: Linear
-    let qkv: Linear?        // fused [D, 3D] (packed only)
-    let kv: Linear?         // columns D..<3D of the fused matrix (packed only)
+    let qkv: Linear?        // fused [D, 3D] (transposed and int8; bf16 training: stacked)
+    let kv: Linear?         // K and V of the fused matrix (the same)
     let attnOut: Linear, ffnIn: Linear, ffnOut: Linear
     let attnNormWeight: UnsafePointer<Float>, attnNormBias: UnsafePointer<Float>
     let outNormWeight: UnsafePointer<Float>, outNormBias: UnsafePointer<Float>
@@ -148,14 +148,25 @@ struct PackedWeights {
                 layers.append(try block(q: slice(0, d), k: slice(1, d), v: slice(2, d), qkv: slice(0, 3 * d),
                                         kv: slice(1, 2 * d), rest: transposedCopy))
             case .bf16(let training):
-                // Q, K and V stay separate (a column slice of a packed matrix is not a pointer offset).
+                // A column slice of a packed matrix is not a pointer offset, so Q, K and V are
+                // packed on their own; training also stacks Q | K | V and K | V (packed on first
+                // use, BF16Weight), for one matmul per direction instead of three.
                 func rounded(_ t: LayerTensor) throws -> Linear {
                     let w = l[t], n = w.shape[0], k = w.shape[1]
                     let b = try BF16Weight(w.data, n: n, k: k, ld: k, training: training)
                     return Linear(weight: .bf16(b), bias: bias(t), k: k, n: n)
                 }
-                layers.append(try block(q: rounded(.query), k: rounded(.key), v: rounded(.value), qkv: nil, kv: nil,
-                                        rest: rounded))
+                func stacked(_ ts: [LayerTensor]) throws -> Linear {
+                    let b = try BF16Weight(
+                        stacking: ts.map { (weight: UnsafePointer(l[$0].data), bias: bias($0), rows: l[$0].shape[0]) },
+                        k: d, training: true)
+                    guard let fusedBias = b.stackedBias else { throw SentimentError(.internal, "stacked weight without bias") }
+                    return Linear(weight: .bf16(b), bias: fusedBias, k: d, n: b.n)
+                }
+                layers.append(try block(
+                    q: rounded(.query), k: rounded(.key), v: rounded(.value),
+                    qkv: training ? stacked([.query, .key, .value]) : nil, kv: training ? stacked([.key, .value]) : nil,
+                    rest: rounded))
             case .int8(let qw):
                 let ql = qw.layers[li]
                 // qkv and kv carry a float bias only for their shape; an int8 layer adds its own.
@@ -183,11 +194,12 @@ struct PackedWeights {
         }
     }
 
-    /// Rounds the bf16 copies again from their master weights (`.bf16(training: true)`).
-    func refresh() throws {
+    /// The master weights changed (`.bf16(training: true)`): the bf16 copies are rounded again
+    /// on their next use.
+    func refresh() {
         for l in layers {
-            for t in LayerTensor.linearWeights {
-                if let lin = l.linear(t), case .bf16(let w) = lin.weight { try w.refresh() }
+            for lin in LayerTensor.linearWeights.compactMap({ l.linear($0) }) + [l.qkv, l.kv].compactMap({ $0 }) {
+                if case .bf16(let w) = lin.weight { w.refresh() }
             }
         }
     }

@@ -99,21 +99,39 @@ extension EncoderForward {
         let n = rows == .all ? t : offsets.count - 1
         // For all rows, the rows' input is the layer input: its gradient goes straight to dInput.
         let dRowInput = rows == .all ? dInput : b.rowInput
-        // A linear layer's backward in the precision its forward ran in.
+        // A linear layer's backward in the precision its forward ran in; `lin` is the packed form
+        // of the weights `wts` (one, or several stacked: bf16 Q | K | V and K | V).
+        func linear(
+            _ wts: [LayerTensor], _ lin: Linear?, dinp: UnsafeMutablePointer<Float>?, dout: UnsafePointer<Float>,
+            inp: UnsafePointer<Float>, m: Int, k: Int, n: Int, ldDout: Int? = nil, accumulateInput: Bool = false,
+            rounded: UnsafePointer<UInt16>? = nil
+        ) throws {
+            let grads = try wts.map { wt in
+                guard let bt = wt.bias else { throw SentimentError(.internal, "\(wt) is not a linear weight") }
+                return (weight: g[wt].data, bias: Optional(g[bt].data))
+            }
+            if case .bf16(let bw)? = lin?.weight {
+                try bf16LinearBackward(
+                    dinp: dinp, grads: grads, dout: dout, inp: inp, weight: bw, m: m, k: k, n: n,
+                    ldDout: ldDout, accumulateInput: accumulateInput, rounded: rounded, scratch: try ws.bf16Scratch())
+            } else {
+                guard wts.count == 1 else { throw SentimentError(.internal, "stacked float weights have no backward") }
+                try linearBackward(
+                    dinp: dinp, dweight: grads[0].weight, dbias: grads[0].bias, dout: dout, inp: inp, weight: w[wts[0]].data,
+                    m: m, k: k, n: n, ldDout: ldDout, accumulateInput: accumulateInput)
+            }
+        }
         func linear(
             _ wt: LayerTensor, dinp: UnsafeMutablePointer<Float>?, dout: UnsafePointer<Float>, inp: UnsafePointer<Float>,
             m: Int, k: Int, n: Int, ldDout: Int? = nil, accumulateInput: Bool = false, rounded: UnsafePointer<UInt16>? = nil
         ) throws {
-            guard let bt = wt.bias else { throw SentimentError(.internal, "\(wt) is not a linear weight") }
-            if case .bf16(let bw)? = layer.linear(wt)?.weight {
-                try bf16LinearBackward(
-                    dinp: dinp, dweight: g[wt].data, dbias: g[bt].data, dout: dout, inp: inp, weight: bw, m: m, k: k, n: n,
-                    ldDout: ldDout, accumulateInput: accumulateInput, rounded: rounded, scratch: try ws.bf16Scratch())
-            } else {
-                try linearBackward(
-                    dinp: dinp, dweight: g[wt].data, dbias: g[bt].data, dout: dout, inp: inp, weight: w[wt].data,
-                    m: m, k: k, n: n, ldDout: ldDout, accumulateInput: accumulateInput)
-            }
+            try linear([wt], layer.linear(wt), dinp: dinp, dout: dout, inp: inp, m: m, k: k, n: n, ldDout: ldDout,
+                       accumulateInput: accumulateInput, rounded: rounded)
+        }
+        // The stacked bf16 form of `lin`, if any.
+        func bf16Stacked(_ lin: Linear?) -> Linear? {
+            if case .bf16? = lin?.weight { return lin }
+            return nil
         }
 
         // Output LayerNorm, FFN out (through its dropout), GELU, FFN in.
@@ -153,9 +171,14 @@ extension EncoderForward {
                 dqkv: b.qkv, dout: b.context, qkv: a.qkv, probs: probs, probOffsets: probOffsets, offsets: offsets,
                 numHeads: config.numHeads, headDim: config.headDim, dropout: dropout?.attention,
                 scratch: b.scratch, scratchPerThread: b.scratchPerThread)
-            for (slot, wt) in [LayerTensor.query, .key, .value].enumerated() {
-                try linear(wt, dinp: dInput, dout: b.qkv + slot * d, inp: a.input, m: t, k: d, n: d, ldDout: 3 * d,
+            if let qkv = bf16Stacked(layer.qkv) {
+                try linear([.query, .key, .value], qkv, dinp: dInput, dout: b.qkv, inp: a.input, m: t, k: d, n: 3 * d,
                            accumulateInput: true)
+            } else {
+                for (slot, wt) in [LayerTensor.query, .key, .value].enumerated() {
+                    try linear(wt, dinp: dInput, dout: b.qkv + slot * d, inp: a.input, m: t, k: d, n: d, ldDout: 3 * d,
+                               accumulateInput: true)
+                }
             }
         case .cls:
             guard let q = a.queries else { throw SentimentError(.internal, "[CLS] query buffer missing") }
@@ -165,9 +188,14 @@ extension EncoderForward {
                 numHeads: config.numHeads, headDim: config.headDim, dropout: dropout?.attention,
                 scratch: b.scratch, scratchPerThread: b.scratchPerThread)
             try linear(.query, dinp: dRowInput, dout: b.queries, inp: a.rowInput, m: n, k: d, n: d, accumulateInput: true)
-            try linear(.key, dinp: dInput, dout: b.qkv + d, inp: a.input, m: t, k: d, n: d, ldDout: 3 * d)
-            try linear(.value, dinp: dInput, dout: b.qkv + 2 * d, inp: a.input, m: t, k: d, n: d, ldDout: 3 * d,
-                       accumulateInput: true)
+            if let kv = bf16Stacked(layer.kv) {
+                try linear([.key, .value], kv, dinp: dInput, dout: b.qkv + d, inp: a.input, m: t, k: d, n: 2 * d,
+                           ldDout: 3 * d)
+            } else {
+                try linear(.key, dinp: dInput, dout: b.qkv + d, inp: a.input, m: t, k: d, n: d, ldDout: 3 * d)
+                try linear(.value, dinp: dInput, dout: b.qkv + 2 * d, inp: a.input, m: t, k: d, n: d, ldDout: 3 * d,
+                           accumulateInput: true)
+            }
             for i in 0..<n { axpy(dInput + offsets[i] * d, 1, dRowInput + i * d, d) }
         }
     }
