@@ -1,5 +1,6 @@
 // Elementwise activations: exact-erf GELU (as torch.nn.functional.gelu, approximate='none'),
 // tanh (BERT pooler) and ReLU (DistilBERT pre_classifier).
+import CKernels
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -56,10 +57,11 @@ import Glibc
 // MARK: GELU
 
 /// x[r, c] = gelu(x[r, c] + bias[c]) in place over `rows` x `cols` (row stride `cols`).
-/// If `preActivation` is given, x + bias is stored there too (what GELU's backward needs).
+/// If `preActivation` is given, x + bias is stored there too (what GELU's backward needs); if
+/// `rounded` is, the result rounded to bf16 too (`bf16_from_f32`, each row while it is in cache).
 public func biasGeluForward(
     x: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float>?, rows: Int, cols: Int,
-    preActivation: UnsafeMutablePointer<Float>? = nil
+    preActivation: UnsafeMutablePointer<Float>? = nil, rounded: UnsafeMutablePointer<UInt16>? = nil
 ) {
     guard rows > 0, cols > 0 else { return }
     let full = cols & ~15, rem = cols - full
@@ -81,6 +83,7 @@ public func biasGeluForward(
                 if let pre { storePartial16(v, pre + full, rem) }
                 storePartial16(gelu16(v), row + full, rem)
             }
+            if let rounded { bf16_from_f32(row, cols, rounded + r * cols) }
         }
     }
 }
@@ -121,21 +124,27 @@ public func biasReluForward(x: UnsafeMutablePointer<Float>, bias: UnsafePointer<
     return cdf.addingProduct(x, pdf)
 }
 
-/// dinp[i] = dout[i] * gelu'(preActivation[i]) for `count` floats (dinp may alias dout).
+/// dinp = dout * gelu'(preActivation) over `rows` x `cols` (dinp may alias dout); if `rounded` is
+/// given, dinp rounded to bf16 too (`bf16_from_f32`, each row while it is in cache).
 public func geluBackward(
-    dinp: UnsafeMutablePointer<Float>, dout: UnsafePointer<Float>, preActivation: UnsafePointer<Float>, count: Int
+    dinp: UnsafeMutablePointer<Float>, dout: UnsafePointer<Float>, preActivation: UnsafePointer<Float>,
+    rows: Int, cols: Int, rounded: UnsafeMutablePointer<UInt16>? = nil
 ) {
-    guard count > 0 else { return }
-    Parallel.forRanges((count + 15) / 16, grain: 512) { range in
-        for chunk in range {
-            let c = chunk * 16
-            let n = Swift.min(16, count - c)
-            if n == 16 {
-                store16(load16(dout + c) * geluDerivative16(load16(preActivation + c)), dinp + c)
-            } else {
-                let g = loadPartial16(dout + c, n, fill: 0) * geluDerivative16(loadPartial16(preActivation + c, n, fill: 0))
-                storePartial16(g, dinp + c, n)
+    guard rows > 0, cols > 0 else { return }
+    let full = cols & ~15, rem = cols - full
+    Parallel.forRanges(rows, grain: Swift.max(1, 8192 / cols)) { range in
+        for r in range {
+            let o = r * cols
+            var c = 0
+            while c < full {
+                store16(load16(dout + o + c) * geluDerivative16(load16(preActivation + o + c)), dinp + o + c)
+                c += 16
             }
+            if rem > 0 {
+                let g = loadPartial16(dout + o + full, rem, fill: 0) * geluDerivative16(loadPartial16(preActivation + o + full, rem, fill: 0))
+                storePartial16(g, dinp + o + full, rem)
+            }
+            if let rounded { bf16_from_f32(dinp + o, cols, rounded + o) }
         }
     }
 }

@@ -210,20 +210,27 @@ func bf16LinearForward(
 /// accumulation rules (Gemm.swift); `w` must be packed for training. `grads` takes d(weight) and
 /// d(bias) of each of `w`'s stacked parts in order (one pair for a single weight).
 /// `rounded`: the forward's input already rounded (dense [M, K]); `inp` is then not read.
+/// `roundedDout`: dout already rounded (dense [M, N]); dout is then read only for d(bias).
 func bf16LinearBackward(
     dinp: UnsafeMutablePointer<Float>?, grads: [(weight: UnsafeMutablePointer<Float>, bias: UnsafeMutablePointer<Float>?)],
     dout: UnsafePointer<Float>, inp: UnsafePointer<Float>, weight w: BF16Weight,
     m: Int, k: Int, n: Int, ldDout: Int? = nil, ldInp: Int? = nil, ldDinp: Int? = nil,
-    accumulateInput: Bool = false, rounded: UnsafePointer<UInt16>? = nil, scratch: BF16Scratch
+    accumulateInput: Bool = false, rounded: UnsafePointer<UInt16>? = nil, roundedDout: UnsafePointer<UInt16>? = nil,
+    scratch: BF16Scratch
 ) throws {
     guard m > 0, n > 0, k > 0 else { return }
     let offsets = w.stack?.offsets ?? [0, n]
     guard w.k == k, w.n == n, grads.count == offsets.count - 1 else {
         throw SentimentError(.internal, "bf16 weight \(w.n) x \(w.k) does not match this backward (\(n) x \(k), \(grads.count) parts)")
     }
-    try scratch.reserve(m * n, rounded == nil ? m * k : 0)
-    let dy = scratch.first.pointer
-    convertToBF16(dout, rows: m, cols: n, ld: ldDout ?? n, into: dy)
+    try scratch.reserve(roundedDout == nil ? m * n : 0, rounded == nil ? m * k : 0)
+    let dy: UnsafePointer<UInt16>
+    if let roundedDout {
+        dy = roundedDout
+    } else {
+        convertToBF16(dout, rows: m, cols: n, ld: ldDout ?? n, into: scratch.first.pointer)
+        dy = UnsafePointer(scratch.first.pointer)
+    }
     if let dinp {
         guard (ldDinp ?? k) == k else { throw SentimentError(.internal, "bf16 input gradients must be dense") }
         try scratch.runner.run(

@@ -44,6 +44,11 @@ struct Linear {
     let bias: UnsafePointer<Float>
     let k: Int, n: Int
 
+    var isBF16: Bool {
+        if case .bf16 = weight { return true }
+        return false
+    }
+
     /// The weight as a new [n, k] (Hugging Face [out, in]) tensor: copied, transposed back, or
     /// dequantized (q * scale).
     func unpacked() throws -> Tensor {

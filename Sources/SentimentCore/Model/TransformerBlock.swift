@@ -104,7 +104,7 @@ extension EncoderForward {
         func linear(
             _ wts: [LayerTensor], _ lin: Linear?, dinp: UnsafeMutablePointer<Float>?, dout: UnsafePointer<Float>,
             inp: UnsafePointer<Float>, m: Int, k: Int, n: Int, ldDout: Int? = nil, accumulateInput: Bool = false,
-            rounded: UnsafePointer<UInt16>? = nil
+            rounded: UnsafePointer<UInt16>? = nil, roundedDout: UnsafePointer<UInt16>? = nil
         ) throws {
             let grads = try wts.map { wt in
                 guard let bt = wt.bias else { throw SentimentError(.internal, "\(wt) is not a linear weight") }
@@ -113,7 +113,8 @@ extension EncoderForward {
             if case .bf16(let bw)? = lin?.weight {
                 try bf16LinearBackward(
                     dinp: dinp, grads: grads, dout: dout, inp: inp, weight: bw, m: m, k: k, n: n,
-                    ldDout: ldDout, accumulateInput: accumulateInput, rounded: rounded, scratch: try ws.bf16Scratch())
+                    ldDout: ldDout, accumulateInput: accumulateInput, rounded: rounded, roundedDout: roundedDout,
+                    scratch: try ws.bf16Scratch())
             } else {
                 guard wts.count == 1 else { throw SentimentError(.internal, "stacked float weights have no backward") }
                 try linearBackward(
@@ -123,10 +124,11 @@ extension EncoderForward {
         }
         func linear(
             _ wt: LayerTensor, dinp: UnsafeMutablePointer<Float>?, dout: UnsafePointer<Float>, inp: UnsafePointer<Float>,
-            m: Int, k: Int, n: Int, ldDout: Int? = nil, accumulateInput: Bool = false, rounded: UnsafePointer<UInt16>? = nil
+            m: Int, k: Int, n: Int, ldDout: Int? = nil, accumulateInput: Bool = false, rounded: UnsafePointer<UInt16>? = nil,
+            roundedDout: UnsafePointer<UInt16>? = nil
         ) throws {
             try linear([wt], layer.linear(wt), dinp: dinp, dout: dout, inp: inp, m: m, k: k, n: n, ldDout: ldDout,
-                       accumulateInput: accumulateInput, rounded: rounded)
+                       accumulateInput: accumulateInput, rounded: rounded, roundedDout: roundedDout)
         }
         // The stacked bf16 form of `lin`, if any.
         func bf16Stacked(_ lin: Linear?) -> Linear? {
@@ -145,9 +147,18 @@ extension EncoderForward {
             dFfnOut = UnsafePointer(b.ffnOut)
         }
         try linear(.ffnOut, dinp: b.ffn, dout: dFfnOut, inp: a.ffnAct, m: n, k: f, n: d, rounded: a.ffnRounded.map { UnsafePointer($0) })
-        geluBackward(dinp: b.ffn, dout: b.ffn, preActivation: ffnPre, count: n * f)
+        // bf16: GELU's backward also rounds d(FFN in) for FFN in's backward (into the bf16
+        // scratch's first buffer, which bf16LinearBackward leaves alone when given it).
+        var dFfnRounded: UnsafeMutablePointer<UInt16>? = nil
+        if case .bf16 = layer.ffnIn.weight {
+            let sc = try ws.bf16Scratch()
+            try sc.reserve(n * f)
+            dFfnRounded = sc.first.pointer
+        }
+        geluBackward(dinp: b.ffn, dout: b.ffn, preActivation: ffnPre, rows: n, cols: f, rounded: dFfnRounded)
         b.attnNorm.update(from: b.ffnSum, count: n * d)
-        try linear(.ffnIn, dinp: b.attnNorm, dout: b.ffn, inp: a.attnNorm, m: n, k: d, n: f, accumulateInput: true)
+        try linear(.ffnIn, dinp: b.attnNorm, dout: b.ffn, inp: a.attnNorm, m: n, k: d, n: f, accumulateInput: true,
+                   roundedDout: dFfnRounded.map { UnsafePointer($0) })
 
         // Attention LayerNorm (d(attnSum) is d(rowInput) through the residual), out-projection
         // (through its dropout), attention.
@@ -245,10 +256,11 @@ extension EncoderForward {
                                   scratch: try ws.bf16Scratch())
         } else {
             try apply(ws, layer.ffnIn, inp: inp, rows: rows, out: act, ldOut: f, bias: false)
-            biasGeluForward(x: act, bias: layer.ffnIn.bias, rows: rows, cols: f, preActivation: preActivation)
+            biasGeluForward(x: act, bias: layer.ffnIn.bias, rows: rows, cols: f, preActivation: preActivation,
+                            rounded: preActivation != nil && layer.ffnOut.isBF16 ? rounded : nil)
         }
         if let rounded, case .bf16(let w) = layer.ffnOut.weight {
-            convertToBF16(act, rows: rows, cols: f, ld: f, into: rounded)
+            if preActivation == nil { convertToBF16(act, rows: rows, cols: f, ld: f, into: rounded) }
             try bf16LinearForward(w, inp: act, rows: rows, ldInp: f, out: out, ldOut: d, bias: outBias ? layer.ffnOut.bias : nil,
                                   rounded: rounded, scratch: try ws.bf16Scratch())
             return
