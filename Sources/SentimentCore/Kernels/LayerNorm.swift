@@ -1,6 +1,7 @@
 // LayerNorm over the last dimension (as torch.nn.LayerNorm, biased variance):
 //   out[r, :] = (x[r, :] - mean_r) * rstd_r * weight + bias,   rstd_r = 1 / sqrt(var_r + eps)
 // mean and rstd are optionally kept per row for the backward pass.
+import CKernels
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -70,11 +71,13 @@ public func layerNormForward(
 ///   x[r, :] += linearBias + residual[r, :]      (x is a linear layer's output; keeps the pre-norm sum)
 ///   out[r, :] = LayerNorm(x[r, :])
 /// `out` may alias `residual` (each row is read before it is written).
+/// `rounded`: out rounded to bf16 too (each row while it is in cache).
 public func residualLayerNormForward(
     x: UnsafeMutablePointer<Float>, linearBias: UnsafePointer<Float>?, residual: UnsafePointer<Float>,
     out: UnsafeMutablePointer<Float>, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>,
     rows: Int, cols: Int, eps: Float,
-    mean: UnsafeMutablePointer<Float>? = nil, rstd: UnsafeMutablePointer<Float>? = nil
+    mean: UnsafeMutablePointer<Float>? = nil, rstd: UnsafeMutablePointer<Float>? = nil,
+    rounded: UnsafeMutablePointer<UInt16>? = nil
 ) {
     guard rows > 0, cols > 0 else { return }
     let full = cols & ~15
@@ -92,6 +95,7 @@ public func residualLayerNormForward(
             let s = layerNormRow(xr, out + r * cols, weight, bias, cols, eps)
             mean?[r] = s.mean
             rstd?[r] = s.rstd
+            if let rounded { bf16_from_f32(out + r * cols, cols, rounded + r * cols) }
         }
     }
 }

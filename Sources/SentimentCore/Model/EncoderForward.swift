@@ -178,6 +178,7 @@ public final class EncoderForward: @unchecked Sendable {
         }
         let dropout = ws.mode == .training ? ws.dropout : nil
         if let m = dropout?.embeddings { dropoutForward(first.input, rows: t, cols: d, mask: m) }
+        if let r = first.inputRounded { convertToBF16(first.input, rows: t, cols: d, ld: d, into: r) }
 
         // Blocks. The last one's [CLS] rows end in `cls`.
         try ws.offsets.withUnsafeBufferPointer { offs in

@@ -7,23 +7,27 @@
 /// for every token, and holds S rows in every buffer from `rowInput` on.
 struct LayerActivations {
     var input: UnsafeMutablePointer<Float>          // [T, D]  layer input (previous output)
+    var inputRounded: UnsafeMutablePointer<UInt16>? // [T, D]  input in bf16: what Q|K|V and their backward read
+                                                    //         (bf16 training, `ForwardWorkspace.keepsBF16Inputs`)
     var qkv: UnsafeMutablePointer<Float>            // [T, 3D] Q | K | V, bias included
     var probs: UnsafeMutablePointer<Float>?         // [sum_s H L_s^2] attention probabilities (training)
     var rowInput: UnsafeMutablePointer<Float>       // [n, D]  input of the rows computed (`input` for all rows)
     var queries: UnsafeMutablePointer<Float>?       // [S, D]  Q of the [CLS] rows (nil for all rows: Q is in qkv)
     var context: UnsafeMutablePointer<Float>        // [n, D]  attention output, heads concatenated
+    var contextRounded: UnsafeMutablePointer<UInt16>? // [n, D] context in bf16 (out-proj and its backward; bf16 training)
     var attnSum: UnsafeMutablePointer<Float>        // [n, D]  out-proj + bias + rowInput (pre-LN)
     var attnMean: UnsafeMutablePointer<Float>?      // [n]
     var attnRstd: UnsafeMutablePointer<Float>?      // [n]
     var attnNorm: UnsafeMutablePointer<Float>       // [n, D]  LN(attnSum): FFN input and residual
+    var attnNormRounded: UnsafeMutablePointer<UInt16>? // [n, D] attnNorm in bf16 (FFN in and its backward; bf16 training)
     var ffnPre: UnsafeMutablePointer<Float>?        // [n, F]  FFN in + bias, pre-GELU (training)
     var ffnAct: UnsafeMutablePointer<Float>         // [n, F]  GELU output (shared by every layer when rounded)
-    var ffnRounded: UnsafeMutablePointer<UInt16>?   // [n, F]  GELU output in bf16: what FFN out and its backward read
-                                                    //         (bf16 training, `ForwardWorkspace.roundsFFN`)
+    var ffnRounded: UnsafeMutablePointer<UInt16>?   // [n, F]  GELU output in bf16 (FFN out and its backward; bf16 training)
     var ffnSum: UnsafeMutablePointer<Float>         // [n, D]  FFN out + bias + attnNorm (pre-LN)
     var outMean: UnsafeMutablePointer<Float>?       // [n]
     var outRstd: UnsafeMutablePointer<Float>?       // [n]
     var output: UnsafeMutablePointer<Float>         // [n, D]  LN(ffnSum)
+    var outputRounded: UnsafeMutablePointer<UInt16>? // [n, D] output in bf16: the next layer's `inputRounded`
 }
 
 /// Which rows a transformer block computes.
@@ -83,9 +87,12 @@ public final class ForwardWorkspace {
     /// Training mode: compute the last layer for the [CLS] rows only (`BlockRows.cls`), as
     /// inference always does. Set by `GradientStep`, whose backward knows this layout.
     var sparseLastLayer = false
-    /// Training: keep each layer's GELU output only in bf16 (`LayerActivations.ffnRounded`), as
-    /// bf16 training's FFN out reads it. Set by `GradientStep` before the first call.
-    var roundsFFN = false
+    /// bf16 training: keep the inputs of the linear layers rounded to bf16 where a pass already
+    /// writes them (LayerNorm and GELU outputs: `inputRounded`, `attnNormRounded`, `ffnRounded`)
+    /// or rounds them (`contextRounded`), so the backward does not round them again; the GELU
+    /// output only in bf16.
+    /// Set by `GradientStep` before the first call.
+    var keepsBF16Inputs = false
     private var roundedStore: [AlignedBuffer<UInt16>] = []
     /// Buffers of the int8 path (made on first int8 use).
     private var int8Buffers: Int8Scratch? = nil
@@ -207,9 +214,9 @@ public final class ForwardWorkspace {
             let hidden = try make(t * d), qkv = try make(t * 3 * d), ctx = try make(t * d)
             let tmp = try make(t * d), ffn = try make(t * f)
             let a = LayerActivations(
-                input: hidden, qkv: qkv, probs: nil, rowInput: hidden, queries: nil, context: ctx, attnSum: tmp,
-                attnMean: nil, attnRstd: nil, attnNorm: hidden, ffnPre: nil, ffnAct: ffn, ffnRounded: nil, ffnSum: tmp,
-                outMean: nil, outRstd: nil, output: hidden)
+                input: hidden, inputRounded: nil, qkv: qkv, probs: nil, rowInput: hidden, queries: nil, context: ctx,
+                contextRounded: nil, attnSum: tmp, attnMean: nil, attnRstd: nil, attnNorm: hidden, attnNormRounded: nil, ffnPre: nil,
+                ffnAct: ffn, ffnRounded: nil, ffnSum: tmp, outMean: nil, outRstd: nil, output: hidden, outputRounded: nil)
             layers = Array(repeating: a, count: numLayers)
             embSum = nil; embMean = nil; embRstd = nil
             clsQ = try make(s * d); clsContext = try make(s * d); clsTmp = try make(s * d); clsFfn = try make(s * f)
@@ -217,21 +224,27 @@ public final class ForwardWorkspace {
         case .training:
             embSum = try make(t * d); embMean = try make(t); embRstd = try make(t)
             var input = try make(t * d)
-            let sharedFFN = roundsFFN ? try make(t * f) : nil
-            for _ in 0..<numLayers {
+            let sharedFFN = keepsBF16Inputs ? try make(t * f) : nil
+            func rounded(_ n: Int) throws -> UnsafeMutablePointer<UInt16>? {
+                guard keepsBF16Inputs else { return nil }
+                let r = try AlignedBuffer<UInt16>(count: n)
+                roundedStore.append(r)
+                return r.pointer
+            }
+            var inputRounded = try rounded(t * d)
+            for li in 0..<numLayers {
                 let output = try make(t * d)
-                var rounded: UnsafeMutablePointer<UInt16>? = nil
-                if roundsFFN {
-                    let r = try AlignedBuffer<UInt16>(count: t * f)
-                    roundedStore.append(r)
-                    rounded = r.pointer
-                }
+                let outputRounded = li + 1 < numLayers ? try rounded(t * d) : nil
                 layers.append(LayerActivations(
-                    input: input, qkv: try make(t * 3 * d), probs: try make(probs), rowInput: input, queries: nil,
-                    context: try make(t * d), attnSum: try make(t * d), attnMean: try make(t), attnRstd: try make(t),
-                    attnNorm: try make(t * d), ffnPre: try make(t * f), ffnAct: try sharedFFN ?? make(t * f),
-                    ffnRounded: rounded, ffnSum: try make(t * d), outMean: try make(t), outRstd: try make(t), output: output))
+                    input: input, inputRounded: inputRounded, qkv: try make(t * 3 * d), probs: try make(probs),
+                    rowInput: input, queries: nil, context: try make(t * d), contextRounded: try rounded(t * d),
+                    attnSum: try make(t * d),
+                    attnMean: try make(t), attnRstd: try make(t), attnNorm: try make(t * d),
+                    attnNormRounded: try rounded(t * d), ffnPre: try make(t * f), ffnAct: try sharedFFN ?? make(t * f),
+                    ffnRounded: try rounded(t * f), ffnSum: try make(t * d), outMean: try make(t), outRstd: try make(t),
+                    output: output, outputRounded: outputRounded))
                 input = output
+                inputRounded = outputRounded
             }
             clsQ = try make(s * d); clsInput = try make(s * d); clsContext = nil; clsTmp = nil; clsFfn = nil
             headPre = try make(s * d)

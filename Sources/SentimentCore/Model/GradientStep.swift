@@ -23,7 +23,7 @@ public final class GradientStep {
         encoder = try EncoderForward(weights: weights, packing: bf16 ? .bf16(training: true) : .none)
         workspace = ForwardWorkspace(config: weights.config, mode: .training)
         workspace.sparseLastLayer = true
-        workspace.roundsFFN = bf16
+        workspace.keepsBF16Inputs = bf16
     }
 
     /// Whether the last layer is computed for the [CLS] rows only (the default; nothing else of

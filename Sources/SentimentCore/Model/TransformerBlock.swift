@@ -39,7 +39,7 @@ extension EncoderForward {
         switch rows {
         case .all:
             if let qkv = layer.qkv {
-                try apply(ws, qkv, inp: a.input, rows: t, out: a.qkv, ldOut: 3 * d)
+                try apply(ws, qkv, inp: a.input, rows: t, out: a.qkv, ldOut: 3 * d, rounded: a.inputRounded)
             } else {
                 try apply(ws, layer.q, inp: a.input, rows: t, out: a.qkv, ldOut: 3 * d)
                 try apply(ws, layer.k, inp: a.input, rows: t, out: a.qkv + d, ldOut: 3 * d)
@@ -49,7 +49,7 @@ extension EncoderForward {
         case .cls:
             guard let q = a.queries else { throw SentimentError(.internal, "[CLS] query buffer missing") }
             if let kv = layer.kv {
-                try apply(ws, kv, inp: a.input, rows: t, out: a.qkv + d, ldOut: 3 * d)
+                try apply(ws, kv, inp: a.input, rows: t, out: a.qkv + d, ldOut: 3 * d, rounded: a.inputRounded)
             } else {
                 try apply(ws, layer.k, inp: a.input, rows: t, out: a.qkv + d, ldOut: 3 * d)
                 try apply(ws, layer.v, inp: a.input, rows: t, out: a.qkv + 2 * d, ldOut: 3 * d)
@@ -65,21 +65,23 @@ extension EncoderForward {
             scratch: scratch, scratchPerThread: ws.scratchPerThread)
         // Dropout acts on dense(x) + bias, so with a mask the bias goes in before it.
         let attnOutDrop = dropout?.attentionOutput
-        try apply(ws, layer.attnOut, inp: a.context, rows: n, out: a.attnSum, ldOut: d, bias: attnOutDrop != nil)
+        if let r = a.contextRounded, layer.attnOut.isBF16 { convertToBF16(a.context, rows: n, cols: d, ld: d, into: r) }
+        try apply(ws, layer.attnOut, inp: a.context, rows: n, out: a.attnSum, ldOut: d, bias: attnOutDrop != nil,
+                  rounded: a.contextRounded)
         if let m = attnOutDrop { blockDropout(a.attnSum, rows: rows, count: n, offsets: offsets, mask: m) }
         residualLayerNormForward(
             x: a.attnSum, linearBias: attnOutDrop == nil ? layer.attnOut.bias : nil, residual: a.rowInput,
             out: a.attnNorm, weight: layer.attnNormWeight, bias: layer.attnNormBias, rows: n, cols: d, eps: eps,
-            mean: a.attnMean, rstd: a.attnRstd)
+            mean: a.attnMean, rstd: a.attnRstd, rounded: a.attnNormRounded)
         let ffnOutDrop = dropout?.ffnOutput
         try feedForward(
-            ws, layer, inp: a.attnNorm, rows: n, act: a.ffnAct, out: a.ffnSum, outBias: ffnOutDrop != nil,
-            preActivation: a.ffnPre, rounded: a.ffnRounded)
+            ws, layer, inp: a.attnNorm, inpRounded: a.attnNormRounded, rows: n, act: a.ffnAct, out: a.ffnSum,
+            outBias: ffnOutDrop != nil, preActivation: a.ffnPre, rounded: a.ffnRounded)
         if let m = ffnOutDrop { blockDropout(a.ffnSum, rows: rows, count: n, offsets: offsets, mask: m) }
         residualLayerNormForward(
             x: a.ffnSum, linearBias: ffnOutDrop == nil ? layer.ffnOut.bias : nil, residual: a.attnNorm,
             out: a.output, weight: layer.outNormWeight, bias: layer.outNormBias, rows: n, cols: d, eps: eps,
-            mean: a.outMean, rstd: a.outRstd)
+            mean: a.outMean, rstd: a.outRstd, rounded: a.outputRounded)
     }
 
     /// Backward of `blockForward` from the activations a training forward kept in `a`: writes
@@ -158,7 +160,7 @@ extension EncoderForward {
         geluBackward(dinp: b.ffn, dout: b.ffn, preActivation: ffnPre, rows: n, cols: f, rounded: dFfnRounded)
         b.attnNorm.update(from: b.ffnSum, count: n * d)
         try linear(.ffnIn, dinp: b.attnNorm, dout: b.ffn, inp: a.attnNorm, m: n, k: d, n: f, accumulateInput: true,
-                   roundedDout: dFfnRounded.map { UnsafePointer($0) })
+                   rounded: a.attnNormRounded.map { UnsafePointer($0) }, roundedDout: dFfnRounded.map { UnsafePointer($0) })
 
         // Attention LayerNorm (d(attnSum) is d(rowInput) through the residual), out-projection
         // (through its dropout), attention.
@@ -172,7 +174,8 @@ extension EncoderForward {
             blockDropoutBackward(b.attnOut, rows: rows, count: n, offsets: offsets, mask: m)
             dAttnOut = UnsafePointer(b.attnOut)
         }
-        try linear(.attentionOut, dinp: b.context, dout: dAttnOut, inp: a.context, m: n, k: d, n: d)
+        try linear(.attentionOut, dinp: b.context, dout: dAttnOut, inp: a.context, m: n, k: d, n: d,
+                   rounded: a.contextRounded.map { UnsafePointer($0) })
 
         // Q, K, V projections: their input gradients add into dInput (and, for the [CLS] rows,
         // Q's into dRowInput, which then adds into its tokens' rows).
@@ -184,7 +187,7 @@ extension EncoderForward {
                 scratch: b.scratch, scratchPerThread: b.scratchPerThread)
             if let qkv = bf16Stacked(layer.qkv) {
                 try linear([.query, .key, .value], qkv, dinp: dInput, dout: b.qkv, inp: a.input, m: t, k: d, n: 3 * d,
-                           accumulateInput: true)
+                           accumulateInput: true, rounded: a.inputRounded.map { UnsafePointer($0) })
             } else {
                 for (slot, wt) in [LayerTensor.query, .key, .value].enumerated() {
                     try linear(wt, dinp: dInput, dout: b.qkv + slot * d, inp: a.input, m: t, k: d, n: d, ldDout: 3 * d,
@@ -201,7 +204,7 @@ extension EncoderForward {
             try linear(.query, dinp: dRowInput, dout: b.queries, inp: a.rowInput, m: n, k: d, n: d, accumulateInput: true)
             if let kv = bf16Stacked(layer.kv) {
                 try linear([.key, .value], kv, dinp: dInput, dout: b.qkv + d, inp: a.input, m: t, k: d, n: 2 * d,
-                           ldDout: 3 * d)
+                           ldDout: 3 * d, rounded: a.inputRounded.map { UnsafePointer($0) })
             } else {
                 try linear(.key, dinp: dInput, dout: b.qkv + d, inp: a.input, m: t, k: d, n: d, ldDout: 3 * d)
                 try linear(.value, dinp: dInput, dout: b.qkv + 2 * d, inp: a.input, m: t, k: d, n: d, ldDout: 3 * d,
@@ -236,7 +239,8 @@ extension EncoderForward {
     /// to bf16 into `rounded` if given (which FFN out then reads). In int8 the GELU is fused into
     /// FFN in's dequantization, which also quantizes each row for FFN out.
     private func feedForward(
-        _ ws: ForwardWorkspace, _ layer: PackedLayer, inp: UnsafePointer<Float>, rows: Int, act: UnsafeMutablePointer<Float>,
+        _ ws: ForwardWorkspace, _ layer: PackedLayer, inp: UnsafePointer<Float>, inpRounded: UnsafeMutablePointer<UInt16>? = nil,
+        rows: Int, act: UnsafeMutablePointer<Float>,
         out: UnsafeMutablePointer<Float>, outBias: Bool, preActivation: UnsafeMutablePointer<Float>? = nil,
         rounded: UnsafeMutablePointer<UInt16>? = nil
     ) throws {
@@ -255,7 +259,7 @@ extension EncoderForward {
             try bf16LinearForward(w, inp: inp, rows: rows, ldInp: d, out: act, ldOut: f, bias: layer.ffnIn.bias, gelu: true,
                                   scratch: try ws.bf16Scratch())
         } else {
-            try apply(ws, layer.ffnIn, inp: inp, rows: rows, out: act, ldOut: f, bias: false)
+            try apply(ws, layer.ffnIn, inp: inp, rows: rows, out: act, ldOut: f, bias: false, rounded: inpRounded)
             biasGeluForward(x: act, bias: layer.ffnIn.bias, rows: rows, cols: f, preActivation: preActivation,
                             rounded: preActivation != nil && layer.ffnOut.isBF16 ? rounded : nil)
         }
@@ -268,18 +272,19 @@ extension EncoderForward {
         try apply(ws, layer.ffnOut, inp: act, rows: rows, out: out, ldOut: d, bias: outBias)
     }
 
-    /// out[rows, n] (row stride ldOut) = inp[rows, k] * W^T (+ bias).
+    /// out[rows, n] (row stride ldOut) = inp[rows, k] * W^T (+ bias). `rounded`: inp in bf16
+    /// (dense), which a bf16 layer then reads instead.
     @inline(__always)
     private func apply(
         _ ws: ForwardWorkspace, _ lin: Linear, inp: UnsafePointer<Float>, rows: Int, out: UnsafeMutablePointer<Float>,
-        ldOut: Int, bias: Bool = true
+        ldOut: Int, bias: Bool = true, rounded: UnsafeMutablePointer<UInt16>? = nil
     ) throws {
         switch lin.weight {
         case .int8(let q):
             try int8Linear(q, inp: inp, rows: rows, out: out, ldOut: ldOut, addBias: bias, scratch: try ws.int8Scratch())
         case .bf16(let w):
             try bf16LinearForward(w, inp: inp, rows: rows, ldInp: lin.k, out: out, ldOut: ldOut, bias: bias ? lin.bias : nil,
-                                  scratch: try ws.bf16Scratch())
+                                  rounded: rounded.map { UnsafePointer($0) }, scratch: try ws.bf16Scratch())
         case .float(let w, let layout, let ld):
             try linearForward(
                 out: out, inp: inp, weight: w, layout: layout, bias: bias ? lin.bias : nil,
