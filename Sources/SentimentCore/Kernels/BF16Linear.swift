@@ -145,23 +145,25 @@ final class BF16Weight: @unchecked Sendable {
     var stackedBias: UnsafePointer<Float>? { stack.map { UnsafePointer($0.bias.pointer) } }
 
     /// B = W^T for the forward, rounded from the current master.
-    func forward() throws -> PackedMatrix {
-        if let p = forwardPack, forwardFresh { return p }
-        guard let master else { throw SentimentError(.internal, "bf16 weight \(n) x \(k) has no forward pack") }
-        stack?.gather()
-        if let p = forwardPack { try p.repack(from: master) } else { forwardPack = try Self.pack(master, n: n, k: k, ld: ld, forward: true) }
-        forwardFresh = true
-        return forwardPack!
-    }
+    func forward() throws -> PackedMatrix { try current(&forwardPack, &forwardFresh, forward: true) }
 
     /// B = W for the input gradient (training only).
-    func backward() throws -> PackedMatrix {
-        if let p = backwardPack, backwardFresh { return p }
-        guard let master else { throw SentimentError(.internal, "bf16 weight \(n) x \(k) is not packed for training") }
+    func backward() throws -> PackedMatrix { try current(&backwardPack, &backwardFresh, forward: false) }
+
+    private func current(_ pack: inout PackedMatrix?, _ fresh: inout Bool, forward: Bool) throws -> PackedMatrix {
+        if let p = pack, fresh { return p }
+        guard let master else { throw SentimentError(.internal, "bf16 weight \(n) x \(k) was packed for inference only") }
         stack?.gather()
-        if let p = backwardPack { try p.repack(from: master) } else { backwardPack = try Self.pack(master, n: n, k: k, ld: ld, forward: false) }
-        backwardFresh = true
-        return backwardPack!
+        let p: PackedMatrix
+        if let old = pack {
+            try old.repack(from: master)
+            p = old
+        } else {
+            p = try Self.pack(master, n: n, k: k, ld: ld, forward: forward)
+            pack = p
+        }
+        fresh = true
+        return p
     }
 
     /// The master changed (an optimizer step): each form is rounded again on its next use.
