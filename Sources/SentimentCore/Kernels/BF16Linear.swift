@@ -80,19 +80,22 @@ final class BF16Weight: @unchecked Sendable {
         let weights: AlignedBuffer<Float>
         let bias: AlignedBuffer<Float>
         let k: Int
+        /// Where each part's rows start, and N at the end.
+        let offsets: [Int]
         private var fresh = false
 
         init(_ parts: [(weight: UnsafePointer<Float>, bias: UnsafePointer<Float>, rows: Int)], k: Int) throws {
             self.parts = parts
             self.k = k
-            let n = parts.reduce(0) { $0 + $1.rows }
+            var offsets = [0]
+            for p in parts { offsets.append(offsets[offsets.count - 1] + p.rows) }
+            self.offsets = offsets
+            let n = offsets[offsets.count - 1]
             weights = try AlignedBuffer(count: n * k)
             bias = try AlignedBuffer(count: n)
             gather()
         }
 
-        /// Row offset of each part.
-        var offsets: [Int] { parts.reduce(into: [0]) { $0.append($0.last! + $1.rows) } }
 
         func gather() {
             guard !fresh else { return }
