@@ -145,7 +145,18 @@ SENTIMENT_API int32_t sentiment_classify(const sentiment_model *model, const cha
 /* {"data_file": "dev.tsv"} or {"texts": [...], "labels": [...]}, optional "batch_size"
  * (capped as for sentiment_classify) ->
  * {"examples": 872, "accuracy": 0.9, "loss": 0.3, "seconds": 1.2}
- * A data_file is a TSV with a header naming "sentence" and "label" columns (GLUE SST-2).
+ * A data file (data_file here, train_file and eval_file in sentiment_train) is read as:
+ *   "format": "tsv" | "csv" | "jsonl"   default: the file's extension (.tsv, .csv, .jsonl).
+ *                              TSV: tab-separated, no quoting. CSV: RFC 4180 (quoted fields
+ *                              may hold commas, doubled quotes and line breaks). Both have a
+ *                              header line naming the columns. JSON Lines: an object per line.
+ *   "text_column": "sentence" (else "text"), "label_column": "label"   matched exactly, else
+ *                              ignoring case
+ * LF, CRLF or CR line endings, a UTF-8 BOM and blank lines are accepted. Labels are integer
+ * ids or the model's label names (config.json's id2label), not both in one file. A bad row
+ * is FORMAT with file:line in the message (a wrong field count, an unclosed quote, invalid
+ * UTF-8, bad JSON, an unknown label); a missing file or one that is not a regular file
+ * (a FIFO, a folder) is IO.
  * cb may be NULL; it receives {"event":"progress","examples":N,"total":M} events. */
 SENTIMENT_API int32_t sentiment_evaluate(const sentiment_model *model, const char *request_json,
                                          sentiment_progress_fn cb, void *user_data, char **out_json);
@@ -167,11 +178,12 @@ SENTIMENT_API int32_t sentiment_model_save(const sentiment_model *model, const c
 /* Frees a model. NULL is ignored. */
 SENTIMENT_API void sentiment_model_free(sentiment_model *model);
 
-/* Fine-tunes a model folder on a labeled TSV file and (by default) saves the best epoch.
+/* Fine-tunes a model folder on a labeled data file and (by default) saves the best epoch.
  * config_json keys (Hugging Face TrainingArguments names; defaults = the GLUE SST-2 recipe):
  *   "model_dir" (required)     Hugging Face folder to start from
- *   "train_file" (required)    TSV with a header naming "sentence" and "label" columns
- *   "eval_file"                TSV evaluated after every epoch (optional)
+ *   "train_file" (required)    a data file (see sentiment_evaluate: TSV, CSV or JSON Lines)
+ *   "eval_file"                a data file evaluated after every epoch (optional)
+ *   "format", "text_column", "label_column"   how both files are read (sentiment_evaluate)
  *   "output_dir"               where checkpoints go; required unless save_strategy is "no"
  *   "learning_rate": 2e-5, "train_batch_size": 256, "eval_batch_size": 256,
  *   "num_train_epochs": 5, "seed": 42, "adam_beta1": 0.9, "adam_beta2": 0.999,
@@ -220,7 +232,7 @@ SENTIMENT_API void sentiment_model_free(sentiment_model *model);
  *   whose extra key "result" holds the partial result ("cancelled": true, the epochs
  *   finished). Checkpoints already saved stay.
  * Errors name their key or file in "field": an unknown or bad key (INVALID_ARGUMENT), a
- *   missing model_dir/train_file/eval_file (IO), a malformed TSV row (FORMAT, the message
+ *   missing model_dir/train_file/eval_file (IO), a malformed data row (FORMAT, the message
  *   gives file:line). A loss that turns NaN or infinite stops the run with SENTIMENT_ERROR
  *   naming "learning_rate"; checkpoints saved before stay.
  * Threading: runs on the calling thread with "threads" compute threads. Runs in different

@@ -115,7 +115,7 @@ public func sentiment_evaluate(_ model: OpaquePointer?, _ requestJSON: UnsafePoi
         let m = try ModelRegistry.shared.model(model)
         let request = try EvaluateOptions.parse(requestJSON)
         let batchSize = boundedBatchSize(request.batchSize, maxLength: m.options.maxLength)
-        let data = try request.dataset(numLabels: m.config.numLabels)
+        let data = try request.dataset(labelNames: m.config.labels)
         let progress: ((Int, Int) -> Bool)? = callback.map { cb in
             { done, total in
                 let event = JSON(["event": "progress", "examples": JSON(done), "total": JSON(total)]).serialized()

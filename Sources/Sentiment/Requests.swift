@@ -72,13 +72,13 @@ extension EvaluateOptions {
     /// sentiment_evaluate's request_json: data_file, or texts with labels.
     static func parse(_ requestJSON: UnsafePointer<CChar>?) throws -> EvaluateOptions {
         let r = try requestReader(requestJSON, argument: "request_json",
-                                  allowed: ["data_file", "texts", "labels", "batch_size"])
+                                  allowed: ["data_file", "texts", "labels", "batch_size"] + JSONObjectReader.dataFileKeys)
         var o: EvaluateOptions
         if let path = try r.string("data_file") {
             guard !r.has("texts"), !r.has("labels") else {
                 throw SentimentError.invalidArgument("give either data_file or texts+labels, not both", field: "data_file")
             }
-            o = EvaluateOptions(data: .file(path))
+            o = EvaluateOptions(data: .file(try r.dataFile(path: path)))
         } else if let texts = try r.strings("texts") {
             guard let labels = try r.ints("labels") else {
                 throw SentimentError.invalidArgument("labels is required with texts", field: "labels")
@@ -110,7 +110,7 @@ extension TrainingConfig {
         "weight_decay", "lr_scheduler_type", "warmup_ratio", "max_grad_norm", "max_length", "max_steps",
         "save_strategy", "threads", "logging_steps", "head", "max_train_examples", "dropout",
         "layerwise_lr_decay", "ema_decay", "rdrop_alpha", "bf16",
-    ]
+    ] + JSONObjectReader.dataFileKeys
 
     /// sentiment_train's config_json.
     public static func parse(_ configJSON: UnsafePointer<CChar>?) throws -> TrainingConfig {
@@ -118,6 +118,8 @@ extension TrainingConfig {
         let r = try requestReader(configJSON, argument: "config_json", allowed: keys)
         var c = TrainingConfig(modelDirectory: try r.requiredString("model_dir"), trainFile: try r.requiredString("train_file"))
         if r.has("eval_file") { c.evalFile = try r.requiredString("eval_file") }
+        let columns = try r.dataFile(path: c.trainFile)
+        (c.dataFormat, c.textColumn, c.labelColumn) = (columns.format, columns.textColumn, columns.labelColumn)
         if r.has("output_dir") { c.outputDirectory = try r.requiredString("output_dir") }
         c.learningRate = try r.real("learning_rate", default: c.learningRate, L.learningRate)
         c.trainBatchSize = try r.int("train_batch_size", in: L.batchSize, default: c.trainBatchSize)
@@ -145,5 +147,19 @@ extension TrainingConfig {
         c.bf16 = try r.bool("bf16", default: c.bf16)
         try c.validate()
         return c
+    }
+}
+
+extension JSONObjectReader {
+    /// The keys that say how to read a data file (`data_file`, `train_file`, `eval_file`).
+    static let dataFileKeys = ["format", "text_column", "label_column"]
+
+    /// `path` read as `format`, `text_column` and `label_column` say.
+    func dataFile(path: String) throws -> DataFile {
+        var f = DataFile(path: path)
+        if has("format") { f.format = try choice("format", default: DataFormat.tsv) }
+        if has("text_column") { f.textColumn = try requiredString("text_column") }
+        if has("label_column") { f.labelColumn = try requiredString("label_column") }
+        return f
     }
 }

@@ -64,7 +64,7 @@ func rejection<T>(_ text: String, _ field: String, _ parse: (UnsafePointer<CChar
         #expect(load.threads == options.threads && load.head == options.head && load.seed == options.seed)
         #expect(try parsing(#"{"texts":[]}"#, ClassifyOptions.parse).batchSize == ClassifyOptions(texts: []).batchSize)
         let evaluate = try parsing(#"{"texts":["a"],"labels":[1]}"#, EvaluateOptions.parse)
-        #expect(evaluate.batchSize == EvaluateOptions(data: .file("x")).batchSize)
+        #expect(evaluate.batchSize == EvaluateOptions(data: .file(DataFile(path: "x"))).batchSize)
         #expect(try parsing(#"{"output_dir":"o"}"#, SaveOptions.parse).precision == SaveOptions(outputDirectory: "o").precision)
     }
 
@@ -78,9 +78,13 @@ func rejection<T>(_ text: String, _ field: String, _ parse: (UnsafePointer<CChar
         guard case .examples(let texts, let labels) = try parsing(#"{"texts":["a"],"labels":[1]}"#, EvaluateOptions.parse).data
         else { Issue.record("texts+labels not read as examples"); return }
         #expect(texts == ["a"] && labels == [1])
-        guard case .file(let path) = try parsing(#"{"data_file":"d.tsv","batch_size":2}"#, EvaluateOptions.parse).data
+        guard case .file(let file) = try parsing(#"{"data_file":"d.tsv","batch_size":2}"#, EvaluateOptions.parse).data
         else { Issue.record("data_file not read as a file"); return }
-        #expect(path == "d.tsv")
+        #expect(file == DataFile(path: "d.tsv"))
+        guard case .file(let csv) = try parsing(
+            #"{"data_file":"d.txt","format":"csv","text_column":"review","label_column":"stars"}"#, EvaluateOptions.parse).data
+        else { Issue.record("data_file not read as a file"); return }
+        #expect(csv == DataFile(path: "d.txt", format: .csv, textColumn: "review", labelColumn: "stars"))
         #expect(try parsing(#"{"output_dir":"o","precision":"int8"}"#, SaveOptions.parse).precision == .int8)
     }
 

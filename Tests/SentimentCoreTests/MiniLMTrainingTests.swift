@@ -54,7 +54,7 @@ import Testing
         var options = ModelOptions(modelDirectory: tmp.sub("out"))
         options.maxLength = 64
         let model = try SentimentModel.load(options)
-        let dev = try LabeledDataset.readTSV(path: data + "/dev.tsv", numLabels: 2)
+        let dev = try LabeledDataset.read(DataFile(path: data + "/dev.tsv"), labelNames: ["NEGATIVE", "POSITIVE"])
         let score = try model.evaluate(dev, batchSize: 128)
         #expect(abs(score.loss - (metrics.evalLoss ?? 0)) < 1e-4, "reloaded loss \(score.loss) vs \(metrics.evalLoss ?? .nan)")
         #expect(abs(score.accuracy - accuracy) <= 1.0 / 872, "reloaded accuracy \(score.accuracy) vs \(accuracy)")

@@ -200,7 +200,7 @@ final class TinyTrainingSetup {
         #expect(accuracies[bestEpoch - 1] == accuracies.max())
         #expect(saved.allSatisfy { $0 == setup.out } && !saved.isEmpty)
         let model = try SentimentModel.load({ var o = ModelOptions(modelDirectory: setup.out); o.maxLength = 32; return o }())
-        let dev = try LabeledDataset.readTSV(path: setup.devFile, numLabels: 2)
+        let dev = try LabeledDataset.read(DataFile(path: setup.devFile), labelNames: ["NEGATIVE", "POSITIVE"])
         let score = try model.evaluate(dev)
         #expect(abs(score.accuracy - accuracies[bestEpoch - 1]) < 1e-12, "saved \(score.accuracy), epochs \(accuracies)")
         #expect(abs(score.loss - (best.epochs[bestEpoch - 1].evalLoss ?? 0)) < 1e-4)

@@ -61,7 +61,7 @@ enum TrainBench {
 
         let ckpt = try Checkpoint.load(directory: model, options: LoadOptions(head: .distilbert))
         let tok = try BertTokenizer.load(modelDirectory: model)
-        let dataset = try LabeledDataset.readTSV(path: data, numLabels: 2)
+        let dataset = try LabeledDataset.read(DataFile(path: data), labelNames: ckpt.config.labels)
         let needed = (warmup + steps) * batchSize
         guard dataset.count >= needed else {
             throw SentimentError.invalidArgument("\(data) has \(dataset.count) sentences; need \(needed)")

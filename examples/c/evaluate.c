@@ -1,8 +1,10 @@
 /*
- * evaluate: accuracy and loss of a model on a labeled TSV file (GLUE SST-2 layout:
- * a header naming "sentence" and "label" columns).
+ * evaluate: accuracy and loss of a model on a labeled data file: TSV, CSV or JSON Lines
+ * (sentiment.h), the text in a "sentence" or "text" column and the label in "label" unless
+ * --text-column / --label-column name others.
  *
- *   evaluate [--precision fp32|int8|bf16] MODEL_DIR DATA_TSV [BATCH_SIZE]
+ *   evaluate [--precision fp32|int8|bf16] [--format tsv|csv|jsonl] [--text-column NAME]
+ *            [--label-column NAME] MODEL_DIR DATA_FILE [BATCH_SIZE]
  *
  * Prints examples, accuracy, loss, seconds and the model's load time on stdout and progress
  * on stderr. --precision int8 quantizes a float model at load (or loads an int8 checkpoint).
@@ -84,14 +86,27 @@ static int get_number(json_object *doc, const char *key, double *value)
 
 int main(int argc, char **argv)
 {
-    const char *precision = "fp32"; /* the library rejects a bad value */
-    if (argc >= 3 && strcmp(argv[1], "--precision") == 0) {
-        precision = argv[2];
+    const char *precision = "fp32"; /* the library rejects bad values */
+    const char *data_keys[][2] = {{"--format", "format"}, {"--text-column", "text_column"}, {"--label-column", "label_column"}};
+    const char *data_values[3] = {NULL, NULL, NULL};
+    while (argc >= 3 && strncmp(argv[1], "--", 2) == 0) {
+        int known = strcmp(argv[1], "--precision") == 0;
+        if (known)
+            precision = argv[2];
+        for (int k = 0; k < 3; k++) {
+            if (strcmp(argv[1], data_keys[k][0]) == 0) {
+                data_values[k] = argv[2];
+                known = 1;
+            }
+        }
+        if (!known)
+            break;
         argv += 2;
         argc -= 2;
     }
     if (argc < 3 || argc > 4) {
-        fprintf(stderr, "usage: evaluate [--precision fp32|int8|bf16] MODEL_DIR DATA_TSV [BATCH_SIZE]\n");
+        fprintf(stderr, "usage: evaluate [--precision fp32|int8|bf16] [--format tsv|csv|jsonl] [--text-column NAME]\n"
+                        "                [--label-column NAME] MODEL_DIR DATA_FILE [BATCH_SIZE]\n");
         return 2;
     }
     int batch_size = argc == 4 ? atoi(argv[3]) : 32; /* the library rejects a bad value */
@@ -119,6 +134,10 @@ int main(int argc, char **argv)
 
     json_object *request = json_object_new_object();
     json_object_object_add(request, "data_file", json_object_new_string(argv[2]));
+    for (int k = 0; k < 3; k++) {
+        if (data_values[k])
+            json_object_object_add(request, data_keys[k][1], json_object_new_string(data_values[k]));
+    }
     json_object_object_add(request, "batch_size", json_object_new_int(batch_size));
     struct progress progress = {.on_terminal = isatty(STDERR_FILENO)};
     out = NULL;

@@ -1,8 +1,9 @@
 /*
- * train: fine-tunes a model on a labeled TSV file with sentiment_train (json-c for JSON).
+ * train: fine-tunes a model on a labeled data file with sentiment_train (json-c for JSON).
  *
- *   train MODEL_DIR TRAIN_TSV EVAL_TSV OUTPUT_DIR [options]
- *     EVAL_TSV "-" skips evaluation; OUTPUT_DIR "-" saves nothing (save_strategy "no").
+ *   train MODEL_DIR TRAIN_FILE EVAL_FILE OUTPUT_DIR [options]
+ *     TSV, CSV or JSON Lines files (see sentiment.h). EVAL_FILE "-" skips evaluation;
+ *     OUTPUT_DIR "-" saves nothing (save_strategy "no").
  *   options (each sets the train config key named in brackets):
  *     --config FILE.json   start from this config object (the other arguments override it)
  *     --epochs N           [num_train_epochs]      --max-steps N   [max_steps]
@@ -10,6 +11,8 @@
  *     --save STRATEGY      [save_strategy]         --threads N     [threads]
  *     --max-examples N     [max_train_examples]    --logging-steps N [logging_steps]
  *     --bf16               [bf16] mixed precision (needs AVX512-BF16 or AMX)
+ *     --format F           [format]  tsv | csv | jsonl (default: the extension)
+ *     --text-column NAME   [text_column]           --label-column NAME [label_column]
  *     --result FILE.json   also write the result document to FILE.json
  *
  * stderr: a progress line (step/total, epoch, loss, lr, examples/s, ETA) redrawn in place
@@ -258,14 +261,17 @@ static const struct {
     {"--lr", "learning_rate", 0},        {"--batch", "train_batch_size", 1},
     {"--save", "save_strategy", 2},      {"--threads", "threads", 1},
     {"--max-examples", "max_train_examples", 1}, {"--logging-steps", "logging_steps", 1},
+    {"--format", "format", 2},           {"--text-column", "text_column", 2},
+    {"--label-column", "label_column", 2},
 };
 
 static void usage(const char *program)
 {
     fprintf(stderr,
-            "usage: %s MODEL_DIR TRAIN_TSV EVAL_TSV|- OUTPUT_DIR|- [--config FILE.json] [--epochs N]\n"
+            "usage: %s MODEL_DIR TRAIN_FILE EVAL_FILE|- OUTPUT_DIR|- [--config FILE.json] [--epochs N]\n"
             "       [--max-steps N] [--lr X] [--batch N] [--save best|last|epoch|no] [--threads N]\n"
-            "       [--max-examples N] [--logging-steps N] [--bf16] [--result FILE.json]\n",
+            "       [--max-examples N] [--logging-steps N] [--bf16] [--result FILE.json]\n"
+            "       [--format tsv|csv|jsonl] [--text-column NAME] [--label-column NAME]\n",
             program);
 }
 

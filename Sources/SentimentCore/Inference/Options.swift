@@ -52,8 +52,8 @@ public struct ClassifyOptions: Sendable {
 /// Labelled examples to score a model on (`sentiment_evaluate`).
 public struct EvaluateOptions: Sendable {
     public enum Data: Sendable {
-        /// A TSV file with a sentence and a label column (see `LabeledDataset.readTSV`).
-        case file(String)
+        /// A data file (TSV, CSV or JSON Lines; see `LabeledDataset.read`).
+        case file(DataFile)
         case examples(texts: [String], labels: [Int])
     }
 
@@ -62,10 +62,10 @@ public struct EvaluateOptions: Sendable {
 
     public init(data: Data) { self.data = data }
 
-    /// The examples, read for a model of `numLabels` labels.
-    public func dataset(numLabels: Int) throws -> LabeledDataset {
+    /// The examples, read for a model with these labels (`id2label`).
+    public func dataset(labelNames: [String]) throws -> LabeledDataset {
         switch data {
-        case .file(let path): return try LabeledDataset.readTSV(path: path, numLabels: numLabels)
+        case .file(let file): return try LabeledDataset.read(file, labelNames: labelNames)
         case .examples(let texts, let labels): return try LabeledDataset(texts: texts, labels: labels)
         }
     }

@@ -66,7 +66,7 @@ public enum Trainer {
         }
 
         // Data, tokenized once.
-        var train = try LabeledDataset.readTSV(path: config.trainFile, numLabels: model.numLabels, field: "train_file")
+        var train = try LabeledDataset.read(config.dataFile(config.trainFile), labelNames: model.labels, field: "train_file")
         if config.maxTrainExamples > 0, train.count > config.maxTrainExamples {
             train = try LabeledDataset(
                 texts: Array(train.texts.prefix(config.maxTrainExamples)),
@@ -76,7 +76,7 @@ public enum Trainer {
             throw SentimentError.invalidArgument("\(config.trainFile) has no examples", field: "train_file")
         }
         let eval = try config.evalFile.map {
-            try LabeledDataset.readTSV(path: $0, numLabels: model.numLabels, field: "eval_file")
+            try LabeledDataset.read(config.dataFile($0), labelNames: model.labels, field: "eval_file")
         }
         if let eval, eval.count == 0 {
             throw SentimentError.invalidArgument("\(config.evalFile ?? "eval_file") has no examples", field: "eval_file")

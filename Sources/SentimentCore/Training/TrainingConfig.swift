@@ -16,6 +16,10 @@ public struct TrainingConfig: Sendable, Equatable {
     public var modelDirectory: String
     public var trainFile: String
     public var evalFile: String?
+    /// How train_file and eval_file are read (`DataFile`): `format`, `text_column`, `label_column`.
+    public var dataFormat: DataFormat? = nil
+    public var textColumn: String? = nil
+    public var labelColumn = "label"
     public var outputDirectory: String?
     public var learningRate: Double = 2e-5
     public var trainBatchSize: Int = 256
@@ -57,6 +61,11 @@ public struct TrainingConfig: Sendable, Equatable {
     /// backward; master weights, AdamW state, LayerNorm, softmax, loss and gradients in fp32.
     /// Needs AVX512-BF16 or AMX.
     public var bf16: Bool = false
+
+    /// `path` (train_file or eval_file) with this config's format and columns.
+    public func dataFile(_ path: String) -> DataFile {
+        DataFile(path: path, format: dataFormat, textColumn: textColumn, labelColumn: labelColumn)
+    }
 
     public init(modelDirectory: String, trainFile: String) {
         self.modelDirectory = modelDirectory

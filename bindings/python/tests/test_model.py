@@ -1,5 +1,6 @@
 """Model: load, info, classify, tokenize, evaluate, save."""
 
+import json
 import math
 
 import pytest
@@ -129,6 +130,42 @@ def test_evaluate_dev_set_with_progress(model, dev_tsv):
     assert progress, events
     done = [e["examples"] for e in progress]
     assert done == sorted(done) and done[-1] == progress[-1]["total"] == 872
+
+
+def test_evaluate_reads_csv_jsonl_and_windows_files_as_the_tsv(model, dev_tsv, labels, tmp_path):
+    """The first 100 dev rows as a CRLF TSV with a BOM, a quoted CSV with label names and a
+    JSON Lines file all give the TSV's figures (SST-2 has no quotes: the CSV adds some)."""
+    rows = [line.split("\t") for line in dev_tsv.read_text(encoding="utf-8").splitlines()[1:101]]
+    rows = [(t, int(y)) for t, y in rows]
+    plain = tmp_path / "dev.tsv"
+    plain.write_text("sentence\tlabel\n" + "".join(f"{t}\t{y}\n" for t, y in rows), encoding="utf-8")
+    windows = tmp_path / "windows.tsv"
+    windows.write_bytes(("\ufeffsentence\tlabel\r\n" + "".join(f"{t}\t{y}\r\n" for t, y in rows)).encode("utf-8"))
+    quoted = tmp_path / "dev.csv"
+    quoted.write_text("label,text\n" + "".join(f'{labels[y].lower()},"{t}"\n' for t, y in rows), encoding="utf-8")
+    lines = tmp_path / "dev.jsonl"
+    lines.write_text("".join(json.dumps({"sentence": t, "label": labels[y]}) + "\n" for t, y in rows), encoding="utf-8")
+    want = model.evaluate(plain)
+    assert want["examples"] == 100
+    for path in (windows, quoted, lines):
+        got = model.evaluate(path)
+        assert (got["examples"], got["accuracy"], got["loss"]) == (want["examples"], want["accuracy"], want["loss"]), path
+    same = tmp_path / "dev.data"
+    same.write_text("id,review,stars\n" + "".join(f'{i},"{t}",{y}\n' for i, (t, y) in enumerate(rows)), encoding="utf-8")
+    got = model.evaluate(same, format="csv", text_column="review", label_column="stars")
+    assert (got["accuracy"], got["loss"]) == (want["accuracy"], want["loss"])
+
+
+def test_evaluate_bad_row_names_file_and_line(model, tmp_path):
+    bad = tmp_path / "bad.csv"
+    bad.write_text('sentence,label\nfine,1\n"never closed,0\n', encoding="utf-8")
+    with pytest.raises(sentiment.FormatError) as excinfo:
+        model.evaluate(bad)
+    assert excinfo.value.field == "data_file"
+    assert f"{bad}:3: a quote opened on line 3 is never closed" in excinfo.value.message
+    with pytest.raises(sentiment.InvalidArgumentError) as excinfo:
+        model.evaluate(tmp_path / "dev.txt")
+    assert excinfo.value.field == "format"
 
 
 def test_save_and_reload_gives_identical_logits(model, tmp_path):

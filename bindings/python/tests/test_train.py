@@ -1,6 +1,7 @@
 """sentiment.train: config errors, a tiny run, cancelling (callback, Ctrl-C), BUSY, progress, curves."""
 
 import io
+import json
 import os
 import signal
 import threading
@@ -323,3 +324,18 @@ def test_curves_of_a_real_run(tiny, tmp_path):
     result = sentiment.train(tiny)
     path = sentiment.write_curves_svg(result, tmp_path / "curves.svg")
     assert ET.parse(path).getroot().tag.endswith("svg")
+
+
+def test_csv_and_jsonl_files_train_as_the_tsv_does(tiny, tmp_path, model):
+    """The same rows as CSV (CRLF, quoted, label names) and JSON Lines give the same run."""
+    names = model.info["labels"]
+    rows = [ROWS[i % len(ROWS)] for i in range(16)]
+    csv_path = tmp_path / "train.csv"
+    csv_path.write_bytes(("\ufefflabel,review\r\n" + "".join(
+        f'{names[y]},"{t.replace(chr(34), chr(34) * 2)}"\r\n' for t, y in rows)).encode("utf-8"))
+    jsonl_path = tmp_path / "dev.jsonl"
+    jsonl_path.write_text("".join(json.dumps({"review": t, "label": names[y]}) + "\n" for t, y in rows[:6]), encoding="utf-8")
+    plain = sentiment.train(tiny)
+    other = sentiment.train({**tiny, "train_file": str(csv_path), "eval_file": str(jsonl_path), "text_column": "review"})
+    assert other["curve"] == plain["curve"]
+    assert other["epochs"][0]["eval_loss"] == plain["epochs"][0]["eval_loss"]

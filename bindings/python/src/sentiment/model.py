@@ -60,9 +60,15 @@ class Model:
         with self._use() as handle:
             return _lib.call(_lib.lib().sentiment_tokenize, handle, _encode(request))
 
-    def evaluate(self, data_file=None, texts=None, labels=None, batch_size=None, progress=None):
-        """Accuracy and loss on a TSV file (header naming "sentence" and "label") or on
-        texts with their labels: {'examples', 'accuracy', 'loss', 'seconds'}.
+    def evaluate(self, data_file=None, texts=None, labels=None, batch_size=None, progress=None,
+                 format=None, text_column=None, label_column=None):
+        """Accuracy and loss on a data file or on texts with their labels:
+        {'examples', 'accuracy', 'loss', 'seconds'}.
+
+        A data file is TSV, CSV or JSON Lines (format defaults to the extension), with the text
+        in text_column (default "sentence", else "text") and the label in label_column (default
+        "label"): integer ids or the model's label names. Bad rows raise FormatError naming
+        the file and line.
 
         progress, if given, is called with each event dict, e.g.
         {'event': 'progress', 'examples': 256, 'total': 872}. If it raises, evaluation
@@ -73,6 +79,9 @@ class Model:
             "texts": None if texts is None else _texts(texts),
             "labels": None if labels is None else list(labels),
             "batch_size": batch_size,
+            "format": format,
+            "text_column": text_column,
+            "label_column": label_column,
         })
         with self._use() as handle:
             return _lib.call_with_progress(_lib.lib().sentiment_evaluate, handle, _encode(request),
