@@ -144,9 +144,16 @@ SENTIMENT_API int32_t sentiment_classify(const sentiment_model *model, const cha
 
 /* {"data_file": "dev.tsv"} or {"texts": [...], "labels": [...]}, optional "batch_size"
  * (capped as for sentiment_classify) ->
- * {"examples": 872, "accuracy": 0.9, "loss": 0.3, "seconds": 1.2}
+ * {"examples": 872, "accuracy": 0.9, "loss": 0.3, "macro_f1": 0.9, "mcc": 0.8,
+ *  "per_label": [{"label": "NEGATIVE", "precision": 0.9, "recall": 0.88, "f1": 0.89,
+ *                 "support": 428}, ...],
+ *  "confusion_matrix": [[377, 51], [38, 406]], "seconds": 1.2}
+ * as scikit-learn defines them: per_label over every label of the model (0 where a ratio has
+ * no denominator), confusion_matrix[true][predicted], macro_f1 the mean F1 of the labels
+ * present in the data or the predictions, mcc Matthews correlation (multiclass R_K).
  * A data file (data_file here, train_file and eval_file in sentiment_train) is read as:
- *   "format": "tsv" | "csv" | "jsonl"   default: the file's extension (.tsv, .csv, .jsonl).
+ *   "format": "tsv" | "csv" | "jsonl"   default: the file's extension (.tsv, .csv, .jsonl;
+ *                              any other extension is read as TSV).
  *                              TSV: tab-separated, no quoting. CSV: RFC 4180 (quoted fields
  *                              may hold commas, doubled quotes and line breaks). Both have a
  *                              header line naming the columns. JSON Lines: an object per line.

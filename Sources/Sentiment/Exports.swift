@@ -123,10 +123,7 @@ public func sentiment_evaluate(_ model: OpaquePointer?, _ requestJSON: UnsafePoi
             }
         }
         let result = try m.evaluate(data, batchSize: batchSize, progress: progress)
-        return JSON([
-            "examples": JSON(result.examples), "accuracy": JSON(result.accuracy), "loss": JSON(result.loss),
-            "seconds": JSON(result.seconds),
-        ])
+        return Documents.evaluation(result, labels: m.config.labels)
     }
 }
 
@@ -165,6 +162,23 @@ extension Documents {
             "load_seconds": JSON(m.loadSeconds),
             "version": JSON(libraryVersion),
             "abi_version": JSON(Int(abiVersion)),
+        ])
+    }
+
+    /// sentiment_evaluate's result.
+    static func evaluation(_ e: Evaluation, labels: [String]) -> JSON {
+        let m = e.metrics
+        return JSON([
+            "examples": JSON(e.examples), "accuracy": JSON(e.accuracy), "loss": JSON(e.loss),
+            "macro_f1": JSON(m.macroF1), "mcc": JSON(m.mcc),
+            "per_label": .array(zip(labels, m.perLabel).map { name, l in
+                JSON([
+                    "label": JSON(name), "precision": JSON(l.precision), "recall": JSON(l.recall), "f1": JSON(l.f1),
+                    "support": JSON(l.support),
+                ])
+            }),
+            "confusion_matrix": .array(m.confusion.map { .array($0.map { JSON($0) }) }),
+            "seconds": JSON(e.seconds),
         ])
     }
 

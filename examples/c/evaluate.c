@@ -84,6 +84,30 @@ static int get_number(json_object *doc, const char *key, double *value)
     return 1;
 }
 
+/* The per-label figures and the confusion matrix (rows: true label, columns: predicted). */
+static void print_confusion(json_object *per_label, json_object *confusion)
+{
+    size_t n = json_object_array_length(per_label);
+    printf("\n%-16s %9s %9s %9s %8s  |", "true label", "precision", "recall", "f1", "support");
+    for (size_t j = 0; j < n; j++)
+        printf(" %7zu", j);
+    printf("  <- predicted\n");
+    for (size_t i = 0; i < n; i++) {
+        json_object *l = json_object_array_get_idx(per_label, i), *v;
+        const char *name = json_object_object_get_ex(l, "label", &v) ? json_object_get_string(v) : "?";
+        double p = 0, r = 0, f = 0, support = 0;
+        get_number(l, "precision", &p);
+        get_number(l, "recall", &r);
+        get_number(l, "f1", &f);
+        get_number(l, "support", &support);
+        printf("%zu %-14.14s %9.4f %9.4f %9.4f %8.0f  |", i, name, p, r, f, support);
+        json_object *row = json_object_array_get_idx(confusion, i);
+        for (size_t j = 0; j < n; j++)
+            printf(" %7d", json_object_get_int(json_object_array_get_idx(row, j)));
+        printf("\n");
+    }
+}
+
 int main(int argc, char **argv)
 {
     const char *precision = "fp32"; /* the library rejects bad values */
@@ -152,13 +176,19 @@ int main(int argc, char **argv)
         print_error("sentiment_evaluate", status, out);
     } else {
         json_object *result = json_tokener_parse(out);
-        double examples, accuracy, loss, seconds;
+        double examples, accuracy, loss, seconds, macro_f1, mcc;
+        json_object *per_label, *confusion;
         if (!result || !json_object_is_type(result, json_type_object)) {
             fprintf(stderr, "evaluate: unexpected result document: %s\n", out);
         } else if (get_number(result, "examples", &examples) && get_number(result, "accuracy", &accuracy) &&
-                   get_number(result, "loss", &loss) && get_number(result, "seconds", &seconds)) {
-            printf("precision %s\nexamples  %.0f\naccuracy  %.4f\nloss      %.4f\nseconds   %.2f\nload      %.2f\n",
-                   precision, examples, accuracy, loss, seconds, load_seconds);
+                   get_number(result, "loss", &loss) && get_number(result, "seconds", &seconds) &&
+                   get_number(result, "macro_f1", &macro_f1) && get_number(result, "mcc", &mcc) &&
+                   json_object_object_get_ex(result, "per_label", &per_label) &&
+                   json_object_object_get_ex(result, "confusion_matrix", &confusion)) {
+            printf("precision %s\nexamples  %.0f\naccuracy  %.4f\nmacro_f1  %.4f\nmcc       %.4f\nloss      %.4f\n"
+                   "seconds   %.2f\nload      %.2f\n",
+                   precision, examples, accuracy, macro_f1, mcc, loss, seconds, load_seconds);
+            print_confusion(per_label, confusion);
             rc = 0;
         }
         json_object_put(result);

@@ -512,6 +512,11 @@ static void *train_worker(void *arg)
     char *out = NULL;
     h->status = sentiment_train(h->config, hold_first_step, h, &out);
     sentiment_string_free(out);
+    /* A run that failed before its first step must not leave the main thread waiting. */
+    pthread_mutex_lock(&h->mutex);
+    h->in_step = 1;
+    pthread_cond_broadcast(&h->cond);
+    pthread_mutex_unlock(&h->mutex);
     return NULL;
 }
 

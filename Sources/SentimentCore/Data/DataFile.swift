@@ -5,7 +5,7 @@
 /// `train_file` or `eval_file`, with `format`, `text_column` and `label_column`).
 public struct DataFile: Sendable, Equatable {
     public var path: String
-    /// nil: from the extension (`DataFormat.of(path:)`).
+    /// nil: from the extension (`DataFormat.of(path:)`), TSV for any other extension.
     public var format: DataFormat?
     /// nil: `sentence`, else `text`.
     public var textColumn: String?
@@ -18,18 +18,9 @@ public struct DataFile: Sendable, Equatable {
         self.labelColumn = labelColumn
     }
 
-    /// The format the file is read as. Throws `.invalidArgument` (naming `format`) when the
-    /// extension names none.
-    func resolvedFormat(field: String) throws -> DataFormat {
-        if let format { return format }
-        guard let f = DataFormat.of(path: path) else {
-            throw SentimentError.invalidArgument(
-                "cannot tell the format of \(path) from its extension (.tsv, .csv or .jsonl); set \"format\" to one of "
-                    + DataFormat.allCases.map(\.rawValue).joined(separator: ", "),
-                field: "format")
-        }
-        return f
-    }
+    /// The format the file is read as: `format`, else the extension's, else TSV (GLUE's files,
+    /// which some name .txt).
+    var resolvedFormat: DataFormat { format ?? DataFormat.of(path: path) ?? .tsv }
 }
 
 extension LabeledDataset {
@@ -40,7 +31,7 @@ extension LabeledDataset {
     /// count, an unclosed quote, invalid UTF-8, bad JSON, a missing or non-text field, an unknown
     /// label. `field` is the request key named in errors (`data_file`, `train_file`, `eval_file`).
     public static func read(_ file: DataFile, labelNames: [String], field: String = "data_file") throws -> LabeledDataset {
-        let format = try file.resolvedFormat(field: field)
+        let format = file.resolvedFormat
         let reader = try RecordReader(path: file.path, format: format, field: field)
         var labels = LabelReader(names: labelNames, labelColumn: file.labelColumn, reader: reader)
         var texts: [String] = [], ids: [Int] = []
@@ -60,8 +51,9 @@ extension LabeledDataset {
             guard let textIndex = column(textName), let labelIndex = column(file.labelColumn) else {
                 let missing = column(textName) != nil ? file.labelColumn : textName
                 throw reader.error(
-                    "the header has no '\(missing)' column (columns: \(names.map { "'\($0.prefix(40))'" }.joined(separator: ", "))); "
-                        + "name the columns with \"text_column\" and \"label_column\"", line: header.line)
+                    "the header has no '\(missing)' column (columns: \(names.map { "'\($0.prefix(40))'" }.joined(separator: ", ")), "
+                        + "read as \(format.rawValue.uppercased())); name the columns with \"text_column\" and \"label_column\""
+                        + (file.format == nil ? ", or the format with \"format\"" : ""), line: header.line)
             }
             while let r = try reader.next() {
                 guard r.fields.count == names.count else {

@@ -17,6 +17,8 @@ public struct Evaluation: Sendable {
     public var accuracy: Double
     public var loss: Double            // mean cross-entropy (natural log)
     public var seconds: Double
+    /// Macro F1, per-label precision/recall/F1/support, the confusion matrix, Matthews correlation.
+    public var metrics: ClassificationMetrics
 }
 
 /// A loaded, immutable classifier: tokenizer + encoder + head + labels.
@@ -181,7 +183,10 @@ public final class SentimentModel: @unchecked Sendable {
         let rows = try logits(encode(data.texts), batchSize: batchSize,
                               progress: progress.map { p in { done in p(done, total) } })
         let m = SentimentModel.lossAndAccuracy(logits: rows, labels: data.labels)
-        return Evaluation(examples: total, accuracy: m.accuracy, loss: m.loss, seconds: Clock.now() - start)
+        let predictions = rows.map { row in row.indices.reduce(0) { row[$1] > row[$0] ? $1 : $0 } }
+        return Evaluation(
+            examples: total, accuracy: m.accuracy, loss: m.loss, seconds: Clock.now() - start,
+            metrics: ClassificationMetrics(labels: data.labels, predictions: predictions, classes: config.numLabels))
     }
 
     /// Mean cross-entropy (natural log) and accuracy (argmax, first index on ties) of logits rows

@@ -120,12 +120,19 @@ def test_evaluate_texts_matches_classify(model):
     assert result["seconds"] >= 0
 
 
-def test_evaluate_dev_set_with_progress(model, dev_tsv):
+def test_evaluate_dev_set_with_progress(model, dev_tsv, labels):
     events = []
     result = model.evaluate(dev_tsv, batch_size=64, progress=events.append)
     assert result["examples"] == 872
     assert 0.0 <= result["accuracy"] <= 1.0
     assert result["loss"] > 0
+    # The metrics agree with each other (their values are checked against scikit-learn in Swift).
+    matrix = result["confusion_matrix"]
+    assert sum(map(sum, matrix)) == 872 and len(matrix) == len(labels)
+    assert sum(matrix[i][i] for i in range(len(matrix))) / 872 == pytest.approx(result["accuracy"], abs=1e-12)
+    assert [r["label"] for r in result["per_label"]] == labels
+    assert [r["support"] for r in result["per_label"]] == [sum(row) for row in matrix] == [428, 444]
+    assert -1.0 <= result["mcc"] <= 1.0 and 0.0 <= result["macro_f1"] <= 1.0
     progress = [e for e in events if e.get("event") == "progress"]
     assert progress, events
     done = [e["examples"] for e in progress]
@@ -164,7 +171,7 @@ def test_evaluate_bad_row_names_file_and_line(model, tmp_path):
     assert excinfo.value.field == "data_file"
     assert f"{bad}:3: a quote opened on line 3 is never closed" in excinfo.value.message
     with pytest.raises(sentiment.InvalidArgumentError) as excinfo:
-        model.evaluate(tmp_path / "dev.txt")
+        model.evaluate(bad, format="xlsx")
     assert excinfo.value.field == "format"
 
 

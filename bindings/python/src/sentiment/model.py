@@ -63,7 +63,8 @@ class Model:
     def evaluate(self, data_file=None, texts=None, labels=None, batch_size=None, progress=None,
                  format=None, text_column=None, label_column=None):
         """Accuracy and loss on a data file or on texts with their labels:
-        {'examples', 'accuracy', 'loss', 'seconds'}.
+        {'examples', 'accuracy', 'loss', 'macro_f1', 'mcc', 'per_label', 'confusion_matrix',
+        'seconds'}, as scikit-learn defines them (see sentiment_evaluate in sentiment.h).
 
         A data file is TSV, CSV or JSON Lines (format defaults to the extension), with the text
         in text_column (default "sentence", else "text") and the label in label_column (default
