@@ -377,20 +377,29 @@ def build(workdir):
             ("no-label-column", "sentence\tscore\na good movie\t2\n", "label"),
             ("label-out-of-range", "sentence\tlabel\na good movie\t3\n", ":2"),
             ("label-negative", "sentence\tlabel\na good movie\t-1\n", ":2"),
-            ("label-not-integer", "sentence\tlabel\na good movie\tpositive\n", ":2"),
+            ("label-unknown-name", "sentence\tlabel\na good movie\tvery good\n", ":2"),
+            ("labels-mixed", "sentence\tlabel\na good movie\t1\na bad one\tpositive\n", ":3"),
             ("label-float", "sentence\tlabel\na good movie\t1.5\n", ":2"),
             ("missing-column", "sentence\tlabel\na good movie\t2\nno tab here\n", ":3"),
             ("extra-column", "sentence\tlabel\na good movie\t2\textra\n", ":2"),
             ("empty-file", "", "train"),
             ("header-only", "sentence\tlabel\n", "train"),
-            ("invalid-utf8", b"sentence\tlabel\ngood \xff movie\t2\n", "train")]:
-        path = write(w / "data" / f"{name}.tsv", content)
-        names = f"{name}.tsv{names}" if names.startswith(":") else names
-        train(f"tsv-{name}", "FORMAT" if name != "header-only" else "INVALID_ARGUMENT", names, train_file=str(path))
+            ("invalid-utf8", b"sentence\tlabel\ngood \xff movie\t2\n", "train"),
+            ("csv-unclosed-quote.csv", 'sentence,label\n"a good movie,1\n', ":2"),
+            ("csv-extra-field.csv", 'sentence,label\r\n"a good, long movie",1,x\r\n', ":2"),
+            ("jsonl-bad-json.jsonl", '{"sentence": "ok", "label": 1}\n{"sentence": \n', ":2"),
+            ("jsonl-not-object.jsonl", '["a good movie", 1]\n', ":1"),
+            ("jsonl-no-text.jsonl", '{"review": "a good movie", "label": 1}\n', ":1"),
+            ("jsonl-label-float.jsonl", '{"sentence": "a good movie", "label": 0.5}\n', ":1")]:
+        file = name if "." in name else f"{name}.tsv"
+        name = name.split(".")[0]
+        path = write(w / "data" / file, content)
+        names = f"{file}{names}" if names.startswith(":") else names
+        train(f"data-{name}", "FORMAT" if name != "header-only" else "INVALID_ARGUMENT", names, train_file=str(path))
         if name == "header-only":   # evaluating nothing is allowed: {"examples": 0}
-            case(f"evaluate/tsv-{name}", "evaluate", j({"data_file": str(path)}), "OK")
+            case(f"evaluate/data-{name}", "evaluate", j({"data_file": str(path)}), "OK")
         else:
-            case(f"evaluate/tsv-{name}", "evaluate", j({"data_file": str(path)}), "FORMAT",
+            case(f"evaluate/data-{name}", "evaluate", j({"data_file": str(path)}), "FORMAT",
                  names.replace("train", "data_file"))
 
     # --- Output: a folder that cannot be written --------------------------------------------------
