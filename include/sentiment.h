@@ -76,7 +76,7 @@ enum {
     SENTIMENT_ERROR = 1,            /* unclassified failure */
     SENTIMENT_INVALID_ARGUMENT = 2, /* bad JSON, bad value, unknown key: "field" names it */
     SENTIMENT_IO = 3,               /* a file or folder cannot be read or written: "field" names it */
-    SENTIMENT_FORMAT = 4,           /* a file is malformed (checkpoint, vocab, TSV): the message names it */
+    SENTIMENT_FORMAT = 4,           /* a file is malformed (checkpoint, vocab, a data row): the message names it */
     SENTIMENT_CANCELLED = 5,        /* a progress callback returned nonzero */
     SENTIMENT_BUSY = 6,             /* the resource is in use (e.g. an output_dir being trained into) */
     SENTIMENT_NOMEM = 7,            /* an allocation failed */

@@ -52,7 +52,7 @@ class SentimentIOError(SentimentError, OSError):
 
 
 class FormatError(SentimentError):
-    """A file is malformed (checkpoint, vocabulary, TSV)."""
+    """A file is malformed (checkpoint, vocabulary, a data-file row)."""
     status, code = 4, "format"
 
 
