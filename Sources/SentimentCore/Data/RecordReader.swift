@@ -128,6 +128,23 @@ final class RecordReader {
         return true
     }
 
+    /// Appends the buffered bytes from `position` up to (not including) the first of `a`-`d`;
+    /// whether it appended any. Stops at the end of the buffer (`byte` refills it).
+    private func appendRun(into out: inout [UInt8], stoppingAt a: UInt8, _ b: UInt8, _ c: UInt8, _ d: UInt8) -> Bool {
+        let start = position
+        var i = start
+        buffer.withUnsafeBufferPointer { p in
+            while i < p.count {
+                let x = p[i]
+                if x == a || x == b || x == c || x == d { break }
+                i += 1
+            }
+            out.append(contentsOf: UnsafeBufferPointer(rebasing: p[start..<i]))
+        }
+        position = i
+        return i > start
+    }
+
     private func text(_ bytes: [UInt8], line: Int, column: Int) throws -> String {
         guard let s = String(validating: bytes, as: UTF8.self) else {
             throw error("field \(column + 1) is not valid UTF-8", line: line)
@@ -146,7 +163,14 @@ final class RecordReader {
             var quoted = false, quoteLine = 0
             var sawAnything = false
             var ended = false
-            while let b = try byte() {
+            while true {
+                // Ordinary bytes in bulk, up to the next one that means something here.
+                if quoted {
+                    if appendRun(into: &current, stoppingAt: quote, cr, lf, quote) { sawAnything = true }
+                } else if appendRun(into: &current, stoppingAt: separator, cr, lf, quoting ? quote : separator) {
+                    sawAnything = true
+                }
+                guard let b = try byte() else { break }
                 sawAnything = true
                 if quoted {
                     if b == quote {
@@ -197,7 +221,9 @@ final class RecordReader {
             let start = line
             var bytes: [UInt8] = []
             var sawAnything = false
-            while let b = try byte() {
+            while true {
+                if appendRun(into: &bytes, stoppingAt: cr, lf, cr, lf) { sawAnything = true }
+                guard let b = try byte() else { break }
                 sawAnything = true
                 if b == lf || b == cr {
                     if b == cr, try peek() == lf { position += 1 }
