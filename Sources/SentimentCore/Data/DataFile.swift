@@ -41,12 +41,7 @@ extension LabeledDataset {
                 throw SentimentError.format("\(file.path) is empty (expected a header line naming the columns)", field: field)
             }
             let names = header.fields.map { $0.trimmingSpaces }
-            // A column by name: exactly, else the one that matches ignoring case.
-            func column(_ name: String) -> Int? {
-                if let i = names.firstIndex(of: name) { return i }
-                let folded = names.indices.filter { names[$0].lowercased() == name.lowercased() }
-                return folded.count == 1 ? folded[0] : nil
-            }
+            func column(_ name: String) -> Int? { matching(name, in: names) }
             let textName = file.textColumn ?? (column("sentence") != nil || column("text") == nil ? "sentence" : "text")
             guard let textIndex = column(textName), let labelIndex = column(file.labelColumn) else {
                 let missing = column(textName) != nil ? file.labelColumn : textName
@@ -126,13 +121,19 @@ private struct LabelReader {
             }
             return integer
         }
-        if let i = names.firstIndex(of: text) { return i }
-        let folded = names.indices.filter { names[$0].lowercased() == text.lowercased() }
-        if folded.count == 1 { return folded[0] }
+        if let i = matching(text, in: names) { return i }
         throw reader.error(
             "label \"\(text.prefix(40))\" is not one of the model's labels (\(names.map { "\"\($0)\"" }.joined(separator: ", ")))",
             line: line)
     }
+}
+
+/// Where `name` is in `names`: exactly, else the one entry that matches it ignoring case
+/// (column names and label names both).
+private func matching(_ name: String, in names: [String]) -> Int? {
+    if let i = names.firstIndex(of: name) { return i }
+    let folded = names.indices.filter { names[$0].lowercased() == name.lowercased() }
+    return folded.count == 1 ? folded[0] : nil
 }
 
 extension String {

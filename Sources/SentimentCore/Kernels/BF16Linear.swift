@@ -29,6 +29,17 @@ func convertToBF16(_ src: UnsafePointer<Float>, rows: Int, cols: Int, ld: Int, i
     }
 }
 
+/// `given` when the caller already rounded the operand, else `src` rounded into `buffer`
+/// (which the caller has reserved).
+private func roundedOperand(
+    _ given: UnsafePointer<UInt16>?, _ src: UnsafePointer<Float>, rows: Int, cols: Int, ld: Int,
+    into buffer: AlignedBuffer<UInt16>
+) -> UnsafePointer<UInt16> {
+    if let given { return given }
+    convertToBF16(src, rows: rows, cols: cols, ld: ld, into: buffer.pointer)
+    return UnsafePointer(buffer.pointer)
+}
+
 /// The bf16 path's per-call state: its matmul primitives and the rounded operands. Grows to the
 /// largest call; one call at a time.
 final class BF16Scratch {
@@ -188,14 +199,8 @@ func bf16LinearForward(
     bias: UnsafePointer<Float>?, gelu: Bool = false, rounded: UnsafePointer<UInt16>? = nil, scratch: BF16Scratch
 ) throws {
     guard m > 0 else { return }
-    let a: UnsafePointer<UInt16>
-    if let rounded {
-        a = rounded
-    } else {
-        try scratch.reserve(m * w.k)
-        convertToBF16(inp, rows: m, cols: w.k, ld: ldInp, into: scratch.first.pointer)
-        a = UnsafePointer(scratch.first.pointer)
-    }
+    try scratch.reserve(rounded == nil ? m * w.k : 0)
+    let a = roundedOperand(rounded, inp, rows: m, cols: w.k, ld: ldInp, into: scratch.first)
     let dense = ldOut == w.n
     if !dense { try scratch.reserveOutput(m * w.n) }
     let c = dense ? out : scratch.output.pointer
@@ -229,26 +234,14 @@ func bf16LinearBackward(
         throw SentimentError(.internal, "bf16 weight \(w.n) x \(w.k) does not match this backward (\(n) x \(k), \(grads.count) parts)")
     }
     try scratch.reserve(roundedDout == nil ? m * n : 0, rounded == nil ? m * k : 0)
-    let dy: UnsafePointer<UInt16>
-    if let roundedDout {
-        dy = roundedDout
-    } else {
-        convertToBF16(dout, rows: m, cols: n, ld: ldDout ?? n, into: scratch.first.pointer)
-        dy = UnsafePointer(scratch.first.pointer)
-    }
+    let dy = roundedOperand(roundedDout, dout, rows: m, cols: n, ld: ldDout ?? n, into: scratch.first)
     if let dinp {
         guard (ldDinp ?? k) == k else { throw SentimentError(.internal, "bf16 input gradients must be dense") }
         try scratch.runner.run(
             MatmulShape(m: m, k: n, n: k, src: .bf16, lda: n, weights: .packed(.bf16), ldc: k, accumulate: accumulateInput),
             a: dy, packed: try w.backward(), c: dinp)
     }
-    let x: UnsafePointer<UInt16>
-    if let rounded {
-        x = rounded
-    } else {
-        convertToBF16(inp, rows: m, cols: k, ld: ldInp ?? k, into: scratch.second.pointer)
-        x = UnsafePointer(scratch.second.pointer)
-    }
+    let x = roundedOperand(rounded, inp, rows: m, cols: k, ld: ldInp ?? k, into: scratch.second)
     // dW[N, K] += dout^T [N, M] * inp [M, K]: A is dout read transposed. Stacked parts: one
     // matmul into scratch, then each part's rows added into its gradient.
     let single = grads.count == 1

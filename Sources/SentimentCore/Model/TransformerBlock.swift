@@ -132,11 +132,6 @@ extension EncoderForward {
             try linear([wt], layer.linear(wt), dinp: dinp, dout: dout, inp: inp, m: m, k: k, n: n, ldDout: ldDout,
                        accumulateInput: accumulateInput, rounded: rounded, roundedDout: roundedDout)
         }
-        // The stacked bf16 form of `lin`, if any.
-        func bf16Stacked(_ lin: Linear?) -> Linear? {
-            if case .bf16? = lin?.weight { return lin }
-            return nil
-        }
 
         // Output LayerNorm, FFN out (through its dropout), GELU, FFN in.
         layerNormBackward(
@@ -152,7 +147,7 @@ extension EncoderForward {
         // bf16: GELU's backward also rounds d(FFN in) for FFN in's backward (into the bf16
         // scratch's first buffer, which bf16LinearBackward leaves alone when given it).
         var dFfnRounded: UnsafeMutablePointer<UInt16>? = nil
-        if case .bf16 = layer.ffnIn.weight {
+        if layer.ffnIn.isBF16 {
             let sc = try ws.bf16Scratch()
             try sc.reserve(n * f)
             dFfnRounded = sc.first.pointer
@@ -185,7 +180,7 @@ extension EncoderForward {
                 dqkv: b.qkv, dout: b.context, qkv: a.qkv, probs: probs, probOffsets: probOffsets, offsets: offsets,
                 numHeads: config.numHeads, headDim: config.headDim, dropout: dropout?.attention,
                 scratch: b.scratch, scratchPerThread: b.scratchPerThread)
-            if let qkv = bf16Stacked(layer.qkv) {
+            if let qkv = layer.qkv, qkv.isBF16 {   // bf16 training's stacked Q | K | V
                 try linear([.query, .key, .value], qkv, dinp: dInput, dout: b.qkv, inp: a.input, m: t, k: d, n: 3 * d,
                            accumulateInput: true, rounded: a.inputRounded.map { UnsafePointer($0) })
             } else {
@@ -202,7 +197,7 @@ extension EncoderForward {
                 numHeads: config.numHeads, headDim: config.headDim, dropout: dropout?.attention,
                 scratch: b.scratch, scratchPerThread: b.scratchPerThread)
             try linear(.query, dinp: dRowInput, dout: b.queries, inp: a.rowInput, m: n, k: d, n: d, accumulateInput: true)
-            if let kv = bf16Stacked(layer.kv) {
+            if let kv = layer.kv, kv.isBF16 {
                 try linear([.key, .value], kv, dinp: dInput, dout: b.qkv + d, inp: a.input, m: t, k: d, n: 2 * d,
                            ldDout: 3 * d, rounded: a.inputRounded.map { UnsafePointer($0) })
             } else {
