@@ -109,7 +109,8 @@ extension TrainingConfig {
         "eval_batch_size", "num_train_epochs", "seed", "adam_beta1", "adam_beta2", "adam_epsilon",
         "weight_decay", "lr_scheduler_type", "warmup_ratio", "max_grad_norm", "max_length", "max_steps",
         "save_strategy", "threads", "logging_steps", "head", "max_train_examples", "dropout",
-        "layerwise_lr_decay", "ema_decay", "rdrop_alpha", "bf16",
+        "layerwise_lr_decay", "ema_decay", "rdrop_alpha", "bf16", "labels", "metric_for_best_model",
+        "greater_is_better",
     ] + JSONObjectReader.dataFileKeys
 
     /// sentiment_train's config_json.
@@ -145,6 +146,18 @@ extension TrainingConfig {
         c.maxTrainExamples = try r.int("max_train_examples", in: L.maxTrainExamples, default: c.maxTrainExamples)
         c.dropout = try r.bool("dropout", default: c.dropout)
         c.bf16 = try r.bool("bf16", default: c.bf16)
+        c.labels = try r.strings("labels")
+        if let metric = try r.string("metric_for_best_model") {
+            // TrainingArguments accepts the name with or without "eval_".
+            let name = metric.hasPrefix("eval_") ? String(metric.dropFirst(5)) : metric
+            guard let m = TrainingConfig.Metric(rawValue: name) else {
+                let names = TrainingConfig.Metric.allCases.map { "\"\($0.rawValue)\"" }.joined(separator: ", ")
+                throw SentimentError.invalidArgument(
+                    "metric_for_best_model \"\(metric.prefix(40))\" is not one of \(names)", field: "metric_for_best_model")
+            }
+            c.metricForBestModel = m
+        }
+        if r.has("greater_is_better") { c.greaterIsBetter = try r.bool("greater_is_better", default: true) }
         try c.validate()
         return c
     }

@@ -121,12 +121,16 @@ extension Documents {
     }
 
     static func epochMetrics(_ m: EpochMetrics) -> JSON {
-        JSON([
+        func figure(_ metric: TrainingConfig.Metric) -> JSON { m.value(of: metric).map { JSON($0) } ?? .null }
+        var row = JSON([
             "epoch": JSON(m.epoch), "step": JSON(m.step), "train_loss": JSON(m.trainLoss),
             "eval_loss": m.evalLoss.map { JSON($0) } ?? .null,
             "eval_accuracy": m.evalAccuracy.map { JSON($0) } ?? .null,
+            "eval_macro_f1": figure(.macroF1), "eval_mcc": figure(.mcc),
             "seconds": JSON(m.seconds),
         ])
+        if m.evalMetrics?.perLabel.count == 2 { row = row.setting("eval_f1", figure(.f1)) }
+        return row
     }
 
     static func trainingResult(_ r: TrainingResult) -> JSON {
@@ -140,6 +144,8 @@ extension Documents {
             "bf16": JSON(r.bf16),
             "cancelled": JSON(r.cancelled),
             "steps": JSON(r.steps),
+            "labels": .array(r.labels.map { JSON($0) }),
+            "notes": .array(r.notes.map { JSON($0) }),
             "curve": lossCurve(r.stepLosses),
         ])
     }

@@ -183,10 +183,15 @@ public final class SentimentModel: @unchecked Sendable {
         let rows = try logits(encode(data.texts), batchSize: batchSize,
                               progress: progress.map { p in { done in p(done, total) } })
         let m = SentimentModel.lossAndAccuracy(logits: rows, labels: data.labels)
-        let predictions = rows.map { row in row.indices.reduce(0) { row[$1] > row[$0] ? $1 : $0 } }
+        let predictions = rows.map(SentimentModel.argmax)
         return Evaluation(
             examples: total, accuracy: m.accuracy, loss: m.loss, seconds: Clock.now() - start,
             metrics: ClassificationMetrics(labels: data.labels, predictions: predictions, classes: config.numLabels))
+    }
+
+    /// The index of the largest logit (the first on ties).
+    static func argmax(_ row: [Float]) -> Int {
+        row.indices.reduce(0) { row[$1] > row[$0] ? $1 : $0 }
     }
 
     /// Mean cross-entropy (natural log) and accuracy (argmax, first index on ties) of logits rows

@@ -1,6 +1,7 @@
 // The fine-tuning loop, as Hugging Face's Trainer runs it for sequence classification:
 //
-//   load checkpoint (fresh head seeded with `seed`) + tokenizer; read and tokenize the TSVs once
+//   read the train file; pick the labels (LabelPlan: "labels", else the file's)
+//   load checkpoint (fresh head seeded with `seed`) + tokenizer; tokenize the data files once
 //   for each epoch: shuffle (Fisher-Yates, SeededRandom(shuffleSeed(seed, epoch))); for each batch:
 //       loss, gradients (dropout masks from (seed, step))  -> stop on a NaN/inf loss
 //       (rdrop_alpha > 0: the batch twice, plus the KL term between the two copies)
@@ -10,6 +11,7 @@
 //       fold the weights into their moving average (ema_decay > 0)
 //       every logging_steps: a `.step` event (mean loss since the last one)
 //   end of epoch (or max_steps): evaluate on eval_file, `.eval` event, save per save_strategy
+//   (the best epoch by metric_for_best_model)
 //   (evaluation and checkpoints use the averaged weights when ema_decay > 0)
 //
 // Batches are packed (no padding is computed). The progress callback returning false stops the
@@ -40,8 +42,18 @@ public enum Trainer {
         guard FileSystem.kind(config.modelDirectory) == .directory else {
             throw SentimentError.io("model_dir \(config.modelDirectory) is not a readable directory", field: "model_dir")
         }
+        // Labels: the train file's (or "labels"), reconciled with the checkpoint's.
+        let trainRows = try DataRows.read(config.dataFile(config.trainFile), field: "train_file")
+        let plan = try LabelPlan.choose(
+            requested: config.labels, column: trainRows.labels, checkpoint: Checkpoint.labels(directory: config.modelDirectory))
+        if config.metricForBestModel == .f1, plan.labels.count != 2 {
+            throw SentimentError.invalidArgument(
+                "metric_for_best_model \"f1\" is the F1 of label 1 of 2; with \(plan.labels.count) labels use \"macro_f1\"",
+                field: "metric_for_best_model")
+        }
         let checkpoint = try Checkpoint.load(
-            directory: config.modelDirectory, options: LoadOptions(head: config.head, seed: config.seed))
+            directory: config.modelDirectory,
+            options: LoadOptions(head: config.head, seed: config.seed, labels: plan.labels, freshHead: plan.freshHead))
         let weights = checkpoint.weights
         let model = weights.config
         guard config.maxLength <= model.maxPositions else {
@@ -66,17 +78,13 @@ public enum Trainer {
         }
 
         // Data, tokenized once.
-        var train = try LabeledDataset.read(config.dataFile(config.trainFile), labelNames: model.labels, field: "train_file")
-        if config.maxTrainExamples > 0, train.count > config.maxTrainExamples {
-            train = try LabeledDataset(
-                texts: Array(train.texts.prefix(config.maxTrainExamples)),
-                labels: Array(train.labels.prefix(config.maxTrainExamples)), source: train.source)
-        }
+        let train = try (config.maxTrainExamples > 0 ? trainRows.prefix(config.maxTrainExamples) : trainRows)
+            .dataset(labelNames: model.labels)
         guard train.count > 0 else {
             throw SentimentError.invalidArgument("\(config.trainFile) has no examples", field: "train_file")
         }
         let eval = try config.evalFile.map {
-            try LabeledDataset.read(config.dataFile($0), labelNames: model.labels, field: "eval_file")
+            try DataRows.read(config.dataFile($0), field: "eval_file").dataset(labelNames: model.labels)
         }
         if let eval, eval.count == 0 {
             throw SentimentError.invalidArgument("\(config.evalFile ?? "eval_file") has no examples", field: "eval_file")
@@ -117,8 +125,11 @@ public enum Trainer {
             trainExamples: n, trainTokensPerSecond: 0, cancelled: false, stepLosses: [])
         result.isa = try ISA.active()
         result.bf16 = config.bf16
+        result.labels = model.labels
+        result.notes = plan.note.map { [$0] } ?? []
         var step = 0, trainSeconds = 0.0, trainTokens = 0
-        var bestAccuracy = -Double.infinity
+        // The best `metric_for_best_model` so far, as "higher is better".
+        var best = -Double.infinity
         // Since the last `.step` event.
         var logLoss = 0.0, logSteps = 0, logExamples = 0, logSeconds = 0.0
 
@@ -220,8 +231,10 @@ public enum Trainer {
             if let eval, let evalIds {
                 let m = try evaluate(evaluator, sequences: evalIds, labels: eval.labels, batchSize: config.evalBatchSize)
                 metrics.evalLoss = m.loss
-                metrics.evalAccuracy = m.accuracy
+                metrics.evalAccuracy = m.metrics.accuracy
+                metrics.evalMetrics = m.metrics
             }
+            let score = metrics.value(of: config.metricForBestModel).map { config.higherIsBetter ? $0 : -$0 }
             metrics.seconds = Clock.now() - epochStart
             result.epochs.append(metrics)
             var keepGoing = progress(.eval(metrics))
@@ -234,11 +247,11 @@ public enum Trainer {
                 case .epoch: targets = [FileSystem.join(out, "epoch-\(epoch)")] + (last ? [out] : [])
                 case .best:
                     // Without eval data every epoch counts as the best so far.
-                    if metrics.evalAccuracy.map({ $0 > bestAccuracy }) ?? true { targets = [out] }
+                    if score.map({ $0 > best }) ?? true { targets = [out] }
                 }
             }
-            if let acc = metrics.evalAccuracy, acc > bestAccuracy {
-                bestAccuracy = acc
+            if let score, score > best {
+                best = score
                 result.bestEpoch = epoch
             }
             for dir in targets {
@@ -272,10 +285,10 @@ public enum Trainer {
         return rng.next() &+ UInt64(step) &* 0x9E37_79B9_7F4A_7C15
     }
 
-    /// Mean cross-entropy and accuracy of `sequences` against `labels`, in batches of `batchSize`.
+    /// Mean cross-entropy and the metrics of `sequences` against `labels`, in batches of `batchSize`.
     static func evaluate(
         _ encoder: EncoderForward, sequences: [[Int32]], labels: [Int], batchSize: Int
-    ) throws -> (loss: Double, accuracy: Double) {
+    ) throws -> (loss: Double, metrics: ClassificationMetrics) {
         var workspace: ForwardWorkspace? = nil
         var rows: [[Float]] = []
         rows.reserveCapacity(sequences.count)
@@ -285,6 +298,8 @@ public enum Trainer {
             rows += try encoder.logits(try PackedBatch(sequences: Array(sequences[i..<j])), workspace: &workspace)
             i = j
         }
-        return SentimentModel.lossAndAccuracy(logits: rows, labels: labels)
+        let loss = SentimentModel.lossAndAccuracy(logits: rows, labels: labels).loss
+        return (loss, ClassificationMetrics(
+            labels: labels, predictions: rows.map(SentimentModel.argmax), classes: encoder.config.numLabels))
     }
 }

@@ -2,8 +2,17 @@
 /// Defaults are the GLUE SST-2 recipe (lr 2e-5, batch 256, 5 epochs, Adam (0.9, 0.999, 1e-8),
 /// linear decay, seed 42).
 public struct TrainingConfig: Sendable, Equatable {
+    /// An evaluation figure (`metric_for_best_model`; Hugging Face's "eval_" prefix is accepted).
+    public enum Metric: String, Sendable, CaseIterable {
+        case accuracy, loss
+        case macroF1 = "macro_f1"
+        case mcc
+        /// F1 of label 1 (scikit-learn's binary F1); two labels only.
+        case f1
+    }
+
     public enum SaveStrategy: String, Sendable, CaseIterable {
-        /// Keep the checkpoint of the epoch with the best eval accuracy in output_dir.
+        /// Keep the checkpoint of the epoch with the best `metric_for_best_model` in output_dir.
         case best
         /// Save once, after the last epoch.
         case last
@@ -16,10 +25,14 @@ public struct TrainingConfig: Sendable, Equatable {
     public var modelDirectory: String
     public var trainFile: String
     public var evalFile: String?
-    /// How train_file and eval_file are read (`DataFile`): `format`, `text_column`, `label_column`.
+    /// How train_file and eval_file are read (`DataFile`): `format`, `text_column`,
+    /// `text_pair_column`, `label_column`.
     public var dataFormat: DataFormat? = nil
     public var textColumn: String? = nil
+    public var textPairColumn: String? = nil
     public var labelColumn = "label"
+    /// The label names in id order (`labels`); nil: the train file's (see `LabelPlan`).
+    public var labels: [String]? = nil
     public var outputDirectory: String?
     public var learningRate: Double = 2e-5
     public var trainBatchSize: Int = 256
@@ -47,6 +60,10 @@ public struct TrainingConfig: Sendable, Equatable {
     /// Stop after this many optimizer steps (-1 = run all epochs).
     public var maxSteps: Int = -1
     public var saveStrategy: SaveStrategy = .best
+    /// What picks the best epoch (`best_epoch`, save_strategy "best"); TrainingArguments' name.
+    public var metricForBestModel: Metric = .accuracy
+    /// nil: true for every metric but loss.
+    public var greaterIsBetter: Bool? = nil
     /// Compute threads; 0 = OMP_NUM_THREADS or every core.
     public var threads: Int = 0
     /// A step event every this many optimizer steps.
@@ -64,8 +81,11 @@ public struct TrainingConfig: Sendable, Equatable {
 
     /// `path` (train_file or eval_file) with this config's format and columns.
     public func dataFile(_ path: String) -> DataFile {
-        DataFile(path: path, format: dataFormat, textColumn: textColumn, labelColumn: labelColumn)
+        DataFile(path: path, format: dataFormat, textColumn: textColumn, textPairColumn: textPairColumn, labelColumn: labelColumn)
     }
+
+    /// Whether a higher `metricForBestModel` is better.
+    public var higherIsBetter: Bool { greaterIsBetter ?? (metricForBestModel != .loss) }
 
     public init(modelDirectory: String, trainFile: String) {
         self.modelDirectory = modelDirectory
@@ -109,6 +129,10 @@ public struct TrainingConfig: Sendable, Equatable {
         if bf16 {
             let isa = try ISA.active()
             try check(isa.hasBF16, "bf16", "false on this CPU: bf16 needs AVX512-BF16 or AMX, and it runs \(isa.name)\(ISA.capNote)")
+        }
+        if let labels {
+            try check((2...EncoderConfig.Limits.labels).contains(labels.count), "labels", "a list of 2 to \(EncoderConfig.Limits.labels) names")
+            try check(labels.allSatisfy { !$0.isEmpty } && Set(labels).count == labels.count, "labels", "distinct non-empty names")
         }
         if rdropAlpha > 0, !dropout {
             throw SentimentError.invalidArgument("rdrop_alpha needs dropout on (\"dropout\": true)", field: "rdrop_alpha")
@@ -156,6 +180,20 @@ public struct EpochMetrics: Sendable, Equatable {
     public var evalLoss: Double?
     public var evalAccuracy: Double?
     public var seconds: Double
+    /// Every figure of the evaluation (nil without an eval file).
+    public var evalMetrics: ClassificationMetrics? = nil
+
+    /// The figure `metric` names; nil without an evaluation (f1: nil unless there are 2 labels).
+    public func value(of metric: TrainingConfig.Metric) -> Double? {
+        guard let m = evalMetrics else { return nil }
+        switch metric {
+        case .accuracy: return m.accuracy
+        case .loss: return evalLoss
+        case .macroF1: return m.macroF1
+        case .mcc: return m.mcc
+        case .f1: return m.perLabel.count == 2 ? m.perLabel[1].f1 : nil
+        }
+    }
 }
 
 /// What a run reports while it goes. The callback returns false to cancel: the run stops before
@@ -187,6 +225,10 @@ public struct TrainingResult: Sendable {
     public var isa: ISA = .avx2
     public var bf16 = false
     public var cancelled: Bool
+    /// The label names trained (the saved config's `id2label`).
+    public var labels: [String] = []
+    /// What the run decided that the caller should know (e.g. a fresh classifier for new labels).
+    public var notes: [String] = []
     /// Loss after every optimizer step, for curves.
     public var stepLosses: [Double]
     /// Optimizer steps taken.
