@@ -102,8 +102,10 @@ public func sentiment_classify(_ model: OpaquePointer?, _ requestJSON: UnsafePoi
         let m = try ModelRegistry.shared.model(model)
         let request = try ClassifyOptions.parse(requestJSON)
         let batchSize = boundedBatchSize(request.batchSize, maxLength: m.options.maxLength)
-        let predictions = try m.classify(request.texts, batchSize: batchSize)
-        return JSON(["results": .array(predictions.map(Documents.prediction))])
+        let predictions = try m.classify(request.with(batchSize: batchSize))
+        return JSON(["results": .array(predictions.map {
+            Documents.prediction($0, topK: request.topK, labels: m.labels, windows: request.longText == .window)
+        })])
     }
 }
 
@@ -182,11 +184,21 @@ extension Documents {
         ])
     }
 
-    static func prediction(_ p: Prediction) -> JSON {
-        JSON([
+    /// One classify result; with `topK`, also its `topK` best labels ("labels", best first; ties
+    /// in label order), and with `windows` the number of windows read.
+    static func prediction(_ p: Prediction, topK: Int?, labels: [String], windows: Bool) -> JSON {
+        var doc = JSON([
             "label": JSON(p.label), "label_id": JSON(p.labelId), "score": JSON(p.score),
             "probabilities": .array(p.probabilities.map { JSON($0) }),
             "logits": .array(p.logits.map { JSON($0) }),
         ])
+        if let topK {
+            let order = p.probabilities.indices.sorted { (p.probabilities[$0], $1) > (p.probabilities[$1], $0) }
+            doc = doc.setting("labels", .array(order.prefix(topK).map { k in
+                JSON(["label": JSON(k < labels.count ? labels[k] : "LABEL_\(k)"), "label_id": JSON(k),
+                      "score": JSON(p.probabilities[k])])
+            }))
+        }
+        return windows ? doc.setting("windows", JSON(p.windows)) : doc
     }
 }

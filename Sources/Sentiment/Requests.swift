@@ -61,8 +61,22 @@ extension TokenizeOptions {
 extension ClassifyOptions {
     /// sentiment_classify's request_json.
     static func parse(_ requestJSON: UnsafePointer<CChar>?) throws -> ClassifyOptions {
-        let r = try requestReader(requestJSON, argument: "request_json", allowed: ["texts", "batch_size"])
+        let r = try requestReader(requestJSON, argument: "request_json",
+                                  allowed: ["texts", "text_pairs", "top_k", "long_text", "stride", "batch_size"])
         var o = ClassifyOptions(texts: try r.requiredStrings("texts"))
+        o.textPairs = try r.pairs(texts: o.texts)
+        // HF pipeline semantics: a number of labels, or null for all of them.
+        o.topK = r.isNull("top_k") ? Int.max : try r.int("top_k", in: 1...Int(Int32.max))
+        o.longText = try r.choice("long_text", default: o.longText)
+        if r.has("stride") {
+            guard o.longText == .window else {
+                throw SentimentError.invalidArgument("stride needs \"long_text\": \"window\"", field: "stride")
+            }
+            o.stride = try r.int("stride", in: 0...ModelOptions.maxLengthRange.upperBound)
+        }
+        if o.longText == .window, o.textPairs != nil {
+            throw SentimentError.invalidArgument("long_text \"window\" takes single texts, not text_pairs", field: "long_text")
+        }
         o.batchSize = try r.batchSize(default: o.batchSize)
         return o
     }
@@ -72,18 +86,25 @@ extension EvaluateOptions {
     /// sentiment_evaluate's request_json: data_file, or texts with labels.
     static func parse(_ requestJSON: UnsafePointer<CChar>?) throws -> EvaluateOptions {
         let r = try requestReader(requestJSON, argument: "request_json",
-                                  allowed: ["data_file", "texts", "labels", "batch_size"] + JSONObjectReader.dataFileKeys)
+                                  allowed: ["data_file", "texts", "text_pairs", "labels", "batch_size"] + JSONObjectReader.dataFileKeys)
         var o: EvaluateOptions
         if let path = try r.string("data_file") {
-            guard !r.has("texts"), !r.has("labels") else {
+            guard !r.has("texts"), !r.has("labels"), !r.has("text_pairs") else {
                 throw SentimentError.invalidArgument("give either data_file or texts+labels, not both", field: "data_file")
             }
             o = EvaluateOptions(data: .file(try r.dataFile(path: path)))
         } else if let texts = try r.strings("texts") {
-            guard let labels = try r.ints("labels") else {
+            guard r.has("labels") else {
                 throw SentimentError.invalidArgument("labels is required with texts", field: "labels")
             }
-            o = EvaluateOptions(data: .examples(texts: texts, labels: labels))
+            // Ids, or the model's label names.
+            let labels: EvaluateOptions.Labels
+            if let first = r.value("labels")?.arrayValue?.first, first.stringValue != nil {
+                labels = .names(try r.requiredStrings("labels"))
+            } else {
+                labels = .ids(try r.ints("labels") ?? [])
+            }
+            o = EvaluateOptions(data: .examples(texts: texts, pairs: try r.pairs(texts: texts), labels: labels))
         } else {
             throw SentimentError.invalidArgument("data_file or texts+labels is required", field: "data_file")
         }
@@ -120,7 +141,8 @@ extension TrainingConfig {
         var c = TrainingConfig(modelDirectory: try r.requiredString("model_dir"), trainFile: try r.requiredString("train_file"))
         if r.has("eval_file") { c.evalFile = try r.requiredString("eval_file") }
         let columns = try r.dataFile(path: c.trainFile)
-        (c.dataFormat, c.textColumn, c.labelColumn) = (columns.format, columns.textColumn, columns.labelColumn)
+        (c.dataFormat, c.textColumn, c.textPairColumn, c.labelColumn) =
+            (columns.format, columns.textColumn, columns.textPairColumn, columns.labelColumn)
         if r.has("output_dir") { c.outputDirectory = try r.requiredString("output_dir") }
         c.learningRate = try r.real("learning_rate", default: c.learningRate, L.learningRate)
         c.trainBatchSize = try r.int("train_batch_size", in: L.batchSize, default: c.trainBatchSize)
@@ -165,14 +187,25 @@ extension TrainingConfig {
 
 extension JSONObjectReader {
     /// The keys that say how to read a data file (`data_file`, `train_file`, `eval_file`).
-    static let dataFileKeys = ["format", "text_column", "label_column"]
+    static let dataFileKeys = ["format", "text_column", "text_pair_column", "label_column"]
 
-    /// `path` read as `format`, `text_column` and `label_column` say.
+    /// `path` read as `format`, `text_column`, `text_pair_column` and `label_column` say.
     func dataFile(path: String) throws -> DataFile {
         var f = DataFile(path: path)
         if has("format") { f.format = try choice("format", default: DataFormat.tsv) }
         if has("text_column") { f.textColumn = try requiredString("text_column") }
+        if has("text_pair_column") { f.textPairColumn = try requiredString("text_pair_column") }
         if has("label_column") { f.labelColumn = try requiredString("label_column") }
         return f
+    }
+
+    /// "text_pairs": one second text per text, or nil.
+    func pairs(texts: [String]) throws -> [String]? {
+        guard let pairs = try strings("text_pairs") else { return nil }
+        guard pairs.count == texts.count else {
+            throw SentimentError.invalidArgument(
+                "text_pairs has \(pairs.count) entries but texts has \(texts.count)", field: "text_pairs")
+        }
+        return pairs
     }
 }

@@ -1,10 +1,11 @@
 /*
  * evaluate: accuracy and loss of a model on a labeled data file: TSV, CSV or JSON Lines
  * (sentiment.h), the text in a "sentence" or "text" column and the label in "label" unless
- * --text-column / --label-column name others.
+ * --text-column / --label-column name others; --text-pair-column names the second text of
+ * sentence pairs.
  *
  *   evaluate [--precision fp32|int8|bf16] [--format tsv|csv|jsonl] [--text-column NAME]
- *            [--label-column NAME] MODEL_DIR DATA_FILE [BATCH_SIZE]
+ *            [--text-pair-column NAME] [--label-column NAME] MODEL_DIR DATA_FILE [BATCH_SIZE]
  *
  * Prints examples, accuracy, loss, seconds and the model's load time on stdout and progress
  * on stderr. --precision int8 quantizes a float model at load (or loads an int8 checkpoint).
@@ -111,13 +112,15 @@ static void print_confusion(json_object *per_label, json_object *confusion)
 int main(int argc, char **argv)
 {
     const char *precision = "fp32"; /* the library rejects bad values */
-    const char *data_keys[][2] = {{"--format", "format"}, {"--text-column", "text_column"}, {"--label-column", "label_column"}};
-    const char *data_values[3] = {NULL, NULL, NULL};
+    const char *data_keys[][2] = {{"--format", "format"}, {"--text-column", "text_column"},
+                                  {"--text-pair-column", "text_pair_column"}, {"--label-column", "label_column"}};
+    enum { DATA_KEYS = sizeof data_keys / sizeof data_keys[0] };
+    const char *data_values[DATA_KEYS] = {NULL};
     while (argc >= 3 && strncmp(argv[1], "--", 2) == 0) {
         int known = strcmp(argv[1], "--precision") == 0;
         if (known)
             precision = argv[2];
-        for (int k = 0; k < 3; k++) {
+        for (int k = 0; k < DATA_KEYS; k++) {
             if (strcmp(argv[1], data_keys[k][0]) == 0) {
                 data_values[k] = argv[2];
                 known = 1;
@@ -130,7 +133,7 @@ int main(int argc, char **argv)
     }
     if (argc < 3 || argc > 4) {
         fprintf(stderr, "usage: evaluate [--precision fp32|int8|bf16] [--format tsv|csv|jsonl] [--text-column NAME]\n"
-                        "                [--label-column NAME] MODEL_DIR DATA_FILE [BATCH_SIZE]\n");
+                        "                [--text-pair-column NAME] [--label-column NAME] MODEL_DIR DATA_FILE [BATCH_SIZE]\n");
         return 2;
     }
     int batch_size = argc == 4 ? atoi(argv[3]) : 32; /* the library rejects a bad value */
@@ -158,7 +161,7 @@ int main(int argc, char **argv)
 
     json_object *request = json_object_new_object();
     json_object_object_add(request, "data_file", json_object_new_string(argv[2]));
-    for (int k = 0; k < 3; k++) {
+    for (int k = 0; k < DATA_KEYS; k++) {
         if (data_values[k])
             json_object_object_add(request, data_keys[k][1], json_object_new_string(data_values[k]));
     }

@@ -13,11 +13,15 @@
  *     --bf16               [bf16] mixed precision (needs AVX512-BF16 or AMX)
  *     --format F           [format]  tsv | csv | jsonl (default: the extension)
  *     --text-column NAME   [text_column]           --label-column NAME [label_column]
+ *     --text-pair-column NAME [text_pair_column] the second text of sentence pairs
+ *     --labels A,B,...     [labels] the label names in id order (default: the train file's)
+ *     --metric NAME        [metric_for_best_model] accuracy | loss | macro_f1 | mcc | f1
  *     --result FILE.json   also write the result document to FILE.json
  *
  * stderr: a progress line (step/total, epoch, loss, lr, examples/s, ETA) redrawn in place
  * on a terminal, or printed every 30 s otherwise; a line per epoch's evaluation.
- * stdout: the epochs table, the best epoch and the training speed.
+ * stdout: the epochs table, the labels trained, notes (e.g. a fresh classifier for new labels),
+ * the best epoch and the training speed.
  * Ctrl-C stops after the current step and prints what was done (exit status 130).
  */
 #include <errno.h>
@@ -163,6 +167,8 @@ static void show_eval(struct progress *p, json_object *event)
         fprintf(stderr, ", eval loss %.4f", eval_loss);
     if (get_number(event, "eval_accuracy", &accuracy))
         fprintf(stderr, ", accuracy %.4f", accuracy);
+    if (get_number(event, "eval_macro_f1", &accuracy))
+        fprintf(stderr, ", macro F1 %.4f", accuracy);
     fprintf(stderr, " (%s)\n", took);
 }
 
@@ -200,7 +206,8 @@ static void print_cell(json_object *row, const char *key, const char *format, in
 static void print_result(json_object *result)
 {
     json_object *epochs;
-    printf("%5s %7s %11s %10s %9s %9s\n", "epoch", "step", "train loss", "eval loss", "accuracy", "seconds");
+    printf("%5s %7s %11s %10s %9s %9s %9s\n", "epoch", "step", "train loss", "eval loss", "accuracy", "macro F1",
+           "seconds");
     if (json_object_object_get_ex(result, "epochs", &epochs) && json_object_is_type(epochs, json_type_array)) {
         for (size_t i = 0; i < json_object_array_length(epochs); i++) {
             json_object *row = json_object_array_get_idx(epochs, i);
@@ -209,10 +216,21 @@ static void print_result(json_object *result)
             print_cell(row, "train_loss", " %*.4f", 11);
             print_cell(row, "eval_loss", " %*.4f", 10);
             print_cell(row, "eval_accuracy", " %*.4f", 9);
+            print_cell(row, "eval_macro_f1", " %*.4f", 9);
             print_cell(row, "seconds", " %*.1f", 9);
             putchar('\n');
         }
     }
+    json_object *list;
+    if (json_object_object_get_ex(result, "labels", &list) && json_object_is_type(list, json_type_array)) {
+        printf("labels:");
+        for (size_t i = 0; i < json_object_array_length(list); i++)
+            printf(" %zu=%s", i, json_object_get_string(json_object_array_get_idx(list, i)));
+        putchar('\n');
+    }
+    if (json_object_object_get_ex(result, "notes", &list) && json_object_is_type(list, json_type_array))
+        for (size_t i = 0; i < json_object_array_length(list); i++)
+            printf("note: %s\n", json_object_get_string(json_object_array_get_idx(list, i)));
     double v;
     if (get_number(result, "best_epoch", &v))
         printf("best epoch: %.0f\n", v);
@@ -255,14 +273,15 @@ static int parse_double(const char *option, const char *text, double *value)
 
 static const struct {
     const char *option, *key;
-    int is_integer; /* 0: number, 1: integer, 2: string */
+    int is_integer; /* 0: number, 1: integer, 2: string, 3: comma-separated strings */
 } OPTIONS[] = {
     {"--epochs", "num_train_epochs", 1}, {"--max-steps", "max_steps", 1},
     {"--lr", "learning_rate", 0},        {"--batch", "train_batch_size", 1},
     {"--save", "save_strategy", 2},      {"--threads", "threads", 1},
     {"--max-examples", "max_train_examples", 1}, {"--logging-steps", "logging_steps", 1},
     {"--format", "format", 2},           {"--text-column", "text_column", 2},
-    {"--label-column", "label_column", 2},
+    {"--label-column", "label_column", 2}, {"--text-pair-column", "text_pair_column", 2},
+    {"--labels", "labels", 3},           {"--metric", "metric_for_best_model", 2},
 };
 
 static void usage(const char *program)
@@ -271,7 +290,8 @@ static void usage(const char *program)
             "usage: %s MODEL_DIR TRAIN_FILE EVAL_FILE|- OUTPUT_DIR|- [--config FILE.json] [--epochs N]\n"
             "       [--max-steps N] [--lr X] [--batch N] [--save best|last|epoch|no] [--threads N]\n"
             "       [--max-examples N] [--logging-steps N] [--bf16] [--result FILE.json]\n"
-            "       [--format tsv|csv|jsonl] [--text-column NAME] [--label-column NAME]\n",
+            "       [--format tsv|csv|jsonl] [--text-column NAME] [--text-pair-column NAME]\n"
+            "       [--label-column NAME] [--labels A,B,...] [--metric NAME]\n",
             program);
 }
 
@@ -319,7 +339,17 @@ static json_object *build_config(int argc, char **argv, const char **result_file
             goto bad;
         }
         json_object *v;
-        if (OPTIONS[k].is_integer == 2) {
+        if (OPTIONS[k].is_integer == 3) {
+            v = json_object_new_array();
+            for (const char *p = value;; p++) {
+                const char *comma = strchr(p, ',');
+                size_t n = comma ? (size_t)(comma - p) : strlen(p);
+                json_object_array_add(v, json_object_new_string_len(p, (int)n));
+                if (!comma)
+                    break;
+                p = comma;
+            }
+        } else if (OPTIONS[k].is_integer == 2) {
             v = json_object_new_string(value);
         } else if (OPTIONS[k].is_integer) {
             int64_t x;

@@ -43,7 +43,23 @@ public struct TokenizeOptions: Sendable {
 
 /// Texts to classify (`sentiment_classify`).
 public struct ClassifyOptions: Sendable {
+    /// What to do with a text longer than `max_length` tokens (`long_text`).
+    public enum LongText: String, Sendable, CaseIterable {
+        /// Keep its first tokens.
+        case truncate
+        /// Classify overlapping windows of max_length tokens and average their probabilities.
+        case window
+    }
+
     public var texts: [String]
+    /// The second text of each sentence pair (`text_pairs`); nil for single texts.
+    public var textPairs: [String]? = nil
+    /// How many labels each result lists, best first (`top_k`): nil lists none (the result's
+    /// own label is the best), `Int.max` (JSON null) lists all.
+    public var topK: Int? = nil
+    public var longText: LongText = .truncate
+    /// Tokens that neighbouring windows share (`stride`); nil: a quarter of a window's text tokens.
+    public var stride: Int? = nil
     public var batchSize: Int = SentimentModel.defaultBatchSize
 
     public init(texts: [String]) { self.texts = texts }
@@ -52,9 +68,16 @@ public struct ClassifyOptions: Sendable {
 /// Labelled examples to score a model on (`sentiment_evaluate`).
 public struct EvaluateOptions: Sendable {
     public enum Data: Sendable {
-        /// A data file (TSV, CSV or JSON Lines; see `LabeledDataset.read`).
+        /// A data file (TSV, CSV or JSON Lines; see `DataRows.read`).
         case file(DataFile)
-        case examples(texts: [String], labels: [Int])
+        /// Texts (and second texts of pairs) with labels: ids, or names of the model's labels.
+        case examples(texts: [String], pairs: [String]?, labels: Labels)
+    }
+
+    /// The labels of in-memory examples.
+    public enum Labels: Sendable {
+        case ids([Int])
+        case names([String])
     }
 
     public var data: Data
@@ -66,7 +89,17 @@ public struct EvaluateOptions: Sendable {
     public func dataset(labelNames: [String]) throws -> LabeledDataset {
         switch data {
         case .file(let file): return try LabeledDataset.read(file, labelNames: labelNames)
-        case .examples(let texts, let labels): return try LabeledDataset(texts: texts, labels: labels)
+        case .examples(let texts, let pairs, .ids(let ids)): return try LabeledDataset(texts: texts, pairs: pairs, labels: ids)
+        case .examples(let texts, let pairs, .names(let names)):
+            let ids = try names.enumerated().map { i, name in
+                guard let id = matching(name, in: labelNames) else {
+                    throw SentimentError.invalidArgument(
+                        "labels[\(i)] \"\(name.prefix(40))\" is not one of the model's labels "
+                            + "(\(labelNames.map { "\"\($0)\"" }.joined(separator: ", ")))", field: "labels")
+                }
+                return id
+            }
+            return try LabeledDataset(texts: texts, pairs: pairs, labels: ids)
         }
     }
 }

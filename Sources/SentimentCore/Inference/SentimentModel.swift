@@ -7,8 +7,10 @@ public struct Prediction: Sendable, Equatable {
     public var labelId: Int
     public var label: String
     public var score: Float            // probability of `label`
-    public var probabilities: [Float]  // softmax of `logits`
-    public var logits: [Float]
+    public var probabilities: [Float]  // softmax of `logits` (long_text "window": the windows' mean)
+    public var logits: [Float]         // (long_text "window": the windows' mean)
+    /// The windows the text was read in (long_text "window"; 1 otherwise).
+    public var windows = 1
 }
 
 /// Metrics of one evaluation pass.
@@ -148,17 +150,16 @@ public final class SentimentModel: @unchecked Sendable {
     }
 
     public func classify(_ texts: [String], batchSize: Int = defaultBatchSize) throws -> [Prediction] {
-        let rows = try logits(encode(texts), batchSize: batchSize)
-        return rows.map(prediction(from:))
+        try classify(ClassifyOptions(texts: texts).with(batchSize: batchSize))
     }
 
-    func prediction(from logits: [Float]) -> Prediction {
-        let probs = SentimentModel.softmax(logits)
+    /// The prediction of probabilities `probs` (and the logits they came from).
+    func prediction(probabilities probs: [Double], logits: [Float], windows: Int = 1) -> Prediction {
         var best = 0
         for k in probs.indices where probs[k] > probs[best] { best = k }
         let name = best < labels.count ? labels[best] : "LABEL_\(best)"
         return Prediction(labelId: best, label: name, score: Float(probs[best]),
-                          probabilities: probs.map { Float($0) }, logits: logits)
+                          probabilities: probs.map { Float($0) }, logits: logits, windows: windows)
     }
 
     static func softmax(_ logits: [Float]) -> [Double] {
@@ -175,6 +176,9 @@ public final class SentimentModel: @unchecked Sendable {
     public func evaluate(_ data: LabeledDataset, batchSize: Int = defaultBatchSize,
                          progress: ((Int, Int) -> Bool)? = nil) throws -> Evaluation {
         let start = Clock.now()
+        if data.pairs != nil {
+            throw SentimentError.invalidArgument("sentence pairs are not supported yet", field: "text_pairs")
+        }
         for (i, y) in data.labels.enumerated() where y < 0 || y >= config.numLabels {
             throw SentimentError.invalidArgument(
                 "labels[\(i)] = \(y) is outside 0..<\(config.numLabels)", field: "labels")

@@ -72,6 +72,9 @@ public struct JSONObjectReader: Sendable {
 
     public func has(_ key: String) -> Bool { value(key) != nil }
 
+    /// True when the key is present with the value null (which `value` treats as absent).
+    public func isNull(_ key: String) -> Bool { members[key] == .null }
+
     private func missing(_ key: String) -> SentimentError { error("missing key \(key)", key: key) }
 
     /// `subject` (default: the key) is not what `expected` says.

@@ -80,6 +80,9 @@ public enum Trainer {
         // Data, tokenized once.
         let train = try (config.maxTrainExamples > 0 ? trainRows.prefix(config.maxTrainExamples) : trainRows)
             .dataset(labelNames: model.labels)
+        if train.pairs != nil {
+            throw SentimentError.invalidArgument("sentence pairs are not supported yet", field: "text_pair_column")
+        }
         guard train.count > 0 else {
             throw SentimentError.invalidArgument("\(config.trainFile) has no examples", field: "train_file")
         }

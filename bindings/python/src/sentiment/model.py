@@ -6,8 +6,10 @@ import numbers
 import os
 import threading
 
-from . import _lib
+from . import _data, _lib
 from ._errors import InvalidArgumentError, MisuseError
+
+_NOT_GIVEN = object()   # top_k's default: no list (None means all labels, as in transformers)
 
 
 class Model:
@@ -43,14 +45,23 @@ class Model:
         with self._use() as handle:
             return _lib.call(_lib.lib().sentiment_model_info, handle)
 
-    def classify(self, texts, batch_size=32):
-        """Classifies a string or a list of strings.
+    def classify(self, texts, batch_size=32, text_pairs=None, top_k=_NOT_GIVEN, long_text=None, stride=None):
+        """Classifies a string or a list of strings (with text_pairs: sentence pairs).
 
         Returns one dict per text, like a transformers text-classification pipeline:
         {'label': 'POSITIVE', 'score': 0.99, 'label_id': 1, 'probabilities': [...],
         'logits': [...]}. A single string gives a list of one.
+
+        top_k (a number, or None for all) adds 'labels': that many {'label', 'label_id',
+        'score'} dicts, best first. long_text="window" reads a text longer than max_length in
+        overlapping windows (stride tokens shared; default a quarter of a window) and averages
+        their probabilities; each result then says how many 'windows' it used.
         """
-        request = {"texts": _texts(texts), "batch_size": batch_size}
+        request = _without_none({"texts": _texts(texts), "batch_size": batch_size,
+                                 "text_pairs": None if text_pairs is None else _texts(text_pairs),
+                                 "long_text": long_text, "stride": stride})
+        if top_k is not _NOT_GIVEN:
+            request["top_k"] = top_k
         with self._use() as handle:
             return _lib.call(_lib.lib().sentiment_classify, handle, _encode(request))["results"]
 
@@ -61,27 +72,37 @@ class Model:
             return _lib.call(_lib.lib().sentiment_tokenize, handle, _encode(request))
 
     def evaluate(self, data_file=None, texts=None, labels=None, batch_size=None, progress=None,
-                 format=None, text_column=None, label_column=None):
+                 format=None, text_column=None, label_column=None, text_pairs=None, text_pair_column=None):
         """Accuracy and loss on a data file or on texts with their labels:
         {'examples', 'accuracy', 'loss', 'macro_f1', 'mcc', 'per_label', 'confusion_matrix',
         'seconds'}, as scikit-learn defines them (see sentiment_evaluate in sentiment.h).
 
         A data file is TSV, CSV or JSON Lines (format defaults to the extension), with the text
-        in text_column (default "sentence", else "text") and the label in label_column (default
-        "label"): integer ids or the model's label names. Bad rows raise FormatError naming
-        the file and line.
+        in text_column (default "sentence", else "text"), the second text of a pair in
+        text_pair_column and the label in label_column (default "label"): integer ids or the
+        model's label names. Bad rows raise FormatError naming the file and line.
+        data_file may also be a pandas DataFrame or a list of dicts (read by the same column
+        names) or of (text, label) / (text, text_pair, label) tuples.
 
         progress, if given, is called with each event dict, e.g.
         {'event': 'progress', 'examples': 256, 'total': 872}. If it raises, evaluation
         stops and the exception propagates from evaluate().
         """
+        if _data.is_data(data_file):
+            if texts is not None or labels is not None:
+                raise InvalidArgumentError("give either data_file or texts+labels, not both", field="data_file")
+            texts, text_pairs, labels = _data.lists(data_file, text_column, text_pair_column, label_column,
+                                                    field="data_file")
+            data_file = text_column = text_pair_column = label_column = None
         request = _without_none({
             "data_file": data_file,
             "texts": None if texts is None else _texts(texts),
+            "text_pairs": None if text_pairs is None else _texts(text_pairs),
             "labels": None if labels is None else list(labels),
             "batch_size": batch_size,
             "format": format,
             "text_column": text_column,
+            "text_pair_column": text_pair_column,
             "label_column": label_column,
         })
         with self._use() as handle:

@@ -13,7 +13,7 @@ import sys
 import threading
 import time
 
-from . import _lib
+from . import _data, _lib
 from ._errors import CancelledError, error_from_document
 from ._progress import Progress
 from .model import _encode
@@ -24,14 +24,16 @@ def train(config, progress=None):
 
     config holds the keys of sentiment_train (include/sentiment.h): model_dir, train_file,
     eval_file, output_dir, learning_rate, train_batch_size, num_train_epochs, max_steps,
-    save_strategy, bf16 (mixed precision, as TrainingArguments' bf16), ... An unknown or bad
-    key raises InvalidArgumentError naming it in
-    `field`. logging_steps defaults to 1: a step event every step keeps the progress display
+    save_strategy, bf16 (mixed precision, as TrainingArguments' bf16), labels,
+    metric_for_best_model, ... An unknown or bad key raises InvalidArgumentError naming it in
+    `field`. train_file and eval_file may also be pandas DataFrames or lists of dicts or of
+    (text, label) / (text, text_pair, label) tuples (written to a temporary JSON Lines file). logging_steps defaults to 1: a step event every step keeps the progress display
     live and lets Ctrl-C stop within one step.
 
     The result: {'epochs': [{'epoch', 'step', 'train_loss', 'eval_loss', 'eval_accuracy',
-    'seconds'}], 'best_epoch', 'output_dir', 'train_examples', 'train_tokens_per_second',
-    'isa', 'bf16', 'cancelled', 'steps', 'curve': {'steps', 'loss'}}.
+    'eval_macro_f1', 'eval_mcc', 'seconds'}], 'best_epoch', 'output_dir', 'train_examples',
+    'train_tokens_per_second', 'isa', 'bf16', 'cancelled', 'steps', 'labels', 'notes',
+    'curve': {'steps', 'loss'}}.
 
     progress, if given, is called with each event dict ('step', 'eval', 'saved'; ignore
     others). If it raises, training stops and the exception propagates with the partial
@@ -42,6 +44,11 @@ def train(config, progress=None):
     KeyboardInterrupt with the partial result as `result` (checkpoints already saved stay).
     The previous handler is restored on return.
     """
+    with _data.training_files(config) as config:
+        return _train(config, progress)
+
+
+def _train(config, progress):
     library = _lib.lib()
     request = _encode(config)
     with _SigintFlag() as interrupted:
@@ -207,6 +214,8 @@ def format_epoch(event):
         line += f", eval loss {_number(event.get('eval_loss'), '.4f')}"
     if event.get("eval_accuracy") is not None:
         line += f", accuracy {_number(event.get('eval_accuracy'), '.4f')}"
+    if event.get("eval_macro_f1") is not None:
+        line += f", macro F1 {_number(event.get('eval_macro_f1'), '.4f')}"
     return line + f" ({format_duration(event.get('seconds') or 0)})"
 
 
