@@ -257,6 +257,7 @@ public enum Checkpoint {
     /// A BERT encoder with the DistilBERT head has no Hugging Face BERT class, so it is written
     /// as DistilBERT (same block; token type 0 folded into the position embeddings). That is
     /// exact only for LayerNorm eps 1e-12 (DistilBERT hard-codes it); otherwise `.invalidArgument`.
+    /// It is exact only for single-sentence input: the other token types (pairs' type 1) are lost.
     ///
     /// `int8` (canonical name -> int8 rows and scales) writes those tensors as I8 plus an F32
     /// `<name>_scale` tensor, with the scheme in the safetensors metadata (`Int8Scheme`); such a
@@ -352,6 +353,7 @@ public enum Checkpoint {
             }
             type = .distilbert
             // Single-sentence input always uses token type 0: fold that row into every position.
+            // Pair input (token type 1) is then not representable.
             position = try position.copy()
             if let tokenType = w.embeddings.tokenType {
                 let d = c.hiddenSize

@@ -1,12 +1,13 @@
 // Token + position (+ token type) embeddings followed by LayerNorm, as HF BERT/DistilBERT:
-//   x[t, :] = word[ids[t], :] (+ tokenType[0, :]) + position[positions[t], :]
+//   x[t, :] = word[ids[t], :] (+ tokenType[types[t], :]) + position[positions[t], :]
 //   out[t, :] = LayerNorm(x[t, :])
-// Ids and positions must already be validated (EncoderForward checks them against the config).
+// `types` nil means type 0 for every token. Ids, positions and types must already be validated
+// (EncoderForward checks them against the config).
 
 /// `sum`, if given, receives x (the pre-norm sum, for backward); otherwise x is formed in `out`.
 public func embeddingForward(
     out: UnsafeMutablePointer<Float>, sum: UnsafeMutablePointer<Float>? = nil,
-    ids: UnsafePointer<Int32>, positions: UnsafePointer<Int32>,
+    ids: UnsafePointer<Int32>, positions: UnsafePointer<Int32>, types: UnsafePointer<Int32>? = nil,
     word: UnsafePointer<Float>, position: UnsafePointer<Float>, tokenType: UnsafePointer<Float>?,
     normWeight: UnsafePointer<Float>, normBias: UnsafePointer<Float>,
     rows: Int, cols: Int, eps: Float,
@@ -20,7 +21,8 @@ public func embeddingForward(
             let w = word + Int(ids[t]) * cols
             let p = position + Int(positions[t]) * cols
             var c = 0
-            if let tt = tokenType {
+            if let table = tokenType {
+                let tt = types.map { table + Int($0[t]) * cols } ?? table
                 while c < full { store16((load16(w + c) + load16(tt + c)) + load16(p + c), x + c); c += 16 }
                 for j in full..<cols { x[j] = (w[j] + tt[j]) + p[j] }
             } else {
@@ -38,7 +40,8 @@ public func embeddingForward(
 
 /// Backward of `embeddingForward`:
 ///   dx = LayerNorm backward of `dout` (written over `dout`; dnormWeight/dnormBias accumulate)
-///   dword[ids[t], :] += dx[t, :],  dposition[positions[t], :] += dx[t, :],  dtokenType[0, :] += dx[t, :]
+///   dword[ids[t], :] += dx[t, :],  dposition[positions[t], :] += dx[t, :],  dtokenType[types[t], :] += dx[t, :]
+/// (`types` nil: row 0 for every token)
 /// The scatter-add is split over threads by columns (every thread sees every token, in order),
 /// so repeated ids never race and the sums do not depend on the thread count.
 public func embeddingBackward(
@@ -46,7 +49,7 @@ public func embeddingBackward(
     dnormWeight: UnsafeMutablePointer<Float>, dnormBias: UnsafeMutablePointer<Float>,
     dout: UnsafeMutablePointer<Float>, sum: UnsafePointer<Float>, mean: UnsafePointer<Float>, rstd: UnsafePointer<Float>,
     normWeight: UnsafePointer<Float>, ids: UnsafePointer<Int32>, positions: UnsafePointer<Int32>,
-    rows: Int, cols: Int
+    types: UnsafePointer<Int32>? = nil, rows: Int, cols: Int
 ) {
     guard rows > 0, cols > 0 else { return }
     layerNormBackward(
@@ -63,7 +66,7 @@ public func embeddingBackward(
             let dx = dout + t * cols + c0
             axpy(dword + Int(ids[t]) * cols + c0, 1, dx, n)
             axpy(dposition + Int(positions[t]) * cols + c0, 1, dx, n)
-            if let dtt = dtokenType { axpy(dtt + c0, 1, dx, n) }
+            if let dtt = dtokenType { axpy(dtt + (types.map { Int($0[t]) } ?? 0) * cols + c0, 1, dx, n) }
         }
     }
 }

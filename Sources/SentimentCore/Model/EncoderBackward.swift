@@ -117,12 +117,14 @@ extension EncoderForward {
         let e = w.embeddings, ge = g.embeddings
         batch.tokenIds.withUnsafeBufferPointer { ids in
             batch.positions.withUnsafeBufferPointer { pos in
-                guard let idp = ids.baseAddress, let pp = pos.baseAddress else { return }
-                embeddingBackward(
-                    dword: ge.word.data, dposition: ge.position.data, dtokenType: ge.tokenType?.data,
-                    dnormWeight: ge.normWeight.data, dnormBias: ge.normBias.data,
-                    dout: dEmbeddings, sum: embSum, mean: embMean, rstd: embRstd, normWeight: e.normWeight.data,
-                    ids: idp, positions: pp, rows: t, cols: d)
+                batch.withTypes { types in
+                    guard let idp = ids.baseAddress, let pp = pos.baseAddress else { return }
+                    embeddingBackward(
+                        dword: ge.word.data, dposition: ge.position.data, dtokenType: ge.tokenType?.data,
+                        dnormWeight: ge.normWeight.data, dnormBias: ge.normBias.data,
+                        dout: dEmbeddings, sum: embSum, mean: embMean, rstd: embRstd, normWeight: e.normWeight.data,
+                        ids: idp, positions: pp, types: types, rows: t, cols: d)
+                }
             }
         }
     }

@@ -7,8 +7,8 @@
 // packed into one [T, D] matrix (`PackedBatch`): every linear layer is one GEMM over real tokens
 // only, and attention runs per (sequence, head) over that sequence's rows. This is exactly what
 // HF computes with an attention mask (masked keys get weight exp(-huge) = 0), so a sentence's
-// logits do not depend on what it is batched with. Token type is 0 everywhere; positions
-// restart at 0 for every sequence.
+// logits do not depend on what it is batched with. Token types are the batch's (0 everywhere
+// unless it carries them; BERT only); positions restart at 0 for every sequence.
 //
 //   embeddings -> NL x block (TransformerBlock.swift) -> [CLS] row
 //   -> head: DistilBERT pre_classifier -> ReLU -> classifier
@@ -97,7 +97,8 @@ public final class EncoderForward: @unchecked Sendable {
         return EncoderWeights(config: config, embeddings: embeddings, layers: try packed.floatLayers(), head: head)
     }
 
-    /// Throws `.invalidArgument` unless every id is in 0..<vocabSize and every length in 1...maxPositions.
+    /// Throws `.invalidArgument` unless every id is in 0..<vocabSize, every length in 1...maxPositions,
+    /// and (BERT) every token type in 0..<typeVocabSize.
     public func validate(_ batch: PackedBatch) throws {
         let vocab = config.vocabSize, maxLen = config.maxPositions
         for s in 0..<batch.count {
@@ -112,6 +113,15 @@ public final class EncoderForward: @unchecked Sendable {
             throw SentimentError.invalidArgument(
                 "sequence \(s), token \(i - batch.offsets[s]): id \(t) is outside the vocabulary 0..<\(vocab)",
                 field: "input_ids")
+        }
+        if let types = batch.tokenTypes, embeddings.tokenType != nil {
+            let n = config.typeVocabSize
+            for (i, t) in types.enumerated() where t < 0 || Int(t) >= n {
+                let s = (batch.offsets.lastIndex(where: { $0 <= i }) ?? 0)
+                throw SentimentError.invalidArgument(
+                    "sequence \(s), token \(i - batch.offsets[s]): token type \(t) is outside 0..<\(n)",
+                    field: "token_type_ids")
+            }
         }
     }
 
@@ -167,13 +177,15 @@ public final class EncoderForward: @unchecked Sendable {
         // Embeddings.
         batch.tokenIds.withUnsafeBufferPointer { ids in
             batch.positions.withUnsafeBufferPointer { pos in
-                guard let idp = ids.baseAddress, let pp = pos.baseAddress else { return }
-                embeddingForward(
-                    out: first.input,
-                    sum: ws.embSum, ids: idp, positions: pp,
-                    word: e.word.data, position: e.position.data, tokenType: e.tokenType?.data,
-                    normWeight: e.normWeight.data, normBias: e.normBias.data,
-                    rows: t, cols: d, eps: eps, mean: ws.embMean, rstd: ws.embRstd)
+                batch.withTypes { types in
+                    guard let idp = ids.baseAddress, let pp = pos.baseAddress else { return }
+                    embeddingForward(
+                        out: first.input,
+                        sum: ws.embSum, ids: idp, positions: pp, types: types,
+                        word: e.word.data, position: e.position.data, tokenType: e.tokenType?.data,
+                        normWeight: e.normWeight.data, normBias: e.normBias.data,
+                        rows: t, cols: d, eps: eps, mean: ws.embMean, rstd: ws.embRstd)
+                }
             }
         }
         let dropout = ws.mode == .training ? ws.dropout : nil

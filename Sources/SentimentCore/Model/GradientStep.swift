@@ -76,6 +76,7 @@ public final class GradientStep {
             let half = batch.count / 2, mid = batch.offsets[half]
             guard batch.count % 2 == 0, 2 * mid == batch.totalTokens,
                   batch.tokenIds[..<mid].elementsEqual(batch.tokenIds[mid...]),
+                  batch.tokenTypes.map({ $0[..<mid].elementsEqual($0[mid...]) }) ?? true,
                   (0...half).allSatisfy({ batch.offsets[$0] + mid == batch.offsets[$0 + half] }),
                   labels[..<half].elementsEqual(labels[half...])
             else {

@@ -1,9 +1,12 @@
 // A batch of token-id sequences packed back to back: the encoder's input (see EncoderForward.swift).
 
-/// Token-id sequences packed back to back, with per-sequence offsets.
+/// Token-id sequences packed back to back, with per-sequence offsets and optional token types.
 public struct PackedBatch: Sendable {
     /// [T] token ids, sequence after sequence.
     public let tokenIds: [Int32]
+    /// [T] token type of each token (BERT's segment: 0 for `[CLS] a [SEP]`, 1 for `b [SEP]`), or nil
+    /// when every type is 0. DistilBERT has no token types and ignores them.
+    public let tokenTypes: [Int32]?
     /// [T] position of each token inside its sequence (0..<L_s).
     public let positions: [Int32]
     /// [S + 1] row offsets: sequence s is rows offsets[s]..<offsets[s+1].
@@ -21,9 +24,19 @@ public struct PackedBatch: Sendable {
     /// What the workspaces must hold for this batch.
     public var shape: BatchShape { BatchShape(lengths: lengths) }
 
+    /// Calls `body` with the [T] token types, or nil when all are 0.
+    func withTypes<R>(_ body: (UnsafePointer<Int32>?) throws -> R) rethrows -> R {
+        guard let tokenTypes else { return try body(nil) }
+        return try tokenTypes.withUnsafeBufferPointer { try body($0.baseAddress) }
+    }
+
     /// Packs `sequences`. Throws `.invalidArgument` for an empty sequence or a negative id
     /// (ids are checked against a model's vocabulary by `EncoderForward`). An empty list is allowed.
-    public init(sequences: [[Int32]]) throws {
+    ///
+    /// `tokenTypes`, if given, has one entry per sequence: its types, one per token, or `[]` for all 0.
+    /// Throws `.invalidArgument` (field `token_type_ids`) for a count mismatch or a negative type
+    /// (types are checked against a model's `typeVocabSize` by `EncoderForward`).
+    public init(sequences: [[Int32]], tokenTypes: [[Int32]]? = nil) throws {
         var ids: [Int32] = [], pos: [Int32] = [], offs = [0]
         var total = 0, longest = 0
         for s in sequences { total += s.count }
@@ -48,6 +61,37 @@ public struct PackedBatch: Sendable {
         positions = pos
         offsets = offs
         maxLength = longest
+        self.tokenTypes = try tokenTypes.flatMap { try Self.pack(types: $0, sequences: sequences, total: total) }
+    }
+
+    /// The types packed like the ids; nil when all are 0.
+    private static func pack(types: [[Int32]], sequences: [[Int32]], total: Int) throws -> [Int32]? {
+        guard types.count == sequences.count else {
+            throw SentimentError.invalidArgument(
+                "\(sequences.count) sequences but \(types.count) token-type rows", field: "token_type_ids")
+        }
+        var nonZero = false
+        for (i, (s, t)) in zip(sequences, types).enumerated() {
+            if t.isEmpty { continue }
+            guard t.count == s.count else {
+                throw SentimentError.invalidArgument(
+                    "sequence \(i) has \(s.count) tokens but \(t.count) token types", field: "token_type_ids")
+            }
+            for (j, v) in t.enumerated() where v != 0 {
+                guard v > 0 else {
+                    throw SentimentError.invalidArgument(
+                        "sequence \(i), token \(j): negative token type \(v)", field: "token_type_ids")
+                }
+                nonZero = true
+            }
+        }
+        guard nonZero else { return nil }
+        var out: [Int32] = []
+        out.reserveCapacity(total)
+        for (s, t) in zip(sequences, types) {
+            if t.isEmpty { out.append(contentsOf: repeatElement(0, count: s.count)) } else { out.append(contentsOf: t) }
+        }
+        return out
     }
 
     /// Convenience for `Int` ids (throws `.invalidArgument` for ids outside Int32).

@@ -118,6 +118,14 @@ public final class BertTokenizer: Sendable {
         return c.ids.map { token(forId: $0) ?? "[UNK]" }
     }
 
+    /// The ids of `text` with at most `limit` of them kept (a prefix of the full ids), no [CLS]/[SEP].
+    func wordPieceIds(_ text: String, limit: Int) -> [Int32] {
+        var c = Collector(wordPiece: wordPiece, limit: limit)
+        defer { c.deallocate() }
+        run(text, into: &c)
+        return c.ids
+    }
+
     /// `[CLS] ids... [SEP]`, truncated (dropping tokens from the end of the text) to `maxLength` ids
     /// in total. A `maxLength` below 2 is taken as 2.
     public func encode(_ text: String, maxLength: Int) -> [Int32] {
