@@ -75,14 +75,11 @@ public func sentiment_tokenize(_ model: OpaquePointer?, _ requestJSON: UnsafePoi
     Documents.run(outJSON) {
         let m = try ModelRegistry.shared.model(model)
         let request = try TokenizeOptions.parse(requestJSON, model: m)
-        var ids: [JSON] = []
-        var tokens: [JSON] = []
-        for text in request.texts {
-            let encoded = m.tokenizer.encodeTokens(text, maxLength: request.maxLength)
-            ids.append(.array(encoded.ids.map { JSON(Int($0)) }))
-            tokens.append(.array(encoded.tokens.map { JSON($0) }))
-        }
-        return JSON(["input_ids": .array(ids), "tokens": .array(tokens)])
+        let encoded = m.tokenizer.encode(request.texts, pairs: request.textPairs, maxLength: request.maxLength)
+        func rows(_ r: [[Int32]]) -> JSON { .array(r.map { .array($0.map { JSON(Int($0)) }) }) }
+        let tokens = encoded.ids.map { JSON.array($0.map { JSON(m.tokenizer.token(forId: $0) ?? "[UNK]") }) }
+        let doc = JSON(["input_ids": rows(encoded.ids), "tokens": .array(tokens)])
+        return encoded.types.map { doc.setting("token_type_ids", rows($0)) } ?? doc
     }
 }
 

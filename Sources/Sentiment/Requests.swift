@@ -51,8 +51,9 @@ extension ModelOptions {
 extension TokenizeOptions {
     /// sentiment_tokenize's request_json for `model`, whose positions bound max_length.
     static func parse(_ requestJSON: UnsafePointer<CChar>?, model: SentimentModel) throws -> TokenizeOptions {
-        let r = try requestReader(requestJSON, argument: "request_json", allowed: ["texts", "max_length"])
+        let r = try requestReader(requestJSON, argument: "request_json", allowed: ["texts", "text_pairs", "max_length"])
         var o = TokenizeOptions(texts: try r.requiredStrings("texts"), model: model)
+        o.textPairs = try r.pairs(texts: o.texts)
         o.maxLength = try r.int("max_length", in: 2...max(2, model.config.maxPositions), default: o.maxLength)
         return o
     }

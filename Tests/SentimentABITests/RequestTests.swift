@@ -75,9 +75,18 @@ func rejection<T>(_ text: String, _ field: String, _ parse: (UnsafePointer<CChar
         #expect(load.threads == 3 && load.head == .bert && load.seed == 7)
         let classify = try parsing(#"{"texts":["a","b"],"batch_size":4.0}"#, ClassifyOptions.parse)
         #expect(classify.texts == ["a", "b"] && classify.batchSize == 4)
-        guard case .examples(let texts, let labels) = try parsing(#"{"texts":["a"],"labels":[1]}"#, EvaluateOptions.parse).data
+        guard case .examples(let texts, nil, .ids(let labels)) = try parsing(#"{"texts":["a"],"labels":[1]}"#, EvaluateOptions.parse).data
         else { Issue.record("texts+labels not read as examples"); return }
         #expect(texts == ["a"] && labels == [1])
+        guard case .examples(_, let pairs, .names(let names)) = try parsing(
+            #"{"texts":["a","b"],"text_pairs":["c","d"],"labels":["POSITIVE","negative"]}"#, EvaluateOptions.parse).data
+        else { Issue.record("label names and pairs not read"); return }
+        #expect(pairs == ["c", "d"] && names == ["POSITIVE", "negative"])
+        let top = try parsing(#"{"texts":["a"],"text_pairs":["b"],"top_k":null}"#, ClassifyOptions.parse)
+        #expect(top.topK == Int.max && top.textPairs == ["b"] && top.longText == .truncate)
+        let window = try parsing(#"{"texts":["a"],"top_k":2,"long_text":"window","stride":8}"#, ClassifyOptions.parse)
+        #expect(window.topK == 2 && window.longText == .window && window.stride == 8)
+        #expect(try parsing(#"{"texts":["a"]}"#, ClassifyOptions.parse).topK == nil)
         guard case .file(let file) = try parsing(#"{"data_file":"d.tsv","batch_size":2}"#, EvaluateOptions.parse).data
         else { Issue.record("data_file not read as a file"); return }
         #expect(file == DataFile(path: "d.tsv"))
@@ -91,6 +100,20 @@ func rejection<T>(_ text: String, _ field: String, _ parse: (UnsafePointer<CChar
     @Test func errorsNameTheKeyAndTheValue() {
         // Whole-object errors name the argument.
         #expect(rejection("[1]", "config_json", ModelOptions.parse).contains("config_json must be a JSON object, got an array"))
+        // Classify's options.
+        #expect(rejection(#"{"texts":["a"],"top_k":0}"#, "top_k", ClassifyOptions.parse).contains("top_k must be an integer"))
+        #expect(rejection(#"{"texts":["a"],"stride":4}"#, "stride", ClassifyOptions.parse) == #"stride needs "long_text": "window""#)
+        #expect(rejection(#"{"texts":["a"],"long_text":"all"}"#, "long_text", ClassifyOptions.parse).contains(#""truncate", "window""#))
+        #expect(rejection(#"{"texts":["a"],"text_pairs":["b"],"long_text":"window"}"#, "long_text", ClassifyOptions.parse)
+            .contains("takes single texts"))
+        #expect(rejection(#"{"texts":["a"],"text_pairs":["b","c"]}"#, "text_pairs", ClassifyOptions.parse)
+            == "text_pairs has 2 entries but texts has 1")
+        #expect(rejection(#"{"model_dir":"m","train_file":"t","save_strategy":"no","metric_for_best_model":"eval_f2"}"#,
+                          "metric_for_best_model", TrainingConfig.parse).contains(#""accuracy", "loss", "macro_f1", "mcc", "f1""#))
+        #expect(rejection(#"{"model_dir":"m","train_file":"t","save_strategy":"no","labels":["a"]}"#,
+                          "labels", TrainingConfig.parse).contains("a list of 2 to"))
+        #expect(rejection(#"{"model_dir":"m","train_file":"t","save_strategy":"no","labels":["a","a"]}"#,
+                          "labels", TrainingConfig.parse).contains("distinct"))
         #expect(rejection("{}", "model_dir", ModelOptions.parse).contains("missing key model_dir"))
         #expect(rejection(#"{"model_dir":""}"#, "model_dir", ModelOptions.parse).contains("must not be empty"))
         let unknown = rejection(#"{"model_dir":"/m","precison":"fp32"}"#, "precison", ModelOptions.parse)
@@ -105,8 +128,11 @@ func rejection<T>(_ text: String, _ field: String, _ parse: (UnsafePointer<CChar
         let long = String(repeating: "x", count: 1000)
         #expect(rejection(#"{"texts":["a"],"batch_size":"\#(long)"}"#, "batch_size", ClassifyOptions.parse)
             .hasSuffix("got a string"))
-        #expect(rejection(#"{"texts":["a"],"labels":["1"]}"#, "labels", EvaluateOptions.parse)
-            .contains(#"labels[0] must be an integer, got "1""#))
+        // Labels are ids or names, not both.
+        #expect(rejection(#"{"texts":["a","b"],"labels":[1,"x"]}"#, "labels", EvaluateOptions.parse)
+            .contains(#"labels[1] must be an integer, got "x""#))
+        #expect(rejection(#"{"texts":["a","b"],"labels":["x",1]}"#, "labels", EvaluateOptions.parse)
+            .contains(#"labels[1] must be a string, got 1"#))
         #expect(rejection(#"{"model_dir":"/m","seed":-1}"#, "seed", ModelOptions.parse).contains("seed must be an integer >= 0, got -1"))
         rejection(#"{"texts":["a"]}"#, "labels", EvaluateOptions.parse)
         rejection(#"{"data_file":"d","labels":[1]}"#, "data_file", EvaluateOptions.parse)

@@ -1,4 +1,4 @@
-// sentiment_classify: texts, or sentence pairs, to predictions; a long text read whole in
+// sentiment_classify: texts, or sentence pairs, to predictions; a long single text read whole in
 // overlapping windows (long_text "window") whose probabilities are averaged.
 
 extension ClassifyOptions {
@@ -15,11 +15,13 @@ extension SentimentModel {
     /// share `stride` text tokens with their neighbours; its probabilities and logits are the
     /// windows' means.
     public func classify(_ o: ClassifyOptions) throws -> [Prediction] {
-        if o.textPairs != nil {
-            throw SentimentError.invalidArgument("sentence pairs are not supported yet", field: "text_pairs")
+        if let pairs = o.textPairs, pairs.count != o.texts.count {
+            throw SentimentError.invalidArgument(
+                "text_pairs has \(pairs.count) entries but texts has \(o.texts.count)", field: "text_pairs")
         }
-        if o.longText == .truncate {
-            let rows = try logits(encode(o.texts), batchSize: o.batchSize)
+        if o.longText == .truncate || o.textPairs != nil {
+            let encoded = encode(o.texts, pairs: o.textPairs)
+            let rows = try logits(encoded.ids, tokenTypes: encoded.types, batchSize: o.batchSize)
             return rows.map { prediction(probabilities: SentimentModel.softmax($0), logits: $0) }
         }
         let width = options.maxLength - 2
@@ -60,9 +62,8 @@ extension SentimentModel {
     /// starting every `width - stride` tokens; the last ends at the text's end. A text that fits is
     /// one window, the ids of `encode`.
     func windows(_ text: String, width: Int, stride: Int) -> [[Int32]] {
-        let all = tokenizer.encode(text, maxLength: Int.max)
-        let body = all.dropFirst().dropLast()
-        guard body.count > width else { return [all] }
+        let body = tokenizer.wordPieceIds(text)
+        guard body.count > width else { return [tokenizer.encode(text, maxLength: options.maxLength)] }
         var out: [[Int32]] = []
         var start = body.startIndex
         while true {

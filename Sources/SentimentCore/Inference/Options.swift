@@ -32,6 +32,8 @@ public struct ModelOptions: Sendable {
 /// Texts to tokenize with a model's tokenizer (`sentiment_tokenize`).
 public struct TokenizeOptions: Sendable {
     public var texts: [String]
+    /// The second text of each sentence pair (`text_pairs`); nil for single texts.
+    public var textPairs: [String]? = nil
     /// Token budget per text; the model's own `max_length` by default.
     public var maxLength: Int
 

@@ -124,12 +124,18 @@ public final class SentimentModel: @unchecked Sendable {
         texts.map { tokenizer.encode($0, maxLength: options.maxLength) }
     }
 
+    /// Token ids of texts, and their types when `pairs` gives sentence pairs.
+    public func encode(_ texts: [String], pairs: [String]?) -> (ids: [[Int32]], types: [[Int32]]?) {
+        tokenizer.encode(texts, pairs: pairs, maxLength: options.maxLength)
+    }
+
     // MARK: Classify
 
     /// Logits for token-id sequences, in input order. Sequences are grouped by length into
     /// batches of `batchSize` (packed, so no padding is computed); a sequence's logits do
     /// not depend on which others share its batch.
-    public func logits(_ sequences: [[Int32]], batchSize: Int, progress: ((Int) -> Bool)? = nil) throws -> [[Float]] {
+    public func logits(_ sequences: [[Int32]], tokenTypes: [[Int32]]? = nil, batchSize: Int,
+                       progress: ((Int) -> Bool)? = nil) throws -> [[Float]] {
         guard batchSize > 0 else { throw SentimentError.invalidArgument("batch_size must be > 0", field: "batch_size") }
         Parallel.setThreads(threads)
         let order = sequences.indices.sorted { sequences[$0].count < sequences[$1].count }
@@ -138,7 +144,7 @@ public final class SentimentModel: @unchecked Sendable {
         var done = 0
         while done < order.count {
             let chunk = order[done..<Swift.min(order.count, done + batchSize)]
-            let batch = try PackedBatch(sequences: chunk.map { sequences[$0] })
+            let batch = try PackedBatch(sequences: chunk.map { sequences[$0] }, tokenTypes: tokenTypes.map { t in chunk.map { t[$0] } })
             let rows = try encoder.logits(batch, workspace: &workspace)
             for (k, i) in chunk.enumerated() { out[i] = rows[k] }
             done += chunk.count
@@ -176,15 +182,13 @@ public final class SentimentModel: @unchecked Sendable {
     public func evaluate(_ data: LabeledDataset, batchSize: Int = defaultBatchSize,
                          progress: ((Int, Int) -> Bool)? = nil) throws -> Evaluation {
         let start = Clock.now()
-        if data.pairs != nil {
-            throw SentimentError.invalidArgument("sentence pairs are not supported yet", field: "text_pairs")
-        }
         for (i, y) in data.labels.enumerated() where y < 0 || y >= config.numLabels {
             throw SentimentError.invalidArgument(
                 "labels[\(i)] = \(y) is outside 0..<\(config.numLabels)", field: "labels")
         }
         let total = data.count
-        let rows = try logits(encode(data.texts), batchSize: batchSize,
+        let encoded = encode(data.texts, pairs: data.pairs)
+        let rows = try logits(encoded.ids, tokenTypes: encoded.types, batchSize: batchSize,
                               progress: progress.map { p in { done in p(done, total) } })
         let m = SentimentModel.lossAndAccuracy(logits: rows, labels: data.labels)
         let predictions = rows.map(SentimentModel.argmax)

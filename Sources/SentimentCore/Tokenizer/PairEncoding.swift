@@ -45,6 +45,13 @@ extension BertTokenizer {
         return (ids, types)
     }
 
+    /// Ids of `texts` (`encode`), or of the pairs (texts[i], pairs[i]) with their token types.
+    public func encode(_ texts: [String], pairs: [String]?, maxLength: Int) -> (ids: [[Int32]], types: [[Int32]]?) {
+        guard let pairs else { return (texts.map { encode($0, maxLength: maxLength) }, nil) }
+        let encoded = zip(texts, pairs).map { encodePair($0, $1, maxLength: maxLength) }
+        return (encoded.map(\.ids), encoded.map(\.typeIds))
+    }
+
     /// The lengths LongestFirst keeps of texts of `na` and `nb` ids within `budget` ids.
     static func longestFirst(_ na: Int, _ nb: Int, budget: Int) -> (Int, Int) {
         if na + nb <= budget { return (na, nb) }

@@ -7,8 +7,10 @@ struct LabelPlan: Equatable {
     var labels: [String]
     /// The checkpoint's classifier is replaced (its number of outputs differs).
     var freshHead: Bool
-    /// What changed from the checkpoint's labels, for the result's notes; nil when nothing did.
-    var note: String?
+    /// Where the labels came from, when not from the checkpoint.
+    var source: String? = nil
+    /// The checkpoint's labels, when they were not kept.
+    var replaced: [String]? = nil
 
     /// `requested` is the `labels` key; `column` the train file's labels; `checkpoint` its config.json's.
     static func choose(requested: [String]?, column: LabelColumn, checkpoint: [String]) throws -> LabelPlan {
@@ -19,7 +21,7 @@ struct LabelPlan: Equatable {
         } else if column.byName == true {
             let names = column.distinctNames
             if names.allSatisfy({ matching($0, in: checkpoint) != nil }) {
-                return LabelPlan(labels: checkpoint, freshHead: false, note: nil)
+                return LabelPlan(labels: checkpoint, freshHead: false)
             }
             guard names.count >= 2 else {
                 throw SentimentError.invalidArgument(
@@ -34,7 +36,7 @@ struct LabelPlan: Equatable {
             (labels, source) = (names, "the train file's labels")
         } else {
             let n = (column.maxInteger ?? 0) + 1
-            if n <= checkpoint.count { return LabelPlan(labels: checkpoint, freshHead: false, note: nil) }
+            if n <= checkpoint.count { return LabelPlan(labels: checkpoint, freshHead: false) }
             guard n <= limit else {
                 throw SentimentError.invalidArgument(
                     "train_file has label \(n - 1) (at most \(limit) labels); is \"label_column\" the right column?",
@@ -42,16 +44,22 @@ struct LabelPlan: Equatable {
             }
             (labels, source) = ((0..<n).map { "LABEL_\($0)" }, "the train file's labels 0...\(n - 1)")
         }
-        if labels == checkpoint { return LabelPlan(labels: labels, freshHead: false, note: nil) }
-        let fresh = labels.count != checkpoint.count
-        let note = fresh
-            ? "the model has \(checkpoint.count) labels (\(quoted(checkpoint))) and \(source) are \(labels.count) "
-                + "(\(quoted(labels))): the classifier is trained from a fresh start"
-            : "\(source) (\(quoted(labels))) replace the model's (\(quoted(checkpoint))); its classifier is kept"
-        return LabelPlan(labels: labels, freshHead: fresh, note: note)
+        if labels == checkpoint { return LabelPlan(labels: labels, freshHead: false) }
+        return LabelPlan(labels: labels, freshHead: labels.count != checkpoint.count, source: source, replaced: checkpoint)
     }
 
-    private static func quoted(_ names: [String]) -> String {
+    /// What changed from the checkpoint's labels, for the result's notes (nil when nothing did);
+    /// `classifierRead`: the loaded checkpoint had a classifier that the run continues from.
+    func note(classifierRead: Bool) -> String? {
+        guard let source, let replaced else { return nil }
+        if !classifierRead {
+            return "labels \(Self.quoted(labels)) (\(source)); the classifier starts fresh"
+                + (freshHead ? " (the checkpoint's has \(replaced.count) labels)" : "")
+        }
+        return "\(source) (\(Self.quoted(labels))) replace the checkpoint's (\(Self.quoted(replaced))); its classifier is kept"
+    }
+
+    static func quoted(_ names: [String]) -> String {
         let shown = names.prefix(8).map { "\"\($0.prefix(40))\"" }.joined(separator: ", ")
         return names.count > 8 ? shown + ", ..." : shown
     }

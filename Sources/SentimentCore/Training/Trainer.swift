@@ -80,9 +80,6 @@ public enum Trainer {
         // Data, tokenized once.
         let train = try (config.maxTrainExamples > 0 ? trainRows.prefix(config.maxTrainExamples) : trainRows)
             .dataset(labelNames: model.labels)
-        if train.pairs != nil {
-            throw SentimentError.invalidArgument("sentence pairs are not supported yet", field: "text_pair_column")
-        }
         guard train.count > 0 else {
             throw SentimentError.invalidArgument("\(config.trainFile) has no examples", field: "train_file")
         }
@@ -92,8 +89,8 @@ public enum Trainer {
         if let eval, eval.count == 0 {
             throw SentimentError.invalidArgument("\(config.evalFile ?? "eval_file") has no examples", field: "eval_file")
         }
-        let trainIds = train.texts.map { tokenizer.encode($0, maxLength: config.maxLength) }
-        let evalIds = eval.map { $0.texts.map { tokenizer.encode($0, maxLength: config.maxLength) } }
+        let (trainIds, trainTypes) = tokenizer.encode(train.texts, pairs: train.pairs, maxLength: config.maxLength)
+        let evalEncoded = eval.map { tokenizer.encode($0.texts, pairs: $0.pairs, maxLength: config.maxLength) }
 
         // Steps, schedule, optimizer.
         let n = train.count, batchSize = config.trainBatchSize
@@ -129,7 +126,8 @@ public enum Trainer {
         result.isa = try ISA.active()
         result.bf16 = config.bf16
         result.labels = model.labels
-        result.notes = plan.note.map { [$0] } ?? []
+        result.notes = plan.note(classifierRead: !checkpoint.freshTensors.contains { $0.hasSuffix("classifier.weight") })
+            .map { [$0] } ?? []
         var step = 0, trainSeconds = 0.0, trainTokens = 0
         // The best `metric_for_best_model` so far, as "higher is better".
         var best = -Double.infinity
@@ -173,7 +171,10 @@ public enum Trainer {
                 b += batchSize
                 let t0 = Clock.now()
                 let sequences = chunk.map { trainIds[$0] }, chunkLabels = chunk.map { train.labels[$0] }
-                let batch = try PackedBatch(sequences: copies == 2 ? sequences + sequences : sequences)
+                let types = trainTypes.map { t in chunk.map { t[$0] } }
+                let batch = try PackedBatch(
+                    sequences: copies == 2 ? sequences + sequences : sequences,
+                    tokenTypes: types.map { copies == 2 ? $0 + $0 : $0 })
                 let labels = copies == 2 ? chunkLabels + chunkLabels : chunkLabels
                 beforeStep?(step, weights)
                 let dropoutSeed = config.dropout ? Trainer.dropoutSeed(config.seed, step: step) : nil
@@ -231,8 +232,10 @@ public enum Trainer {
             var metrics = EpochMetrics(
                 epoch: epoch, step: step, trainLoss: epochLoss / Double(Swift.max(epochSteps, 1)),
                 evalLoss: nil, evalAccuracy: nil, seconds: 0)
-            if let eval, let evalIds {
-                let m = try evaluate(evaluator, sequences: evalIds, labels: eval.labels, batchSize: config.evalBatchSize)
+            if let eval, let evalEncoded {
+                let m = try evaluate(
+                    evaluator, sequences: evalEncoded.ids, tokenTypes: evalEncoded.types, labels: eval.labels,
+                    batchSize: config.evalBatchSize)
                 metrics.evalLoss = m.loss
                 metrics.evalAccuracy = m.metrics.accuracy
                 metrics.evalMetrics = m.metrics
@@ -290,7 +293,7 @@ public enum Trainer {
 
     /// Mean cross-entropy and the metrics of `sequences` against `labels`, in batches of `batchSize`.
     static func evaluate(
-        _ encoder: EncoderForward, sequences: [[Int32]], labels: [Int], batchSize: Int
+        _ encoder: EncoderForward, sequences: [[Int32]], tokenTypes: [[Int32]]?, labels: [Int], batchSize: Int
     ) throws -> (loss: Double, metrics: ClassificationMetrics) {
         var workspace: ForwardWorkspace? = nil
         var rows: [[Float]] = []
@@ -298,7 +301,8 @@ public enum Trainer {
         var i = 0
         while i < sequences.count {
             let j = Swift.min(sequences.count, i + batchSize)
-            rows += try encoder.logits(try PackedBatch(sequences: Array(sequences[i..<j])), workspace: &workspace)
+            let batch = try PackedBatch(sequences: Array(sequences[i..<j]), tokenTypes: tokenTypes.map { Array($0[i..<j]) })
+            rows += try encoder.logits(batch, workspace: &workspace)
             i = j
         }
         let loss = SentimentModel.lossAndAccuracy(logits: rows, labels: labels).loss
@@ -306,3 +310,4 @@ public enum Trainer {
             labels: labels, predictions: rows.map(SentimentModel.argmax), classes: encoder.config.numLabels))
     }
 }
+
