@@ -136,3 +136,18 @@ import Testing
         #expect(e?.field == "metric_for_best_model" && e?.message.contains("use \"macro_f1\"") == true)
     }
 }
+
+@Suite struct PairHeadTests {
+    @Test func pairsOnBERTTrainBERTsHead() throws {
+        var c = TrainingConfig(modelDirectory: "m", trainFile: "t")
+        #expect(try Trainer.pairHead(c, modelType: .bert) == .auto)   // single texts: as asked
+        c.textPairColumn = "b"
+        #expect(try Trainer.pairHead(c, modelType: .bert) == .bert)
+        #expect(try Trainer.pairHead(c, modelType: .distilbert) == .auto)
+        c.head = .distilbert
+        let e = #expect(throws: SentimentError.self) { try Trainer.pairHead(c, modelType: .bert) }
+        #expect(e?.field == "head" && e?.message.contains("no token types") == true)
+        c.saveStrategy = .no   // nothing saved, nothing lost
+        #expect(try Trainer.pairHead(c, modelType: .bert) == .distilbert)
+    }
+}

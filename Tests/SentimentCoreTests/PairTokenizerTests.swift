@@ -62,8 +62,8 @@ private typealias S = TokenizerTestSupport
         guard let tok = try S.modelTokenizer() else { return }
         let (ids, types) = tok.encodePair("good film", "bad film", maxLength: 0)
         #expect(ids == [tok.clsId, tok.sepId, tok.sepId] && types == [0, 0, 1], "a maxLength below 3 is taken as 3")
-        let single = tok.encodePair("good film", "", maxLength: 16)
-        #expect(single.ids == tok.encode("good film", maxLength: 16) && single.typeIds.allSatisfy { $0 == 0 })
+        let emptyB = tok.encodePair("good film", "", maxLength: 16)
+        #expect(emptyB.ids == tok.encode("good film", maxLength: 16) + [tok.sepId] && emptyB.typeIds == [0, 0, 0, 0, 1])
         let emptyA = tok.encodePair("", "good", maxLength: 16)
         #expect(emptyA.typeIds == [0, 0, 1, 1])
     }

@@ -17,13 +17,9 @@ extension BertTokenizer {
 
     /// `[CLS] a [SEP] b [SEP]` truncated to `maxLength` ids by LongestFirst (see above), with the
     /// token types. A `maxLength` below 3 is taken as 3 (Hugging Face then does not truncate at all).
-    /// An empty `b` gives `encode(a, maxLength:)` with all-zero types, as BertTokenizerFast treats
-    /// `text_pair=""` as no pair (a `b` of only spaces is a pair with an empty second part).
+    /// An empty `b` is a pair with an empty second part, `[CLS] a [SEP] [SEP]`, as BertTokenizerFast
+    /// encodes a batch of pairs (a single call with `text_pair=""` would drop it).
     public func encodePair(_ a: String, _ b: String, maxLength: Int) -> (ids: [Int32], typeIds: [Int32]) {
-        if b.isEmpty {
-            let ids = encode(a, maxLength: maxLength)
-            return (ids, [Int32](repeating: 0, count: ids.count))
-        }
         let budget = max(maxLength, 3) - 3
         // The cut depends only on lengths up to budget + 1, except for which text is longer.
         let cap = budget + 1

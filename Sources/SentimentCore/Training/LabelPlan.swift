@@ -66,9 +66,9 @@ struct LabelPlan: Equatable {
 }
 
 extension Checkpoint {
-    /// The label names of a checkpoint folder's config.json (`id2label`, else its defaults).
-    static func labels(directory: String) throws -> [String] {
+    /// A checkpoint folder's config.json alone (labels: `id2label`, else its defaults).
+    static func config(directory: String) throws -> EncoderConfig {
         let path = FileSystem.join(directory, configName)
-        return try EncoderConfig.fromHuggingFace(readConfig(path), path: path).labels
+        return try EncoderConfig.fromHuggingFace(readConfig(path), path: path)
     }
 }

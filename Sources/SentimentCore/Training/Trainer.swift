@@ -44,8 +44,9 @@ public enum Trainer {
         }
         // Labels: the train file's (or "labels"), reconciled with the checkpoint's.
         let trainRows = try DataRows.read(config.dataFile(config.trainFile), field: "train_file")
-        let plan = try LabelPlan.choose(
-            requested: config.labels, column: trainRows.labels, checkpoint: Checkpoint.labels(directory: config.modelDirectory))
+        let stored = try Checkpoint.config(directory: config.modelDirectory)
+        let plan = try LabelPlan.choose(requested: config.labels, column: trainRows.labels, checkpoint: stored.labels)
+        let head = try pairHead(config, modelType: stored.modelType)
         if config.metricForBestModel == .f1, plan.labels.count != 2 {
             throw SentimentError.invalidArgument(
                 "metric_for_best_model \"f1\" is the F1 of label 1 of 2; with \(plan.labels.count) labels use \"macro_f1\"",
@@ -53,7 +54,7 @@ public enum Trainer {
         }
         let checkpoint = try Checkpoint.load(
             directory: config.modelDirectory,
-            options: LoadOptions(head: config.head, seed: config.seed, labels: plan.labels, freshHead: plan.freshHead))
+            options: LoadOptions(head: head, seed: config.seed, labels: plan.labels, freshHead: plan.freshHead))
         let weights = checkpoint.weights
         let model = weights.config
         guard config.maxLength <= model.maxPositions else {
@@ -276,6 +277,23 @@ public enum Trainer {
         result.trainTokens = trainTokens
         result.trainTokensPerSecond = trainSeconds > 0 ? Double(trainTokens) / trainSeconds : 0
         return result
+    }
+
+    /// The head to train. Sentence pairs on BERT need BERT's own head: a BERT encoder with the
+    /// DistilBERT head is saved as DistilBERT, which has no token types (type 1 would be lost),
+    /// so "auto" picks the pooler head and "distilbert" is refused when the run saves.
+    static func pairHead(_ config: TrainingConfig, modelType: EncoderConfig.ModelType) throws -> LoadOptions.Head {
+        guard config.textPairColumn != nil, modelType == .bert else { return config.head }
+        switch config.head {
+        case .auto, .bert: return .bert
+        case .distilbert:
+            guard config.saveStrategy == .no else {
+                throw SentimentError.invalidArgument(
+                    "sentence pairs on a BERT checkpoint need head \"bert\" or \"auto\": one with the DistilBERT head is "
+                        + "saved as DistilBERT, which has no token types", field: "head")
+            }
+            return .distilbert
+        }
     }
 
     /// The seed of epoch `epoch`'s shuffle (1-based). Epoch 1 uses `seed` itself; later epochs step
