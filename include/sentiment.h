@@ -129,21 +129,36 @@ SENTIMENT_API int32_t sentiment_model_load(const char *config_json, sentiment_mo
  * "amx"), labels, threads, max_length, head, fresh_head, load_seconds, version. */
 SENTIMENT_API int32_t sentiment_model_info(const sentiment_model *model, char **out_json);
 
-/* {"texts": ["...", ...], "max_length": 128} ->
- * {"input_ids": [[101, ...]], "tokens": [["[CLS]", ...]]} */
+/* {"texts": ["...", ...], "text_pairs": [...], "max_length": 128} ->
+ * {"input_ids": [[101, ...]], "tokens": [["[CLS]", ...]], "token_type_ids": [[0, ...]]}
+ * With "text_pairs" (one second text per text), each entry is "[CLS] a [SEP] b [SEP]",
+ * truncated as Hugging Face's "longest_first", with token_type_ids 0 on "[CLS] a [SEP]" and
+ * 1 on "b [SEP]": BertTokenizerFast(a_list, b_list) id for id (an empty b is a pair with an
+ * empty second part). token_type_ids is present only for pairs. */
 SENTIMENT_API int32_t sentiment_tokenize(const sentiment_model *model, const char *request_json,
                                          char **out_json);
 
 /* {"texts": ["...", ...], "batch_size": 32} ->
  * {"results": [{"label": "POSITIVE", "label_id": 1, "score": 0.99,
  *               "probabilities": [0.01, 0.99], "logits": [-2.1, 2.5]}]}
- * Texts longer than max_length tokens are truncated. A batch holds at most 32,768 tokens
- * (batch_size x max_length): a larger batch_size is split, so memory stays bounded. */
+ * Optional keys (Hugging Face pipeline semantics):
+ *   "text_pairs": [...]        one second text per text: sentence pairs (as sentiment_tokenize)
+ *   "top_k": N | null          each result also lists its N best labels (null: all of them),
+ *                              best first: "labels": [{"label", "label_id", "score"}, ...]
+ *   "long_text": "truncate"    a text longer than max_length tokens keeps its first tokens;
+ *                "window"      it is read whole, in windows of max_length tokens ([CLS] +
+ *                              max_length - 2 text tokens + [SEP]) that share "stride" tokens
+ *                              with their neighbours (default: a quarter of a window's text
+ *                              tokens); probabilities and logits are the windows' means, and
+ *                              each result says how many "windows" it used. Single texts only.
+ * A batch holds at most 32,768 tokens (batch_size x max_length): a larger batch_size is
+ * split, so memory stays bounded. */
 SENTIMENT_API int32_t sentiment_classify(const sentiment_model *model, const char *request_json,
                                          char **out_json);
 
-/* {"data_file": "dev.tsv"} or {"texts": [...], "labels": [...]}, optional "batch_size"
- * (capped as for sentiment_classify) ->
+/* {"data_file": "dev.tsv"} or {"texts": [...], "labels": [...]} (labels: ids, or the model's
+ * label names; optional "text_pairs"), optional "batch_size" (capped as for
+ * sentiment_classify) ->
  * {"examples": 872, "accuracy": 0.9, "loss": 0.3, "macro_f1": 0.9, "mcc": 0.8,
  *  "per_label": [{"label": "NEGATIVE", "precision": 0.9, "recall": 0.88, "f1": 0.89,
  *                 "support": 428}, ...],
@@ -159,8 +174,10 @@ SENTIMENT_API int32_t sentiment_classify(const sentiment_model *model, const cha
  *                              header line naming the columns. JSON Lines: an object per line.
  *   "text_column": "sentence" (else "text"), "label_column": "label"   matched exactly, else
  *                              ignoring case
+ *   "text_pair_column"         the second text of sentence pairs (none by default)
  * LF, CRLF or CR line endings, a UTF-8 BOM and blank lines are accepted. Labels are integer
- * ids or the model's label names (config.json's id2label), not both in one file. A bad row
+ * ids or the model's label names (config.json's id2label; exact, else ignoring case), not
+ * both in one file. A bad row
  * is FORMAT with file:line in the message (a wrong field count, an unclosed quote, invalid
  * UTF-8, bad JSON, an unknown label); a missing file or one that is not a regular file
  * (a FIFO, a folder) is IO.
@@ -190,7 +207,18 @@ SENTIMENT_API void sentiment_model_free(sentiment_model *model);
  *   "model_dir" (required)     Hugging Face folder to start from
  *   "train_file" (required)    a data file (see sentiment_evaluate: TSV, CSV or JSON Lines)
  *   "eval_file"                a data file evaluated after every epoch (optional)
- *   "format", "text_column", "label_column"   how both files are read (sentiment_evaluate)
+ *   "format", "text_column", "text_pair_column", "label_column"   how both files are read
+ *                              (sentiment_evaluate)
+ *   "labels"                   the label names in id order; default: the train file's. Names in
+ *                              the file are sorted (Python's sorted(), as HF's run_glue);
+ *                              integer labels give 0...max. The checkpoint's labels are kept
+ *                              when the file's all match them (names ignoring case; integers
+ *                              below their count). With another number of labels the classifier
+ *                              starts fresh; the result's "notes" say so. The saved config.json
+ *                              carries id2label and label2id. Any number of labels from 2 up.
+ *                              Sentence pairs on a BERT checkpoint train BERT's pooler head
+ *                              ("head": "auto" or "bert"; "distilbert" would be saved without
+ *                              token types and is refused unless nothing is saved).
  *   "output_dir"               where checkpoints go; required unless save_strategy is "no"
  *   "learning_rate": 2e-5, "train_batch_size": 256, "eval_batch_size": 256,
  *   "num_train_epochs": 5, "seed": 42, "adam_beta1": 0.9, "adam_beta2": 0.999,
@@ -198,7 +226,10 @@ SENTIMENT_API void sentiment_model_free(sentiment_model *model);
  *   "lr_scheduler_type": "linear" | "constant" | "constant_with_warmup", "warmup_ratio": 0.0,
  *   "max_grad_norm": 1.0 (0 = no clipping), "max_length": 128,
  *   "max_steps": -1            stop after this many optimizer steps (-1 = all epochs)
- *   "save_strategy": "best"    "best" (the epoch with the best eval accuracy, or the last
+ *   "metric_for_best_model": "accuracy"   what "best" means: "accuracy", "loss", "macro_f1",
+ *                              "mcc" or "f1" (F1 of label 1; two labels only); "eval_" prefix
+ *                              accepted. "greater_is_better": default true but for "loss"
+ *   "save_strategy": "best"    "best" (the epoch with the best metric_for_best_model, or the last
  *                              epoch without eval_file) | "last" | "epoch" (every epoch into
  *                              output_dir/epoch-N, the last into output_dir) | "no"
  *   "threads": 0, "logging_steps": 1 (a step event every N steps), "head": "auto",
@@ -218,19 +249,20 @@ SENTIMENT_API void sentiment_model_free(sentiment_model *model);
  *                              softmax, loss and gradients fp32. Needs AVX512-BF16 or AMX
  * Result:
  *   {"epochs": [{"epoch": 1, "step": 264, "train_loss": 0.38, "eval_loss": 0.32,
- *                "eval_accuracy": 0.87, "seconds": 600.0}, ...],
+ *                "eval_accuracy": 0.87, "eval_macro_f1": 0.87, "eval_mcc": 0.74,
+ *                "eval_f1": 0.88 (two labels only), "seconds": 600.0}, ...],
  *    "best_epoch": 2, "output_dir": "...", "train_examples": 67349,
  *    "train_tokens_per_second": 1500.0, "isa": "avx512_bf16", "bf16": false,
- *    "cancelled": false, "steps": 1320,
+ *    "cancelled": false, "steps": 1320, "labels": ["NEGATIVE", "POSITIVE"], "notes": [],
  *    "curve": {"steps": [1, 2, ...], "loss": [0.69, 0.68, ...]}}
- *   eval_loss, eval_accuracy and best_epoch are null without eval_file; output_dir is null
+ *   the eval figures and best_epoch are null without eval_file; output_dir is null
  *   without one. "curve" is the training loss per optimizer step (for runs of more than
  *   2000 steps, the mean over buckets of consecutive steps, at each bucket's last step).
  * Events, on the calling thread (cb may be NULL):
  *   {"event":"step","epoch","step","total_steps","loss","learning_rate","examples_per_second"}
  *     every logging_steps optimizer steps and at the last step; loss and examples_per_second
  *     cover the steps since the previous step event;
- *   {"event":"eval","epoch","step","train_loss","eval_loss","eval_accuracy","seconds"}
+ *   {"event":"eval", and the keys of an "epochs" row}
  *     after every epoch;
  *   {"event":"saved","path"} after each checkpoint is written.
  * Cancellation: cb's return value is the only cancel signal, so it takes effect at the next
