@@ -395,12 +395,65 @@ def build(workdir):
         name = name.split(".")[0]
         path = write(w / "data" / file, content)
         names = f"{file}{names}" if names.startswith(":") else names
-        train(f"data-{name}", "FORMAT" if name != "header-only" else "INVALID_ARGUMENT", names, train_file=str(path))
+        if name == "label-out-of-range":   # training takes labels 0...max: a fourth class
+            train(f"data-{name}", "OK", train_file=str(path))
+        elif name == "label-unknown-name":   # one name is no label set to train
+            train(f"data-{name}", "INVALID_ARGUMENT", "labels", train_file=str(path))
+        else:
+            train(f"data-{name}", "FORMAT" if name != "header-only" else "INVALID_ARGUMENT", names, train_file=str(path))
         if name == "header-only":   # evaluating nothing is allowed: {"examples": 0}
             case(f"evaluate/data-{name}", "evaluate", j({"data_file": str(path)}), "OK")
         else:
             case(f"evaluate/data-{name}", "evaluate", j({"data_file": str(path)}), "FORMAT",
                  names.replace("train", "data_file"))
+
+    # --- Users' data: labels, sentence pairs, classify options ------------------------------------
+    three = write(w / "data" / "three.csv", "text,label\r\n" + "".join(
+        f'"{t}",{l}\r\n' for t, l in [("a good movie", "pos"), ("a bad film", "neg"), ("the film", "neutral")] * 3))
+    pairs = write(w / "data" / "pairs.jsonl", "".join(json.dumps({"a": a, "b": b, "label": l}) + "\n" for a, b, l in
+                  [("a good movie", "good", 1), ("a bad film", "good", 0), ("it was fun", "fun", 1)] * 3))
+    train("data-three-names-ok", "OK", train_file=str(three))
+    train("labels-given-ok", "OK", train_file=str(three), labels=["neg", "neutral", "pos", "unused"])
+    train("labels-one", "INVALID_ARGUMENT", "labels", labels=["only"])
+    train("labels-duplicate", "INVALID_ARGUMENT", "labels", labels=["a", "a"])
+    train("labels-empty-name", "INVALID_ARGUMENT", "labels", labels=["a", ""])
+    train("labels-not-strings", "INVALID_ARGUMENT", "labels", labels=[0, 1])
+    train("labels-file-name-not-listed", "FORMAT", "three.csv:", train_file=str(three), labels=["neg", "pos"])
+    train("metric-unknown", "INVALID_ARGUMENT", "metric_for_best_model", metric_for_best_model="eval_f2")
+    train("metric-f1-three-labels", "INVALID_ARGUMENT", "metric_for_best_model", train_file=str(three),
+          metric_for_best_model="f1")
+    train("metric-eval-loss-ok", "OK", metric_for_best_model="eval_loss", greater_is_better=False)
+    train("greater_is_better-string", "INVALID_ARGUMENT", "greater_is_better", greater_is_better="no")
+    train("pairs-ok", "OK", train_file=str(pairs), text_column="a", text_pair_column="b")
+    train("pairs-column-missing", "FORMAT", 'pairs.jsonl:1: the object has no "c" key', train_file=str(pairs), text_column="a",
+          text_pair_column="c")
+    train("pairs-distilbert-head-saving", "INVALID_ARGUMENT", "head", train_file=str(pairs), text_column="a",
+          text_pair_column="b", head="distilbert", save_strategy="last", output_dir=str(w / "never-trained"))
+    case("evaluate/pairs-ok", "evaluate", j({"data_file": str(pairs), "text_column": "a", "text_pair_column": "b"}), "OK")
+    case("evaluate/label-names-unknown", "evaluate", j({"texts": ["a"], "labels": ["very good"]}), "INVALID_ARGUMENT",
+         "labels")
+    case("evaluate/labels-mixed", "evaluate", j({"texts": ["a", "b"], "labels": [1, "x"]}), "INVALID_ARGUMENT", "labels")
+    case("evaluate/text_pairs-count", "evaluate", j({"texts": ["a", "b"], "text_pairs": ["c"], "labels": [0, 1]}),
+         "INVALID_ARGUMENT", "text_pairs")
+    for req, expect, field in [({"top_k": 0}, "INVALID_ARGUMENT", "top_k"), ({"top_k": -1}, "INVALID_ARGUMENT", "top_k"),
+                               ({"top_k": "all"}, "INVALID_ARGUMENT", "top_k"), ({"top_k": 1e10}, "INVALID_ARGUMENT", "top_k"),
+                               ({"top_k": None}, "OK", None), ({"top_k": 2147483647}, "OK", None),
+                               ({"stride": 4}, "INVALID_ARGUMENT", "stride"),
+                               ({"long_text": "window", "stride": -1}, "INVALID_ARGUMENT", "stride"),
+                               ({"long_text": "window", "stride": 62}, "INVALID_ARGUMENT", "stride"),
+                               ({"long_text": "window", "stride": 61}, "OK", None),
+                               ({"long_text": "chunks"}, "INVALID_ARGUMENT", "long_text"),
+                               ({"text_pairs": ["b"], "long_text": "window"}, "INVALID_ARGUMENT", "long_text"),
+                               ({"text_pairs": ["b", "c"]}, "INVALID_ARGUMENT", "text_pairs"),
+                               ({"text_pairs": [1]}, "INVALID_ARGUMENT", "text_pairs"),
+                               ({"text_pairs": [""]}, "OK", None)]:
+        name = "-".join(f"{k}-{json.dumps(v)}" for k, v in req.items())
+        case(f"classify/{name}", "classify", j({"texts": ["a good movie"], **req}), expect, field,
+             **({"results": 1} if expect == "OK" else {}))
+    # A 100 KB text read in windows: many windows, one result.
+    case("classify/window-100KB-text", "classify", j({"texts": ["a good movie , " * 7000], "long_text": "window"}), "OK",
+         results=1)
+    case("tokenize/text_pairs-count", "tokenize", j({"texts": ["a"], "text_pairs": []}), "INVALID_ARGUMENT", "text_pairs")
 
     # --- Output: a folder that cannot be written --------------------------------------------------
     blocker = write(w / "a-regular-file", "not a folder")

@@ -32,6 +32,9 @@ public struct LabelColumn: Sendable {
         case .text(let s):
             name = s.trimmingSpaces
             integer = Int(name)
+            if integer == nil, Double(name) != nil {
+                throw error("label \(name.prefix(40)) is a number but not an integer (labels are integer ids or names)", line: line)
+            }
         case .json(.string(let s)): name = s
         case .json(.int(let i)): integer = Int(exactly: i)
         case .json(let v):
