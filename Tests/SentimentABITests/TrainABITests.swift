@@ -158,7 +158,7 @@ private final class ScratchDir {
         let scratch = try ScratchDir()
         try writeTSV(scratch.sub("good.tsv"), rows: 4)
         try writeText(scratch.sub("bad.tsv"), "sentence\tlabel\nfine\t1\nno label here\n")
-        try writeText(scratch.sub("badlabel.tsv"), "sentence\tlabel\nfine\t1\nfine\t1\nworse\t7\n")
+        try writeText(scratch.sub("badlabel.tsv"), "sentence\tlabel\nfine\t1\nfine\t1\nworse\t1.5\n")   // 7 would be an 8th class
         let cases: [(JSON, JSON, Status, String, String)] = [
             // (model_dir, train_file, status, field, text the message must contain)
             (JSON(scratch.sub("no-model")), JSON(scratch.sub("good.tsv")), .io, "model_dir", "no-model"),

@@ -126,14 +126,14 @@ def main():
 
 def print_table(result, reference, reference_label, partial=False):
     """The epochs table, with the reference accuracy of the same epoch in the last column."""
-    header = f"{'epoch':>5} {'step':>6} {'train loss':>10} {'eval loss':>9} {'accuracy':>8} {'time':>8}"
+    header = f"{'epoch':>5} {'step':>6} {'train loss':>10} {'eval loss':>9} {'accuracy':>8} {'macro F1':>8} {'time':>8}"
     if reference:
         header += f"   {'reference':>9}"
     print(header)
     for row in result.get("epochs", []):
         line = (f"{row['epoch']:>5} {row['step']:>6} {_cell(row.get('train_loss'), 10)} "
                 f"{_cell(row.get('eval_loss'), 9)} {_cell(row.get('eval_accuracy'), 8)} "
-                f"{format_duration(row.get('seconds') or 0):>8}")
+                f"{_cell(row.get('eval_macro_f1'), 8)} {format_duration(row.get('seconds') or 0):>8}")
         if reference:
             epoch = row["epoch"]
             line += f"   {_cell(reference[epoch - 1] if 0 < epoch <= len(reference) else None, 9, '.3f')}"
@@ -152,6 +152,8 @@ def print_table(result, reference, reference_label, partial=False):
     if "isa" in result:
         summary.append(("bf16" if result.get("bf16") else "fp32") + f" on {result['isa']}")
     print(", ".join(summary))
+    for note in result.get("notes", []):
+        print(f"note: {note}")
     saved = result.get("output_dir")
     if saved and os.path.isfile(os.path.join(saved, "model.safetensors")):
         print(f"model: {saved}")
