@@ -27,6 +27,30 @@ extension JSONObjectReader {
         UInt64(try int("seed", in: 0...Int.max, default: Int(clamping: fallback)))
     }
 
+    /// eval_steps / save_steps: a whole number of steps >= 1, or a fraction of the run in (0, 1).
+    func stepInterval(_ key: String) throws -> TrainingConfig.StepInterval? {
+        guard let v = value(key) else { return nil }
+        if case .int = v { return .steps(try int(key, in: 1...Int(Int32.max)) ?? 1) }
+        guard let f = v.doubleValue, f > 0, f < 1 else {
+            throw SentimentError.invalidArgument(
+                "\(key) must be a whole number of steps >= 1, or a fraction of the run in (0, 1); got \(JSONObjectReader.describe(v))",
+                field: key)
+        }
+        return .fraction(f)
+    }
+
+    /// "resume_from_checkpoint": a folder, true (the newest checkpoint in output_dir) or false.
+    func resume() throws -> TrainingConfig.Resume? {
+        guard let v = value("resume_from_checkpoint") else { return nil }
+        if let b = v.boolValue { return b ? .newest : nil }
+        guard let path = v.stringValue, !path.isEmpty else {
+            throw SentimentError.invalidArgument(
+                "resume_from_checkpoint must be a checkpoint folder, or true for the newest in output_dir; got "
+                    + JSONObjectReader.describe(v), field: "resume_from_checkpoint")
+        }
+        return .path(path)
+    }
+
     /// "batch_size" of classify and evaluate (capped by tokens later, see `boundedBatchSize`).
     func batchSize(default fallback: Int) throws -> Int {
         try int("batch_size", in: 1...65_536, default: fallback)
@@ -132,7 +156,9 @@ extension TrainingConfig {
         "weight_decay", "lr_scheduler_type", "warmup_ratio", "max_grad_norm", "max_length", "max_steps",
         "save_strategy", "threads", "logging_steps", "head", "max_train_examples", "dropout",
         "layerwise_lr_decay", "ema_decay", "rdrop_alpha", "bf16", "labels", "metric_for_best_model",
-        "greater_is_better",
+        "greater_is_better", "eval_strategy", "evaluation_strategy", "eval_steps", "save_steps", "save_total_limit",
+        "save_optimizer_state", "resume_from_checkpoint", "early_stopping_patience", "early_stopping_threshold",
+        "gradient_accumulation_steps", "max_tokens_per_micro_batch", "warmup_steps", "lr_scheduler_kwargs",
     ] + JSONObjectReader.dataFileKeys
 
     /// sentiment_train's config_json.
@@ -181,6 +207,34 @@ extension TrainingConfig {
             c.metricForBestModel = m
         }
         if r.has("greater_is_better") { c.greaterIsBetter = try r.bool("greater_is_better", default: true) }
+        if r.has("eval_strategy") && r.has("evaluation_strategy") {
+            throw SentimentError.invalidArgument(
+                "set eval_strategy or its old name evaluation_strategy, not both", field: "evaluation_strategy")
+        }
+        c.evalStrategy = try r.choice(r.has("evaluation_strategy") ? "evaluation_strategy" : "eval_strategy", default: c.evalStrategy)
+        c.evalSteps = try r.stepInterval("eval_steps")
+        c.saveSteps = try r.stepInterval("save_steps") ?? c.saveSteps
+        c.saveTotalLimit = try r.int("save_total_limit", in: L.saveTotalLimit)
+        if r.has("save_optimizer_state") { c.saveOptimizerState = try r.bool("save_optimizer_state", default: true) }
+        c.resumeFromCheckpoint = try r.resume()
+        c.earlyStoppingPatience = try r.int("early_stopping_patience", in: L.earlyStoppingPatience)
+        c.earlyStoppingThreshold = try r.real("early_stopping_threshold", default: c.earlyStoppingThreshold, L.earlyStoppingThreshold)
+        c.gradientAccumulationSteps = try r.int(
+            "gradient_accumulation_steps", in: L.gradientAccumulationSteps, default: c.gradientAccumulationSteps)
+        c.maxTokensPerMicroBatch = try r.int("max_tokens_per_micro_batch", in: L.maxTokensPerMicroBatch, default: 0)
+        c.warmupSteps = try r.int("warmup_steps", in: L.warmupSteps, default: c.warmupSteps)
+        if let kwargs = r.value("lr_scheduler_kwargs") {
+            let k = try JSONObjectReader(
+                kwargs, .request("lr_scheduler_kwargs"), unknownKeys: .reject(allowed: ["num_cycles", "power", "lr_end"]))
+            do {
+                c.numCycles = try k.real("num_cycles", default: c.numCycles, L.numCycles)
+                c.power = try k.real("power", default: c.power, L.power)
+                c.lrEnd = try k.real("lr_end", default: c.lrEnd, L.lrEnd)
+            } catch var e as SentimentError {
+                e.field = "lr_scheduler_kwargs." + (e.field ?? "")
+                throw e
+            }
+        }
         try c.validate()
         return c
     }

@@ -267,15 +267,19 @@ public enum Checkpoint {
     /// config.json's `dtype` / `torch_dtype`; otherwise they are F32 and it says `"float32"`.
     ///
     /// The files are written as one set (`FileSystem.writeDirectoryAtomically`, config.json
-    /// last), so a crash mid-save never leaves a folder that fails to load.
+    /// last), so a crash mid-save never leaves a folder that fails to load. `alsoWrite` adds
+    /// files of its own to the set (it gets the staging folder), e.g. a training state.
     @discardableResult
     public static func save(
         weights: EncoderWeights, rawConfig: JSON, tokenizerFrom sourceDirectory: String?, to directory: String,
-        metadata: [String: String] = [:], int8: [String: Int8Tensor] = [:], bf16: Bool = false
+        metadata: [String: String] = [:], int8: [String: Int8Tensor] = [:], bf16: Bool = false,
+        alsoWrite: ((String) throws -> Void)? = nil
     ) throws -> SavedCheckpoint {
         let staged = try FileSystem.writeDirectoryAtomically(directory, last: configName) { staging in
-            try saveFiles(weights: weights, rawConfig: rawConfig, tokenizerFrom: sourceDirectory, to: staging,
-                          metadata: metadata, int8: int8, bf16: bf16)
+            let saved = try saveFiles(weights: weights, rawConfig: rawConfig, tokenizerFrom: sourceDirectory, to: staging,
+                                      metadata: metadata, int8: int8, bf16: bf16)
+            try alsoWrite?(staging)
+            return saved
         }
         return SavedCheckpoint(directory: directory, modelType: staged.modelType, architecture: staged.architecture,
                                files: staged.files.map { FileSystem.join(directory, FileSystem.baseName($0)) })

@@ -24,8 +24,14 @@ public struct ClassificationMetrics: Sendable, Equatable {
     public init(labels: [Int], predictions: [Int], classes: Int) {
         var m = Array(repeating: Array(repeating: 0, count: classes), count: classes)
         for (t, p) in zip(labels, predictions) { m[t][p] += 1 }
+        self.init(confusion: m)
+    }
+
+    /// The figures of a square confusion matrix (e.g. one stored in a training state).
+    public init(confusion m: [[Int]]) {
+        let classes = m.count
         confusion = m
-        let n = Swift.min(labels.count, predictions.count)
+        let n = m.reduce(0) { $0 + $1.reduce(0, +) }
         let truth = m.map { $0.reduce(0, +) }
         let predicted = (0..<classes).map { p in m.reduce(0) { $0 + $1[p] } }
         let correct = (0..<classes).reduce(0) { $0 + m[$1][$1] }

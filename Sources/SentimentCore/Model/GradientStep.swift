@@ -59,9 +59,14 @@ public final class GradientStep {
     /// `labels`, writing d(loss)/d(parameter) into `gradients` (overwritten; a twin of the weights,
     /// e.g. `EncoderWeights.zeros(like:)`). `dropoutSeed` nil = no dropout (eval-mode forward);
     /// otherwise the masks are a function of the seed alone. Returns the loss.
+    ///
+    /// Gradient accumulation: `accumulate` adds to `gradients` instead of overwriting them, and
+    /// `lossScale` weighs this batch's loss (e.g. its share of the examples of a split batch), so
+    /// the micro-batches of one batch add up to its gradient. The returned loss is unscaled.
     /// Throws `.invalidArgument` for bad ids, lengths or labels, `.misuse` for mismatched gradients.
     public func lossAndGradients(
-        batch: PackedBatch, labels: [Int], gradients: EncoderWeights, dropoutSeed: UInt64?
+        batch: PackedBatch, labels: [Int], gradients: EncoderWeights, dropoutSeed: UInt64?,
+        lossScale: Float = 1, accumulate: Bool = false
     ) throws -> Double {
         let c = config
         guard batch.count > 0 else { throw SentimentError.invalidArgument("the batch is empty", field: "input_ids") }
@@ -110,7 +115,11 @@ public final class GradientStep {
             loss += rdropAlpha / 2 * symmetricKLForward(logits: logits, pairs: s / 2, classes: nl)
             symmetricKLBackward(dlogits: dLogits, logits: logits, pairs: s / 2, classes: nl, scale: rdropAlpha / 2)
         }
-        zero(gradients)
+        if lossScale != 1 {
+            let p = dLogits
+            for i in 0..<(s * nl) { p[i] *= lossScale }
+        }
+        if !accumulate { zero(gradients) }
         try encoder.backward(batch, workspace: workspace, buffers: backwardWorkspace, weights: weights, gradients: gradients)
         lastSeconds = (t1 - t0, Clock.now() - t1)
         return loss

@@ -56,7 +56,7 @@ public struct JSONObjectReader: Sendable {
     }
 
     /// A value as messages show it: numbers, booleans, null and short strings as written, else its type.
-    static func describe(_ v: JSON) -> String {
+    public static func describe(_ v: JSON) -> String {
         switch v {
         case .array: return "an array"
         case .object: return "an object"

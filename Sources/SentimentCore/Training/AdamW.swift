@@ -19,7 +19,8 @@ public final class AdamW {
     public let hyper: Hyperparameters
     public private(set) var step = 0
     private let parameters: [(name: String, tensor: Tensor)]
-    private let moments: [(m: Tensor, v: Tensor)]
+    /// (m, v) of each parameter, in the parameters' order.
+    let moments: [(m: Tensor, v: Tensor)]
     private let decays: [Bool]
     private let rateScales: [Float]
 
@@ -51,6 +52,9 @@ public final class AdamW {
     public static func isDecayed(_ name: String) -> Bool {
         !(name.hasSuffix(".bias") || name.contains("norm"))
     }
+
+    /// Continues from a saved state: `step` updates were taken (their moments restored by the caller).
+    func restore(step: Int) { self.step = step }
 
     /// One update with learning rate `lr`; `gradients` are in the same order as the parameters.
     public func update(gradients: [Tensor], lr: Float) {

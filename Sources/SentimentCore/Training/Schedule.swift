@@ -1,13 +1,21 @@
 /// Learning-rate schedules of Hugging Face's `get_scheduler`, as a function of the number
 /// of optimizer steps already taken (the Trainer calls `scheduler.step()` after each
-/// update, so update k, counted from 0, uses factor(k)).
+/// update, so update k, counted from 0, uses factor(k)). Checked against transformers:
+/// Tests/SentimentCoreTests/Fixtures/schedules (tools/fixtures/make_schedule_fixtures.py).
 public struct LearningRateSchedule: Sendable, Equatable {
-    public enum Kind: String, Sendable, CaseIterable { case linear, constant, constantWithWarmup = "constant_with_warmup" }
+    public enum Kind: String, Sendable, CaseIterable {
+        case linear, constant, constantWithWarmup = "constant_with_warmup", cosine, polynomial
+    }
 
     public var kind: Kind
     public var baseRate: Float
     public var warmupSteps: Int
     public var totalSteps: Int
+    /// cosine: the number of cosine waves over the decay (HF's default 0.5: one half-wave to 0).
+    public var numCycles: Double = 0.5
+    /// polynomial: the exponent and the rate reached at the last step (HF's defaults 1 and 1e-7).
+    public var power: Double = 1
+    public var lrEnd: Double = 1e-7
 
     public init(kind: Kind, baseRate: Float, warmupSteps: Int, totalSteps: Int) {
         self.kind = kind
@@ -20,18 +28,30 @@ public struct LearningRateSchedule: Sendable, Equatable {
         if kind != .constant, k < warmupSteps {
             return baseRate * Float(k) / Float(Swift.max(1, warmupSteps))
         }
+        // HF's lambdas, in Double as Python computes them.
+        let decaySteps = Double(Swift.max(1, totalSteps - warmupSteps))
+        let progress = Double(k - warmupSteps) / decaySteps
         switch kind {
         case .constant, .constantWithWarmup:
             return baseRate
         case .linear:
             let remaining = Float(totalSteps - k) / Float(Swift.max(1, totalSteps - warmupSteps))
             return baseRate * Swift.max(0, remaining)
+        case .cosine:
+            let factor = Swift.max(0, 0.5 * (1 + cos(Double.pi * numCycles * 2 * progress)))
+            return Float(Double(baseRate) * factor)
+        case .polynomial:
+            let base = Double(baseRate)
+            if k > totalSteps { return Float(lrEnd) }
+            let remaining = 1 - progress
+            return Float((base - lrEnd) * pow(remaining, power) + lrEnd)
         }
     }
 
-    /// HF's `TrainingArguments.get_warmup_steps`: ceil(total * ratio).
-    public static func warmupSteps(ratio: Double, totalSteps: Int) -> Int {
-        Int((Double(totalSteps) * ratio).rounded(.up))
+    /// Warmup steps: `warmup_steps` when > 0 (it wins, as in TrainingArguments), else HF's
+    /// `get_warmup_steps`: ceil(total * ratio).
+    public static func warmupSteps(steps: Int = 0, ratio: Double, totalSteps: Int) -> Int {
+        steps > 0 ? steps : Int((Double(totalSteps) * ratio).rounded(.up))
     }
 }
 
@@ -87,3 +107,7 @@ public func gradientNorm(_ gradients: [Tensor]) -> Float {
     }
     return Float(total.squareRoot())
 }
+
+#if canImport(Glibc)
+import Glibc
+#endif

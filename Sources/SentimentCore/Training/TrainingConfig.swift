@@ -12,14 +12,32 @@ public struct TrainingConfig: Sendable, Equatable {
     }
 
     public enum SaveStrategy: String, Sendable, CaseIterable {
-        /// Keep the checkpoint of the epoch with the best `metric_for_best_model` in output_dir.
+        /// Keep the checkpoint of the best evaluation by `metric_for_best_model` in output_dir.
         case best
-        /// Save once, after the last epoch.
+        /// Save once, after the last step.
         case last
-        /// Save after every epoch into output_dir/epoch-N (and the last one into output_dir).
+        /// Save after every epoch into output_dir/epoch-N (and the last step into output_dir).
         case epoch
+        /// Save every `save_steps` steps into output_dir/checkpoint-N (and the last step into output_dir).
+        case steps
         /// Do not save.
         case no
+    }
+
+    /// When the run evaluates on eval_file (TrainingArguments' `eval_strategy`).
+    public enum EvalStrategy: String, Sendable, CaseIterable {
+        /// At the end of every epoch.
+        case epoch
+        /// Every `eval_steps` steps, and after the last step.
+        case steps
+        /// Never (the table gets each epoch's train loss).
+        case no
+    }
+
+    /// `resume_from_checkpoint`: a checkpoint folder, or the newest one in output_dir.
+    public enum Resume: Sendable, Equatable {
+        case path(String)
+        case newest
     }
 
     public var modelDirectory: String
@@ -44,7 +62,13 @@ public struct TrainingConfig: Sendable, Equatable {
     public var adamEpsilon: Double = 1e-8
     public var weightDecay: Double = 0
     public var lrSchedulerType: LearningRateSchedule.Kind = .linear
+    /// `lr_scheduler_kwargs`: cosine's `num_cycles`, polynomial's `power` and `lr_end`.
+    public var numCycles: Double = 0.5
+    public var power: Double = 1
+    public var lrEnd: Double = 1e-7
     public var warmupRatio: Double = 0
+    /// Warmup steps; when > 0 it wins over warmup_ratio.
+    public var warmupSteps: Int = 0
     public var maxGradNorm: Double = 1.0
     /// Layer-wise learning-rate decay: layer i of L (0-based) trains at decay^(L - i) times the
     /// rate, the embeddings at decay^(L + 1), the head (and BERT pooler) at the full rate. 1 = off.
@@ -60,6 +84,26 @@ public struct TrainingConfig: Sendable, Equatable {
     /// Stop after this many optimizer steps (-1 = run all epochs).
     public var maxSteps: Int = -1
     public var saveStrategy: SaveStrategy = .best
+    /// save_strategy "steps": every this many steps (a value in (0, 1): that fraction of the run's steps).
+    public var saveSteps: StepInterval = .steps(500)
+    /// Keep at most this many epoch-N / checkpoint-N folders (the oldest go first; the best
+    /// evaluation's folder is kept). nil: all.
+    public var saveTotalLimit: Int? = nil
+    /// Whether every checkpoint folder also holds the training state that `resume_from_checkpoint`
+    /// continues from. nil: true for save_strategy "steps" and "epoch".
+    public var saveOptimizerState: Bool? = nil
+    public var resumeFromCheckpoint: Resume? = nil
+    public var evalStrategy: EvalStrategy = .epoch
+    /// eval_strategy "steps": every this many steps; nil: logging_steps (as TrainingArguments).
+    public var evalSteps: StepInterval? = nil
+    /// Stop after this many evaluations in a row without an improvement of more than
+    /// `early_stopping_threshold` over the best so far. nil: off.
+    public var earlyStoppingPatience: Int? = nil
+    public var earlyStoppingThreshold: Double = 0
+    /// Split each batch into this many micro-batches whose gradients add up to the batch's.
+    public var gradientAccumulationSteps: Int = 1
+    /// Or: split each batch into micro-batches of at most this many tokens (0 = off).
+    public var maxTokensPerMicroBatch: Int = 0
     /// What picks the best epoch (`best_epoch`, save_strategy "best"); TrainingArguments' name.
     public var metricForBestModel: Metric = .accuracy
     /// nil: true for every metric but loss.
@@ -86,6 +130,25 @@ public struct TrainingConfig: Sendable, Equatable {
 
     /// Whether a higher `metricForBestModel` is better.
     public var higherIsBetter: Bool { greaterIsBetter ?? (metricForBestModel != .loss) }
+
+    /// Whether checkpoint folders hold the training state.
+    public var savesTrainingState: Bool {
+        saveStrategy != .no && (saveOptimizerState ?? (saveStrategy == .steps || saveStrategy == .epoch))
+    }
+
+    /// A number of steps, or a fraction of the run's steps (TrainingArguments' float form).
+    public enum StepInterval: Sendable, Equatable {
+        case steps(Int)
+        case fraction(Double)
+
+        /// The interval in steps for a run of `total` steps (at least 1).
+        public func steps(of total: Int) -> Int {
+            switch self {
+            case .steps(let n): return n
+            case .fraction(let f): return Swift.max(1, Int((Double(total) * f).rounded(.up)))
+            }
+        }
+    }
 
     public init(modelDirectory: String, trainFile: String) {
         self.modelDirectory = modelDirectory
@@ -126,6 +189,43 @@ public struct TrainingConfig: Sendable, Equatable {
         try int(threads, "threads", L.threads)
         try int(loggingSteps, "logging_steps", L.loggingSteps)
         try int(maxTrainExamples, "max_train_examples", L.maxTrainExamples)
+        try int(warmupSteps, "warmup_steps", L.warmupSteps)
+        try int(gradientAccumulationSteps, "gradient_accumulation_steps", L.gradientAccumulationSteps)
+        try int(maxTokensPerMicroBatch, "max_tokens_per_micro_batch", L.maxTokensPerMicroBatch)
+        try real(earlyStoppingThreshold, "early_stopping_threshold", L.earlyStoppingThreshold)
+        try real(numCycles, "lr_scheduler_kwargs.num_cycles", L.numCycles)
+        try real(power, "lr_scheduler_kwargs.power", L.power)
+        try real(lrEnd, "lr_scheduler_kwargs.lr_end", L.lrEnd)
+        if let p = earlyStoppingPatience { try int(p, "early_stopping_patience", L.earlyStoppingPatience) }
+        if let n = saveTotalLimit { try int(n, "save_total_limit", L.saveTotalLimit) }
+        for (interval, field) in [(saveSteps, "save_steps"), (evalSteps, "eval_steps")] {
+            switch interval {
+            case .steps(let n)?: try int(n, field, L.loggingSteps)
+            case .fraction(let f)?: try check(f > 0 && f < 1, field, "a whole number of steps, or a fraction in (0, 1)")
+            case nil: break
+            }
+        }
+        if lrSchedulerType == .polynomial {
+            try check(learningRate > lrEnd, "lr_scheduler_kwargs.lr_end", "below learning_rate (\(learningRate))")
+        }
+        if gradientAccumulationSteps > 1, maxTokensPerMicroBatch > 0 {
+            throw SentimentError.invalidArgument(
+                "set gradient_accumulation_steps or max_tokens_per_micro_batch, not both", field: "max_tokens_per_micro_batch")
+        }
+        if maxTokensPerMicroBatch > 0 {
+            // With R-Drop each sequence runs twice in its micro-batch.
+            let longest = maxLength * (rdropAlpha > 0 ? 2 : 1)
+            try check(maxTokensPerMicroBatch >= longest, "max_tokens_per_micro_batch",
+                      "at least max_length\(rdropAlpha > 0 ? " x 2 (R-Drop)" : "") = \(longest), so every sequence fits")
+        }
+        if earlyStoppingPatience != nil {
+            try check(evalFile != nil && evalStrategy != .no, "early_stopping_patience",
+                      "unset unless the run evaluates (eval_file, and eval_strategy \"epoch\" or \"steps\")")
+        }
+        if resumeFromCheckpoint == .newest, (outputDirectory ?? "").isEmpty {
+            throw SentimentError.invalidArgument(
+                "resume_from_checkpoint true looks in output_dir, which is not set", field: "resume_from_checkpoint")
+        }
         if bf16 {
             let isa = try ISA.active()
             try check(isa.hasBF16, "bf16", "false on this CPU: bf16 needs AVX512-BF16 or AMX, and it runs \(isa.name)\(ISA.capNote)")
@@ -170,71 +270,13 @@ public enum TrainingLimits {
     public static let threads = ModelOptions.threadsRange
     public static let loggingSteps = 1...Int(Int32.max)
     public static let maxTrainExamples = 0...Int(Int32.max)
-}
-
-/// Metrics of one finished epoch (one row of the result's `epochs` table).
-public struct EpochMetrics: Sendable, Equatable {
-    public var epoch: Int
-    public var step: Int
-    public var trainLoss: Double
-    public var evalLoss: Double?
-    public var evalAccuracy: Double?
-    public var seconds: Double
-    /// Every figure of the evaluation (nil without an eval file).
-    public var evalMetrics: ClassificationMetrics? = nil
-
-    /// The figure `metric` names; nil without an evaluation (f1: nil unless there are 2 labels).
-    public func value(of metric: TrainingConfig.Metric) -> Double? {
-        guard let m = evalMetrics else { return nil }
-        switch metric {
-        case .accuracy: return m.accuracy
-        case .loss: return evalLoss
-        case .macroF1: return m.macroF1
-        case .mcc: return m.mcc
-        case .f1: return m.perLabel.count == 2 ? m.perLabel[1].f1 : nil
-        }
-    }
-}
-
-/// What a run reports while it goes. The callback returns false to cancel: the run stops before
-/// its next optimizer step (or, after `.eval`/`.saved`, before the next epoch) and returns what
-/// finished with `cancelled: true`. The callback is the only cancellation point, so with
-/// `logging_steps` N a run notices a cancel within N steps.
-///
-/// - `.step`: every `logging_steps` optimizer steps and after the last; `loss` is the mean over
-///   the steps since the previous `.step`, `learningRate` the rate the latest step used,
-///   `examplesPerSecond` over those steps' training time.
-/// - `.eval`: at the end of every epoch (the last may be cut short by `max_steps`), with the
-///   epoch's metrics (`evalLoss`/`evalAccuracy` nil without an eval file).
-/// - `.saved`: after each checkpoint folder is written.
-public enum TrainingEvent: Sendable {
-    case step(epoch: Int, step: Int, totalSteps: Int, loss: Double, learningRate: Double, examplesPerSecond: Double)
-    case eval(EpochMetrics)
-    case saved(path: String)
-}
-
-/// The outcome of `Trainer.run`.
-public struct TrainingResult: Sendable {
-    public var epochs: [EpochMetrics]
-    public var bestEpoch: Int?
-    public var outputDirectory: String?
-    public var trainExamples: Int
-    /// Real (unpadded) tokens per second over the optimizer steps.
-    public var trainTokensPerSecond: Double
-    /// The matrix instructions the run computed with, and whether its GEMMs ran in bf16.
-    public var isa: ISA = .avx2
-    public var bf16 = false
-    public var cancelled: Bool
-    /// The label names trained (the saved config's `id2label`).
-    public var labels: [String] = []
-    /// What the run decided that the caller should know (e.g. a fresh classifier for new labels).
-    public var notes: [String] = []
-    /// Loss after every optimizer step, for curves.
-    public var stepLosses: [Double]
-    /// Optimizer steps taken.
-    public var steps: Int = 0
-    /// Seconds spent in training steps (forward, backward, clipping, update; no eval, no saving).
-    public var trainSeconds: Double = 0
-    /// Real tokens trained on (summed over steps).
-    public var trainTokens: Int = 0
+    public static let warmupSteps = 0...Int(Int32.max)
+    public static let gradientAccumulationSteps = 1...65_536
+    public static let maxTokensPerMicroBatch = 0...Int(Int32.max)
+    public static let earlyStoppingPatience = 1...Int(Int32.max)
+    public static let saveTotalLimit = 1...Int(Int32.max)
+    public static let earlyStoppingThreshold = Real(rule: ">= 0") { $0 >= 0 && $0.isFinite }
+    public static let numCycles = Real(rule: "> 0") { $0 > 0 && $0.isFinite }
+    public static let power = Real(rule: "> 0") { $0 > 0 && $0.isFinite }
+    public static let lrEnd = Real(rule: ">= 0") { $0 >= 0 && $0.isFinite }
 }

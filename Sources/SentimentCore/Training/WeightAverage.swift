@@ -25,6 +25,9 @@ public final class WeightAverage {
         for (s, a) in pairs { a.data.update(from: s.data, count: s.count) }
     }
 
+    /// Continues from a saved average that has seen `updates` steps.
+    func restore(updates: Int) { self.updates = updates }
+
     /// Folds the source's current weights into the average (call after each optimizer step).
     public func update() {
         updates += 1
