@@ -224,14 +224,14 @@ extension TrainingConfig {
         c.maxTokensPerMicroBatch = try r.int("max_tokens_per_micro_batch", in: L.maxTokensPerMicroBatch, default: 0)
         c.warmupSteps = try r.int("warmup_steps", in: L.warmupSteps, default: c.warmupSteps)
         if let kwargs = r.value("lr_scheduler_kwargs") {
-            let k = try JSONObjectReader(
-                kwargs, .request("lr_scheduler_kwargs"), unknownKeys: .reject(allowed: ["num_cycles", "power", "lr_end"]))
             do {
+                let k = try JSONObjectReader(
+                    kwargs, .request("lr_scheduler_kwargs"), unknownKeys: .reject(allowed: ["num_cycles", "power", "lr_end"]))
                 c.numCycles = try k.real("num_cycles", default: c.numCycles, L.numCycles)
                 c.power = try k.real("power", default: c.power, L.power)
                 c.lrEnd = try k.real("lr_end", default: c.lrEnd, L.lrEnd)
             } catch var e as SentimentError {
-                e.field = "lr_scheduler_kwargs." + (e.field ?? "")
+                if let f = e.field, f != "lr_scheduler_kwargs" { e.field = "lr_scheduler_kwargs." + f }
                 throw e
             }
         }

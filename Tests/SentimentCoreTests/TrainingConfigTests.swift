@@ -47,6 +47,32 @@ import Testing
         let expected: [Float] = [0, 0.5, 1, 0.875, 0.75, 0.625, 0.5, 0.375, 0.25, 0.125, 0]
         for (k, e) in expected.enumerated() { #expect(abs(s.rate(afterSteps: k) - e) < 1e-7, "step \(k)") }
         #expect(LearningRateSchedule.warmupSteps(ratio: 0.06, totalSteps: 1320) == 80)   // ceil(79.2)
+        #expect(LearningRateSchedule.warmupSteps(steps: 5, ratio: 0.06, totalSteps: 1320) == 5)   // warmup_steps wins
+    }
+
+    /// Every schedule against transformers' get_scheduler (tools/fixtures/make_schedule_fixtures.py).
+    @Test func schedulesMatchTransformers() throws {
+        let path = FileSystem.directoryName(#filePath) + "/Fixtures/schedules/schedules.json"
+        let doc = try JSON.parse(try FileSystem.readFile(path, limit: 1 << 20))
+        let cases = try #require(doc["cases"]?.arrayValue)
+        #expect(cases.count == 7)
+        for c in cases {
+            let name = try #require(c["kind"]?.stringValue)
+            let kind = try #require(LearningRateSchedule.Kind(rawValue: name))
+            let base = try #require(c["base"]?.doubleValue)
+            let warmup = try #require(c["warmup"]?.int64Value), total = try #require(c["total"]?.int64Value)
+            var s = LearningRateSchedule(kind: kind, baseRate: Float(base), warmupSteps: Int(warmup), totalSteps: Int(total))
+            if let v = c["kwargs"]?["num_cycles"]?.doubleValue { s.numCycles = v }
+            if let v = c["kwargs"]?["power"]?.doubleValue { s.power = v }
+            if let v = c["kwargs"]?["lr_end"]?.doubleValue { s.lrEnd = v }
+            let list = try #require(c["rates"]?.arrayValue)
+            let rates = list.compactMap { $0.doubleValue }
+            #expect(rates.count == s.totalSteps)
+            for (k, expected) in rates.enumerated() {
+                let got = Double(s.rate(afterSteps: k))
+                #expect(abs(got - expected) <= 1e-7 * 1e-3 + 1e-7 * abs(expected), "\(name) \(c["kwargs"] ?? .null) step \(k): \(got) vs \(expected)")
+            }
+        }
     }
 
     @Test func clipping() throws {

@@ -429,6 +429,48 @@ def build(workdir):
           text_pair_column="c")
     train("pairs-distilbert-head-saving", "INVALID_ARGUMENT", "head", train_file=str(pairs), text_column="a",
           text_pair_column="b", head="distilbert", save_strategy="last", output_dir=str(w / "never-trained"))
+    # --- Trainer: schedules, early stopping, resume, micro-batches ---------------------------------
+    for key, value in [("eval_strategy", "sometimes"), ("evaluation_strategy", 1), ("eval_steps", 0), ("eval_steps", -1),
+                       ("eval_steps", 1.5), ("eval_steps", "10"), ("save_steps", 0), ("save_steps", 1.0),
+                       ("save_total_limit", 0), ("save_optimizer_state", "yes"), ("early_stopping_threshold", -1),
+                       ("gradient_accumulation_steps", 0), ("gradient_accumulation_steps", 100000),
+                       ("max_tokens_per_micro_batch", -1), ("max_tokens_per_micro_batch", 10), ("warmup_steps", -1),
+                       ("resume_from_checkpoint", 5), ("resume_from_checkpoint", ""), ("resume_from_checkpoint", [])]:
+        train(f"bad-{key}-{json.dumps(value)}", "INVALID_ARGUMENT", key, **{key: value})
+    train("both-eval-strategy-names", "INVALID_ARGUMENT", "evaluation_strategy", eval_strategy="no",
+          evaluation_strategy="no")
+    train("early-stopping-without-eval", "INVALID_ARGUMENT", "early_stopping_patience", early_stopping_patience=2)
+    train("early_stopping_patience-0", "INVALID_ARGUMENT", "early_stopping_patience", early_stopping_patience=0,
+          eval_file=str(train_tsv))
+    train("accumulation-and-token-cap", "INVALID_ARGUMENT", "max_tokens_per_micro_batch", gradient_accumulation_steps=2,
+          max_tokens_per_micro_batch=128)
+    train("polynomial-lr_end-above-rate", "INVALID_ARGUMENT", "lr_scheduler_kwargs.lr_end",
+          lr_scheduler_type="polynomial", lr_scheduler_kwargs={"lr_end": 0.1})
+    train("lr_scheduler_kwargs-unknown", "INVALID_ARGUMENT", "lr_scheduler_kwargs", lr_scheduler_kwargs={"gamma": 2})
+    train("lr_scheduler_kwargs-not-object", "INVALID_ARGUMENT", "lr_scheduler_kwargs", lr_scheduler_kwargs=[1])
+    train("lr_scheduler_kwargs-power-0", "INVALID_ARGUMENT", "lr_scheduler_kwargs.power",
+          lr_scheduler_type="polynomial", lr_scheduler_kwargs={"power": 0})
+    train("cosine-warmup-steps-ok", "OK", lr_scheduler_type="cosine", warmup_steps=1, lr_scheduler_kwargs={"num_cycles": 1})
+    train("eval-steps-early-stopping-ok", "OK", eval_file=str(train_tsv), eval_strategy="steps", eval_steps=1,
+          early_stopping_patience=1, max_steps=2)
+    train("accumulation-ok", "OK", gradient_accumulation_steps=4)
+    train("token-cap-ok", "OK", max_tokens_per_micro_batch=64)
+    train("resume-missing-folder", "IO", "resume_from_checkpoint", resume_from_checkpoint=str(w / "no-such-checkpoint"))
+    train("resume-folder-without-state", "INVALID_ARGUMENT", "resume_from_checkpoint", resume_from_checkpoint=model)
+    train("resume-newest-without-output_dir", "INVALID_ARGUMENT", "resume_from_checkpoint", resume_from_checkpoint=True)
+    empty_out = w / "resume-empty-out"
+    empty_out.mkdir(exist_ok=True)
+    train("resume-newest-none-saved", "INVALID_ARGUMENT", "resume_from_checkpoint", resume_from_checkpoint=True,
+          save_strategy="steps", output_dir=str(empty_out))
+    torn = w / "resume-torn-state"
+    write(torn / "trainer_state.json", '{"global_step": 1, "sentiment": ')
+    write(torn / "training_state.safetensors", "not a safetensors file")
+    train("resume-state-json-torn", "FORMAT", "trainer_state.json", resume_from_checkpoint=str(torn))
+    other = w / "resume-other-run"
+    write(other / "trainer_state.json", j({"global_step": 1, "sentiment": {
+        "settings": {"learning_rate": 0.5}, "train_data_hash": "0", "state": {}}}))
+    write(other / "training_state.safetensors", "not a safetensors file")
+    train("resume-state-of-another-run", "INVALID_ARGUMENT", "learning_rate", resume_from_checkpoint=str(other))
     case("evaluate/pairs-ok", "evaluate", j({"data_file": str(pairs), "text_column": "a", "text_pair_column": "b"}), "OK")
     case("evaluate/label-names-unknown", "evaluate", j({"texts": ["a"], "labels": ["very good"]}), "INVALID_ARGUMENT",
          "labels")

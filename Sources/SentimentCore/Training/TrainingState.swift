@@ -83,7 +83,13 @@ struct TrainingStateFiles {
                 "resume_from_checkpoint \(directory) has no training state (\(FileSystem.baseName(path)) is missing): "
                     + "save with save_optimizer_state true to resume", field: "resume_from_checkpoint")
         }
-        let doc = try JSON.parse(try FileSystem.readFile(jsonPath, limit: 256 << 20))
+        let doc: JSON
+        do { doc = try JSON.parse(try FileSystem.readFile(jsonPath, limit: 256 << 20)) } catch var e as SentimentError {
+            if e.status == .invalidArgument { e.status = .format }
+            e.message = "\(jsonPath): \(e.message)"
+            e.field = jsonPath
+            throw e
+        }
         let top = try JSONObjectReader(doc, .file(jsonPath), unknownKeys: .ignore)
         guard let mine = top.value("sentiment") else { throw top.error("has no \"sentiment\" section", key: "sentiment") }
         let r = try JSONObjectReader(mine, .file(jsonPath), unknownKeys: .ignore)
