@@ -15,6 +15,10 @@ missing, must load and classify with the library: the old checkpoint or the new 
 torn one. A new staging folder beside it shows that the kill landed in the middle of a save; at
 the end one more save into each folder must remove them all. Exits 1 on any failure, and when
 no kill left a checkpoint to load (nothing was tested).
+
+Then `--resumes` rounds (default 6) kill a run that saves its training state after every step
+(R-Drop, EMA and dropout on) at a random moment, resume it with resume_from_checkpoint true, and
+require the uninterrupted run's step losses and final weights, bit for bit.
 """
 
 import argparse
@@ -51,6 +55,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--kills", type=int, default=24)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--resumes", type=int, default=6)
     args = parser.parse_args()
     rng = random.Random(args.seed)
     work = Path(tempfile.mkdtemp(prefix="sentiment-durability-"))
@@ -126,13 +131,51 @@ def main():
             if remaining:
                 print(f"{output.name}: staging folders left after a new save: {remaining}")
                 left += len(remaining)
+    resume_failures, resumed = resume_rounds(work, bert, train3, start, rng, args.resumes)
     shutil.rmtree(work)
+    print(f"durability: {args.resumes} killed runs resumed, {resumed} from a checkpoint, {resume_failures} differed "
+          "from the uninterrupted run")
+    failures += resume_failures
     print(f"durability: {args.kills} kills, {mid_save} in the middle of a save, {loaded} checkpoints loaded, "
           f"{failures} failed to load, {ended_early} ended before their kill, {len(seen_staging)} staging "
           f"folders left by kills, {left} of them still there after a new save")
     if loaded == 0:
         print("durability: no kill left a checkpoint to load, so nothing was tested")
     sys.exit(1 if failures or ended_early or left or loaded == 0 else 0)
+
+
+def resume_rounds(work, model, train, start, rng, rounds):
+    """Kill, resume, compare with the uninterrupted run. Returns (failures, rounds resumed from a checkpoint)."""
+    def config(output):
+        return {"model_dir": str(model), "train_file": str(train), "output_dir": str(output), "num_train_epochs": 6,
+                "train_batch_size": 4, "max_length": 64, "threads": 1, "save_strategy": "steps", "save_steps": 1,
+                "save_total_limit": 2, "rdrop_alpha": 1.0, "ema_decay": 0.9, "logging_steps": 1000}
+
+    began = time.monotonic()
+    full = sentiment.train(config(work / "resume-full"))
+    duration = time.monotonic() - began
+    weights = (work / "resume-full" / "model.safetensors").read_bytes()
+    failures = resumed = 0
+    for round in range(1, rounds + 1):
+        output = work / f"resume-{round}"
+        child = start(config(output))
+        time.sleep(rng.uniform(0.1 * duration, duration))
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+        try:
+            result = sentiment.train(dict(config(output), resume_from_checkpoint=True))
+        except sentiment.InvalidArgumentError as e:
+            if "holds no checkpoint" not in str(e):
+                raise
+            print(f"resume {round}: killed before the first checkpoint")
+            continue
+        resumed += 1
+        same = (result["curve"]["loss"] == full["curve"]["loss"]
+                and (output / "model.safetensors").read_bytes() == weights)
+        failures += not same
+        print(f"resume {round}: killed, resumed after step {result['resumed_from_step']} of {result['steps']}: "
+              + ("identical to the uninterrupted run" if same else "DIFFERS from the uninterrupted run"))
+    return failures, resumed
 
 
 if __name__ == "__main__":
