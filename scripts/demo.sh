@@ -10,13 +10,14 @@
 # bf16, with a table of the accuracies and times. Training runs in mixed precision bf16 where
 # the CPU has it (--fp32 turns it off) and says which it used.
 #
-#   scripts/demo.sh [--reference | --quick] [--fp32] [MODEL_DIR]
+#   scripts/demo.sh [--reference | --quick] [--fp32] [--resume] [MODEL_DIR]
 #     --reference             the published DistilBERT recipe instead (lr 2e-5, batch 256,
 #                             5 epochs: sentiment_train's defaults), its table shown next to
 #                             the PyTorch run of the same recipe on the same model
 #     --quick                 30 optimizer steps of the reference recipe at lr 1e-4 (a few
 #                             minutes); 1e-4 because 2e-5 decayed over 30 steps barely moves the model
 #     --fp32                  train in fp32 even where the CPU runs bf16
+#     --resume                continue a stopped run from its last checkpoint (same options)
 #     MODEL_DIR               start from this Hugging Face folder (default: all-MiniLM-L6-v2)
 #   environment:
 #     SENTIMENT_MAX_STEPS=N   stop after N optimizer steps (overrides --quick)
@@ -34,12 +35,14 @@ quick=0
 recipe=small
 model=""
 precision_flag=""
+resume_flag=""
 for arg in "$@"; do
     case "$arg" in
         --quick) quick=1; recipe=reference ;;
         --fp32) precision_flag=--fp32 ;;
+        --resume) resume_flag=--resume ;;
         --reference) recipe=reference ;;
-        -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,28p' "$0"; exit 0 ;;
         -*) echo "demo.sh: unknown option $arg (see --help)" >&2; exit 2 ;;
         *) model="$arg" ;;
     esac
@@ -70,7 +73,7 @@ examples/c/evaluate "$model" "$data/dev.tsv"
 echo
 echo "== fine-tune on SST-2 ($data/train.tsv) -> $out"
 if [ -n "$max_steps" ]; then echo "   (stopping after $max_steps optimizer steps)"; fi
-python3 examples/python/finetune.py "$model" "$data" "$out" --recipe "$recipe" $precision_flag \
+python3 examples/python/finetune.py "$model" "$data" "$out" --recipe "$recipe" $precision_flag $resume_flag \
     ${max_steps:+--max-steps "$max_steps"} ${learning_rate:+--lr "$learning_rate"}
 
 echo

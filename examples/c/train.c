@@ -234,6 +234,12 @@ static void print_result(json_object *result)
     double v;
     if (get_number(result, "best_epoch", &v))
         printf("best epoch: %.0f\n", v);
+    if (get_number(result, "best_step", &v))
+        printf("best step: %.0f\n", v);
+    if (get_number(result, "resumed_from_step", &v))
+        printf("resumed after step: %.0f\n", v);
+    if (get_string(result, "stop_reason"))
+        printf("stopped: %s\n", get_string(result, "stop_reason"));
     if (get_number(result, "train_tokens_per_second", &v))
         printf("train tokens/s: %.0f\n", v);
     if (get_number(result, "steps", &v))
@@ -273,7 +279,8 @@ static int parse_double(const char *option, const char *text, double *value)
 
 static const struct {
     const char *option, *key;
-    int is_integer; /* 0: number, 1: integer, 2: string, 3: comma-separated strings */
+    int is_integer; /* 0: number, 1: integer, 2: string, 3: comma-separated strings,
+                       4: steps (an integer, or a fraction of the run below 1), 5: a path or true */
 } OPTIONS[] = {
     {"--epochs", "num_train_epochs", 1}, {"--max-steps", "max_steps", 1},
     {"--lr", "learning_rate", 0},        {"--batch", "train_batch_size", 1},
@@ -282,16 +289,31 @@ static const struct {
     {"--format", "format", 2},           {"--text-column", "text_column", 2},
     {"--label-column", "label_column", 2}, {"--text-pair-column", "text_pair_column", 2},
     {"--labels", "labels", 3},           {"--metric", "metric_for_best_model", 2},
+    {"--eval-strategy", "eval_strategy", 2}, {"--eval-steps", "eval_steps", 4},
+    {"--save-steps", "save_steps", 4},   {"--save-total-limit", "save_total_limit", 1},
+    {"--early-stopping", "early_stopping_patience", 1},
+    {"--early-stopping-threshold", "early_stopping_threshold", 0},
+    {"--resume", "resume_from_checkpoint", 5},
+    {"--grad-accum", "gradient_accumulation_steps", 1},
+    {"--max-micro-tokens", "max_tokens_per_micro_batch", 1},
+    {"--scheduler", "lr_scheduler_type", 2}, {"--warmup-steps", "warmup_steps", 1},
+    {"--warmup-ratio", "warmup_ratio", 0},
 };
 
 static void usage(const char *program)
 {
     fprintf(stderr,
             "usage: %s MODEL_DIR TRAIN_FILE EVAL_FILE|- OUTPUT_DIR|- [--config FILE.json] [--epochs N]\n"
-            "       [--max-steps N] [--lr X] [--batch N] [--save best|last|epoch|no] [--threads N]\n"
+            "       [--max-steps N] [--lr X] [--batch N] [--save best|last|epoch|steps|no] [--threads N]\n"
             "       [--max-examples N] [--logging-steps N] [--bf16] [--result FILE.json]\n"
             "       [--format tsv|csv|jsonl] [--text-column NAME] [--text-pair-column NAME]\n"
-            "       [--label-column NAME] [--labels A,B,...] [--metric NAME]\n",
+            "       [--label-column NAME] [--labels A,B,...] [--metric NAME]\n"
+            "       [--eval-strategy epoch|steps|no] [--eval-steps N] [--save-steps N] [--save-total-limit N]\n"
+            "       [--early-stopping PATIENCE] [--early-stopping-threshold X] [--resume DIR|true]\n"
+            "       [--grad-accum N] [--max-micro-tokens N] [--scheduler NAME] [--warmup-steps N]\n"
+            "       [--warmup-ratio X]\n"
+            "--save steps saves every --save-steps steps with the training state; --resume true continues\n"
+            "the newest checkpoint in OUTPUT_DIR (the same arguments otherwise).\n",
             program);
 }
 
@@ -351,6 +373,13 @@ static json_object *build_config(int argc, char **argv, const char **result_file
             }
         } else if (OPTIONS[k].is_integer == 2) {
             v = json_object_new_string(value);
+        } else if (OPTIONS[k].is_integer == 5) {
+            v = strcmp(value, "true") == 0 ? json_object_new_boolean(1) : json_object_new_string(value);
+        } else if (OPTIONS[k].is_integer == 4) {
+            double x;
+            if (!parse_double(arg, value, &x))
+                goto bad;
+            v = x >= 1 && x == (double)(int64_t)x ? json_object_new_int64((int64_t)x) : json_object_new_double(x);
         } else if (OPTIONS[k].is_integer) {
             int64_t x;
             if (!parse_int(arg, value, &x))

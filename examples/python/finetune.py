@@ -23,7 +23,10 @@ CPU has AVX512-BF16 or AMX, and the run says which it used; --fp32 turns it off.
 DATA_DIR holds train.tsv and dev.tsv. Shows one updating progress line (step/total, loss,
 examples/s, ETA), a line per epoch, then the epochs table (next to the PyTorch run when the
 recipe is the reference one; otherwise followed by PyTorch's best figures), and writes OUTPUT_DIR/train_result.json and OUTPUT_DIR/curves.svg. The best epoch's model is
-saved in OUTPUT_DIR. Ctrl-C stops after the current step; what was done is still shown.
+saved in OUTPUT_DIR, with its training state. Ctrl-C stops after the current step; what was done
+is still shown. --resume continues a stopped or killed run from the last checkpoint in OUTPUT_DIR
+(the best epoch so far): with the same arguments the result is the one the uninterrupted run
+would have given, bit for bit.
 """
 
 import argparse
@@ -63,6 +66,8 @@ def main():
     parser.add_argument("--fp32", action="store_true",
                         help="train in fp32 even where the CPU runs bf16 (default: bf16 where it can)")
     parser.add_argument("--no-reference", action="store_true", help="do not show the reference run")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue from the last checkpoint in OUTPUT_DIR (a fresh run if there is none)")
     args = parser.parse_args()
 
     config = recipe_config(args.recipe, args.model_dir)
@@ -79,6 +84,10 @@ def main():
                        ("learning_rate", args.lr), ("train_batch_size", args.batch), ("threads", args.threads)):
         if value is not None:
             config[key] = value
+    # Every checkpoint holds the training state, so any run can be resumed.
+    config.setdefault("save_optimizer_state", True)
+    if args.resume:
+        config["resume_from_checkpoint"] = True
     isa = cpu_isa(args.model_dir)
     config.setdefault("bf16", not args.fp32 and isa in BF16_ISAS)
     learning_rate = config.get("learning_rate", 2e-5)
@@ -90,7 +99,14 @@ def main():
     progress = sentiment.TrainingProgress()
     interrupted = False
     try:
-        result = sentiment.train(config, progress=progress)
+        try:
+            result = sentiment.train(config, progress=progress)
+        except sentiment.InvalidArgumentError as e:
+            if not args.resume or "holds no checkpoint" not in str(e):
+                raise
+            print(f"--resume: {args.output_dir} holds no checkpoint yet; starting from the beginning", file=sys.stderr)
+            del config["resume_from_checkpoint"]
+            result = sentiment.train(config, progress=progress)
     except KeyboardInterrupt as e:
         interrupted = True
         result = getattr(e, "result", None)
@@ -152,6 +168,8 @@ def print_table(result, reference, reference_label, partial=False):
     if "isa" in result:
         summary.append(("bf16" if result.get("bf16") else "fp32") + f" on {result['isa']}")
     print(", ".join(summary))
+    if result.get("resumed_from_step") is not None:
+        print(f"resumed after step {result['resumed_from_step']}")
     for note in result.get("notes", []):
         print(f"note: {note}")
     saved = result.get("output_dir")

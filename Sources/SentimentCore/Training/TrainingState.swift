@@ -187,20 +187,17 @@ enum CheckpointFolders {
         return nil
     }
 
-    /// Removes the oldest folders of `prefix` in `directory` beyond `limit`, never `keep`.
-    /// Returns the folders removed.
+    /// Keeps the newest `limit` folders of `prefix` in `directory` and `keep` (the best
+    /// evaluation's, as Hugging Face keeps it), and removes the others. Returns those removed.
     @discardableResult
     static func rotate(_ directory: String, prefix: String, limit: Int, keep: String?) -> [String] {
         let names = ((try? FileSystem.listDirectory(directory)) ?? []).filter { $0.hasPrefix(prefix) }
         let numbered = names.compactMap { n in step(ofName: n).map { (n, $0) } }.sorted { $0.1 < $1.1 }
-        var excess = numbered.count - limit
         var removed: [String] = []
-        for (name, _) in numbered where excess > 0 {
+        for (name, _) in numbered.dropLast(limit) where keep.map({ FileSystem.baseName($0) != name }) ?? true {
             let path = FileSystem.join(directory, name)
-            if let keep, FileSystem.baseName(keep) == name { continue }
             FileSystem.removeFlatDirectory(path)
             removed.append(path)
-            excess -= 1
         }
         return removed
     }
