@@ -19,6 +19,9 @@ A case:
     names     text the error's "field" or "message" must contain (the field or file at fault)
     results   for OK classify/tokenize: the number of results expected
     max_tokens  for OK tokenize: no sequence longer than this
+    absent    text the out_json document must not contain (file contents an error must not echo)
+    timeout   run the case in a child process and fail it after this many seconds (a hang)
+    stack_kb  make the call on a thread with this stack size
 """
 
 import json
@@ -189,8 +192,9 @@ def build(workdir):
         cfg.update(changes)
         return {k: v for k, v in cfg.items() if v is not None}
 
-    def train(id, expect, names=None, raw=None, **changes):
-        case("train/" + id, "train", raw if raw is not None else j(train_config(**changes)), expect, names)
+    def train(id, expect, names=None, raw=None, extra=None, **changes):
+        case("train/" + id, "train", raw if raw is not None else j(train_config(**changes)), expect, names,
+             **(extra or {}))
 
     train("tiny-run-ok", "OK")
     train("unknown-key", "INVALID_ARGUMENT", "bogus_key", bogus_key=1)
