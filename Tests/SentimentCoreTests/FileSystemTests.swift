@@ -135,3 +135,28 @@ import Testing
         }
     }
 }
+
+// FileSystem.makeDirectories and openRegularFile on hostile paths and files.
+@Suite struct HostileFileTests {
+    /// FIFOs, devices, sockets and symlink loops are refused before any read could block;
+    /// a file over the cap is refused by its size, without reading it.
+    @Test func onlyRegularFilesWithinTheCapAreRead() throws {
+        let tmp = try TempDir()
+        let fifo = tmp.sub("fifo")
+        #expect(mkfifo(fifo, 0o600) == 0)
+        #expect(symlink("/dev/zero", tmp.sub("zero")) == 0)
+        #expect(symlink("loop", tmp.sub("loop")) == 0)
+        for path in [fifo, tmp.sub("zero"), tmp.sub("loop"), tmp.path] {
+            #expect { _ = try FileSystem.readFile(path, field: "vocab.txt", limit: 1 << 20) } throws: { e in
+                (e as? SentimentError).map { $0.status == .io && $0.field == "vocab.txt" } ?? false
+            }
+        }
+        let sparse = tmp.sub("sparse")
+        let fd = creat(sparse, 0o644)
+        #expect(ftruncate(fd, 20 << 30) == 0)
+        close(fd)
+        #expect { _ = try FileSystem.readFile(sparse, limit: 64 << 20) } throws: { e in
+            (e as? SentimentError).map { $0.status == .format && $0.field == sparse } ?? false
+        }
+    }
+}

@@ -27,6 +27,7 @@ A case:
 import json
 import os
 import shutil
+import socket
 import struct
 import sys
 from pathlib import Path
@@ -99,6 +100,31 @@ def write(path, content):
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(content if isinstance(content, bytes) else content.encode())
     return path
+
+
+def special_file(path, kind):
+    """Replaces `path` with a special file: fifo, socket, dev-zero, dev-urandom (symlinks),
+    symlink-loop, or sparse-20GB (a regular file of 20 GB of holes)."""
+    path = Path(path)
+    if path.exists() or path.is_symlink():
+        path.unlink()
+    if kind == "fifo":
+        os.mkfifo(path)
+    elif kind == "socket":
+        s = socket.socket(socket.AF_UNIX)
+        s.bind(str(path))
+        s.close()
+    elif kind in ("dev-zero", "dev-urandom"):
+        path.symlink_to("/dev/" + kind[4:])
+    elif kind == "symlink-loop":
+        path.symlink_to(path.name)
+    elif kind == "sparse-20GB":
+        with open(path, "wb") as f:
+            f.truncate(20 << 30)
+    return path
+
+
+SPECIAL_FILES = ["fifo", "socket", "dev-zero", "dev-urandom", "symlink-loop", "sparse-20GB"]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -458,6 +484,21 @@ def build(workdir):
     case("classify/window-100KB-text", "classify", j({"texts": ["a good movie , " * 7000], "long_text": "window"}), "OK",
          results=1)
     case("tokenize/text_pairs-count", "tokenize", j({"texts": ["a"], "text_pairs": []}), "INVALID_ARGUMENT", "text_pairs")
+
+    # --- Hardening, round 2 (issue 20) ------------------------------------------------------------
+    # Special files as every file the library reads: refused (IO) or over the file's size cap
+    # (FORMAT), naming the file, without blocking. Each runs in a child with a timeout.
+    for name in ("config.json", "vocab.txt", "tokenizer_config.json", "model.safetensors"):
+        for kind in SPECIAL_FILES:
+            d = copy_fixture(w, f"special-{name}-{kind}")
+            special_file(d / name, kind)
+            load(f"{name}-{kind}", {"model_dir": str(d), "max_length": 64}, "FORMAT" if kind == "sparse-20GB" else "IO",
+                 name, timeout=60)
+    for kind in ("fifo", "socket", "dev-zero", "symlink-loop"):
+        path = special_file(w / "data" / f"special-{kind}.tsv", kind)
+        case(f"evaluate/data_file-{kind}", "evaluate", j({"data_file": str(path)}), "IO", "data_file", timeout=60)
+        train(f"train_file-{kind}", "IO", "train_file", extra={"timeout": 60}, train_file=str(path))
+        train(f"eval_file-{kind}", "IO", "eval_file", extra={"timeout": 60}, eval_file=str(path))
 
     # --- Output: a folder that cannot be written --------------------------------------------------
     blocker = write(w / "a-regular-file", "not a folder")

@@ -43,6 +43,12 @@ public enum FileSystem {
 
     public static func exists(_ path: String) -> Bool { kind(path) != .missing }
 
+    /// Whether `path` names anything, a broken or looping symlink included (lstat).
+    public static func hasEntry(_ path: String) -> Bool {
+        var st = stat()
+        return lstat(path, &st) == 0
+    }
+
     /// (device, inode) of an existing path, to tell whether two paths are the same file.
     static func identity(_ path: String) -> (UInt64, UInt64)? {
         var st = stat()
@@ -50,20 +56,38 @@ public enum FileSystem {
         return (UInt64(st.st_dev), UInt64(st.st_ino))
     }
 
-    /// Reads a whole regular file. Missing or unreadable -> `.io`; larger than `limit` -> `.format`.
-    public static func readFile(_ path: String, limit: Int) throws -> [UInt8] {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw SentimentError.io("cannot open \(path): \(errnoText())", field: path) }
-        defer { close(fd) }
+    /// Opens `path` for reading, refusing anything but a regular file before any read can block:
+    /// open(O_NONBLOCK) so a FIFO does not wait for a writer, fstat, S_ISREG, then the size cap
+    /// (nil = none). Errors name `field` (default: the path): `.io` for a missing, unreadable or
+    /// special file, `.format` for one over `limit`. The caller closes the descriptor.
+    public static func openRegularFile(_ path: String, field: String? = nil, limit: Int?) throws -> (fd: Int32, size: Int) {
+        let field = field ?? path
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
+        guard fd >= 0 else { throw SentimentError.io("cannot open \(path): \(errnoText())", field: field) }
         var st = stat()
-        guard fstat(fd, &st) == 0 else { throw SentimentError.io("cannot stat \(path): \(errnoText())", field: path) }
+        guard fstat(fd, &st) == 0 else {
+            let reason = errnoText()
+            close(fd)
+            throw SentimentError.io("cannot stat \(path): \(reason)", field: field)
+        }
         guard st.st_mode & S_IFMT == S_IFREG else {
-            throw SentimentError.io("\(path) is not a regular file", field: path)
+            close(fd)
+            throw SentimentError.io("\(path) is not a regular file", field: field)
         }
         let size = Int(st.st_size)
-        guard size <= limit else {
-            throw SentimentError.format("\(path) is \(size) bytes, more than the \(limit)-byte limit for this file", field: path)
+        if let limit, size > limit {
+            close(fd)
+            throw SentimentError.format("\(path) is \(size) bytes, more than the \(limit)-byte limit for this file", field: field)
         }
+        _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK)
+        return (fd, size)
+    }
+
+    /// Reads a whole regular file (see `openRegularFile`), at most `limit` bytes even if it grows.
+    public static func readFile(_ path: String, field: String? = nil, limit: Int) throws -> [UInt8] {
+        let (fd, size) = try openRegularFile(path, field: field, limit: limit)
+        defer { close(fd) }
+        let field = field ?? path
         var bytes = [UInt8](repeating: 0, count: size)
         var done = 0
         while done < size {
@@ -73,7 +97,7 @@ public enum FileSystem {
             }
             if n < 0 {
                 if errno == EINTR { continue }
-                throw SentimentError.io("cannot read \(path): \(errnoText())", field: path)
+                throw SentimentError.io("cannot read \(path): \(errnoText())", field: field)
             }
             if n == 0 { break }  // shrank while reading
             done += n
