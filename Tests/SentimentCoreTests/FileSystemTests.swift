@@ -138,6 +138,27 @@ import Testing
 
 // FileSystem.makeDirectories and openRegularFile on hostile paths and files.
 @Suite struct HostileFileTests {
+    /// Iterative: thousands of components neither recurse nor copy the path per level.
+    @Test func makeDirectoriesHandlesDeepPaths() throws {
+        let tmp = try TempDir()
+        let deep = tmp.path + String(repeating: "/d", count: 300)
+        try FileSystem.makeDirectories(deep)
+        #expect(FileSystem.kind(deep) == .directory)
+        try FileSystem.makeDirectories(deep)   // existing: nothing to do
+        let tooDeep = "/proc/sentiment-deep" + String(repeating: "/d", count: 20_000)
+        #expect { try FileSystem.makeDirectories(tooDeep) } throws: { e in
+            (e as? SentimentError).map { $0.status == .io && $0.message.contains("/proc/sentiment-deep:") } ?? false
+        }
+        try "x".withCString { text in
+            let fd = creat(tmp.sub("file"), 0o644)
+            _ = write(fd, text, 1)
+            close(fd)
+        }
+        #expect { try FileSystem.makeDirectories(tmp.sub("file/a/b")) } throws: { e in
+            (e as? SentimentError).map { $0.status == .io && $0.message.contains(tmp.sub("file/a")) } ?? false
+        }
+    }
+
     /// FIFOs, devices, sockets and symlink loops are refused before any read could block;
     /// a file over the cap is refused by its size, without reading it.
     @Test func onlyRegularFilesWithinTheCapAreRead() throws {

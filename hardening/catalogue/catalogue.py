@@ -500,6 +500,31 @@ def build(workdir):
         train(f"train_file-{kind}", "IO", "train_file", extra={"timeout": 60}, train_file=str(path))
         train(f"eval_file-{kind}", "IO", "eval_file", extra={"timeout": 60}, eval_file=str(path))
 
+    # Deep recursion: an output_dir of thousands of components; JSON nested to the cap on small stacks.
+    deep = "/proc/sentiment-deep/" + "d/" * 20000
+    case("save/output_dir-20000-components-128KB-stack", "save", j({"output_dir": deep}), "IO", "/proc/sentiment-deep",
+         timeout=60, stack_kb=128)
+    train("output_dir-20000-components-128KB-stack", "IO", "/proc/sentiment-deep",
+          extra={"timeout": 60, "stack_kb": 128}, output_dir=deep, save_strategy="last")
+    cap = 64   # JSON.maxDepth: the top-level object is level 1
+    arrays = lambda levels: "[" * levels + "]" * levels  # noqa: E731
+    objects = lambda levels: '{"a": ' * (levels - 1) + "{}" + "}" * (levels - 1)  # noqa: E731
+    for kb in (64, 128):
+        for shape, nest in (("arrays", arrays), ("objects", objects)):
+            load(f"json-{shape}-at-depth-cap-{kb}KB-stack", '{"model_dir": %s}' % nest(cap - 1), "INVALID_ARGUMENT",
+                 "model_dir", timeout=60, stack_kb=kb)
+            load(f"json-{shape}-past-depth-cap-{kb}KB-stack", '{"model_dir": %s}' % nest(cap), "INVALID_ARGUMENT",
+                 "nesting", timeout=60, stack_kb=kb)
+            case(f"classify/json-{shape}-at-depth-cap-{kb}KB-stack", "classify", '{"texts": %s}' % nest(cap - 1),
+                 "INVALID_ARGUMENT", "texts", timeout=60, stack_kb=kb)
+            train(f"json-{shape}-at-depth-cap-{kb}KB-stack", "INVALID_ARGUMENT", "labels",
+                  raw=j(train_config())[:-1] + ', "labels": %s}' % nest(cap - 1), extra={"timeout": 60, "stack_kb": kb})
+    d = checkpoint_with_config(w, "config-nested-to-cap", {"task_specific_params": json.loads(nest(cap - 1))})
+    load("config-nested-to-depth-cap-128KB-stack", {"model_dir": str(d), "max_length": 64}, "OK", timeout=60,
+         stack_kb=128)
+    d = checkpoint_with_config(w, "config-nested-past-cap", {"task_specific_params": json.loads(nest(cap))})
+    load_dir("config-nested-past-depth-cap", d, "FORMAT", "config.json")
+
     # --- Output: a folder that cannot be written --------------------------------------------------
     blocker = write(w / "a-regular-file", "not a folder")
     case("save/output_dir-under-a-file", "save", j({"output_dir": str(blocker / "out")}), "IO", "a-regular-file")

@@ -105,17 +105,31 @@ public enum FileSystem {
         return done == size ? bytes : Array(bytes[0..<done])
     }
 
-    /// `mkdir -p`: creates `path` and missing parents (mode 0755).
+    /// `mkdir -p`: creates `path` and missing parents (mode 0755). Iterative over one buffer,
+    /// a NUL put at each slash in turn: no recursion, no copy per component.
     public static func makeDirectories(_ path: String) throws {
         switch kind(path) {
         case .directory: return
         case .file, .other: throw SentimentError.io("\(path) exists and is not a directory", field: path)
         case .missing: break
         }
-        let parent = directoryName(path)
-        if parent != path, !parent.isEmpty, parent != "." { try makeDirectories(parent) }
-        if mkdir(path, 0o755) != 0, errno != EEXIST {
-            throw SentimentError.io("cannot create directory \(path): \(errnoText())", field: path)
+        var buffer = Array(path.utf8CString)
+        let n = buffer.count - 1   // without the NUL
+        guard n > 0 else { throw SentimentError.io("cannot create a directory with an empty name", field: path) }
+        let slash = CChar(bitPattern: UInt8(ascii: "/"))
+        for end in 1...n where end == n || (buffer[end] == slash && buffer[end - 1] != slash) {
+            let saved = buffer[end]
+            buffer[end] = 0
+            let failed = mkdir(buffer, 0o755) != 0 && errno != EEXIST
+            let code = errno
+            let prefix = failed ? String(decoding: buffer[..<end].map { UInt8(bitPattern: $0) }, as: UTF8.self) : ""
+            buffer[end] = saved
+            if failed {
+                throw SentimentError.io("cannot create directory \(prefix): \(errnoText(code))", field: path)
+            }
+        }
+        guard kind(path) == .directory else {   // EEXIST: a file, or a dangling symlink
+            throw SentimentError.io("\(path) exists and is not a directory", field: path)
         }
     }
 
