@@ -500,6 +500,24 @@ def build(workdir):
         train(f"train_file-{kind}", "IO", "train_file", extra={"timeout": 60}, train_file=str(path))
         train(f"eval_file-{kind}", "IO", "eval_file", extra={"timeout": 60}, eval_file=str(path))
 
+    # U+0000 in a path would cut it short and open another file: refused naming the field.
+    nul = "\u0000"
+    load("model_dir-nul", {"model_dir": model + nul + "x", "max_length": 64}, "INVALID_ARGUMENT", "model_dir")
+    case("evaluate/data_file-nul", "evaluate", j({"data_file": "/etc/passwd" + nul + ".tsv"}), "INVALID_ARGUMENT",
+         "data_file")
+    case("save/output_dir-nul", "save", j({"output_dir": str(w / "out") + nul + "x"}), "INVALID_ARGUMENT", "output_dir")
+    for key in ("model_dir", "train_file", "eval_file", "output_dir"):
+        value = {"model_dir": model, "train_file": str(train_tsv), "eval_file": str(train_tsv),
+                 "output_dir": str(w / "never-trained")}[key]
+        train(f"{key}-nul", "INVALID_ARGUMENT", key, **{"save_strategy": "last", "output_dir": str(w / "never-trained"),
+                                                      key: value + nul + "x"})
+    # A file that is not a data file: the error names the missing column, not the file's text.
+    secret = write(w / "data" / "secret.tsv", "SECRET-first-line:x:0:0:root:/root:/bin/bash\nSECRET-second\n")
+    case("evaluate/not-a-data-file-no-echo", "evaluate", j({"data_file": str(secret)}), "FORMAT", "'sentence' column",
+         absent="SECRET")
+    train("train_file-not-a-data-file-no-echo", "FORMAT", "'sentence' column", extra={"absent": "SECRET"},
+          train_file=str(secret))
+
     # Deep recursion: an output_dir of thousands of components; JSON nested to the cap on small stacks.
     deep = "/proc/sentiment-deep/" + "d/" * 20000
     case("save/output_dir-20000-components-128KB-stack", "save", j({"output_dir": deep}), "IO", "/proc/sentiment-deep",
