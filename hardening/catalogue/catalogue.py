@@ -24,6 +24,7 @@ A case:
     stack_kb  make the call on a thread with this stack size
 """
 
+import array
 import json
 import os
 import shutil
@@ -100,6 +101,23 @@ def write(path, content):
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(content if isinstance(content, bytes) else content.encode())
     return path
+
+
+def tensors_of(header, data):
+    """{name: [dtype, shape, bytes]} in file order, and the metadata."""
+    named = [(k, v) for k, v in header.items() if k != "__metadata__"]
+    named.sort(key=lambda kv: kv[1]["data_offsets"][0])
+    return {k: [v["dtype"], v["shape"], data[v["data_offsets"][0]:v["data_offsets"][1]]] for k, v in named}
+
+
+def safetensors_from(tensors, metadata):
+    """A self-consistent safetensors file of `tensors` (as `tensors_of` returns)."""
+    header, data, at = {"__metadata__": metadata}, b"", 0
+    for name, (dtype, shape, raw) in tensors.items():
+        header[name] = {"dtype": dtype, "shape": shape, "data_offsets": [at, at + len(raw)]}
+        data += raw
+        at += len(raw)
+    return safetensors_bytes(header, data)
 
 
 def special_file(path, kind):
@@ -395,11 +413,34 @@ def build(workdir):
     st("missing-tensor", safetensors_bytes({k: v for k, v in header.items() if k != first}, data))
     st("wrong-dtype-I64", safetensors_bytes(patched(dtype="I64", shape=[header[first]["shape"][0] // 2]), data),
        first)
-    nan_weights = bytearray(data)
-    nan_weights[lo:hi] = struct.pack("<f", float("nan")) * ((hi - lo) // 4)
-    d = checkpoint_with_safetensors(w, "st-nan-weights", safetensors_bytes(header, bytes(nan_weights)))
-    load_dir("safetensors-nan-weights-load", d, "OK", None)
+    huge_weights = bytearray(data)
+    huge_weights[lo:hi] = struct.pack("<f", 1e30) * ((hi - lo) // 4)
+    d = checkpoint_with_safetensors(w, "st-huge-weights", safetensors_bytes(header, bytes(huge_weights)))
+    load_dir("safetensors-huge-finite-weights-load", d, "OK", None)
     case("train/nan-loss-stops", "train", j(train_config(model_dir=str(d))), "ERROR", "learning_rate")
+    # Non-finite weights in any float dtype: refused at load, naming the tensor (one pass).
+    tensors = tensors_of(header, data)
+    word = next(k for k in tensors if k.endswith("word_embeddings.weight"))
+    last = list(tensors)[-1]
+    for dtype, bad, size in [("F32", struct.pack("<f", float("nan")), 4), ("F32", struct.pack("<f", float("inf")), 4),
+                             ("F32", struct.pack("<f", float("-inf")), 4), ("F16", struct.pack("<H", 0x7C00), 2),
+                             ("BF16", struct.pack("<H", 0x7FC0), 2), ("F64", struct.pack("<d", float("inf")), 8)]:
+        for name in (first, word, last):
+            t = {k: list(v) for k, v in tensors.items()}
+            n = len(t[name][2]) // 4
+            values = array.array("f", t[name][2])
+            if dtype == "F16":
+                raw = struct.pack(f"<{n}e", *values)
+            elif dtype == "BF16":
+                raw = b"".join(struct.pack("<f", v)[2:] for v in values)
+            elif dtype == "F64":
+                raw = array.array("d", values).tobytes()
+            else:
+                raw = values.tobytes()
+            at = (n // 2) * size
+            t[name] = [dtype, t[name][1], raw[:at] + bad + raw[at + size:]]
+            label = f"{dtype}-{struct.unpack('<d', bad)[0] if size == 8 else bad.hex()}-in-{name}"
+            st(f"non-finite-{label}", safetensors_from(t, {"format": "pt"}), name)
 
     # --- Training data ---------------------------------------------------------------------------
     for name, content, names in [

@@ -94,7 +94,7 @@ struct CheckpointFiles {
     }
 
     /// Loads the first present candidate as float32 with the expected shape.
-    /// Missing -> `.format` naming the tensor and file; wrong shape -> `.format` with expected vs found.
+    /// Missing, wrong shape, or NaN/inf values -> `.format` naming the tensor and file.
     mutating func load(_ candidates: [String], shape: [Int], note: String = "") throws -> Tensor {
         let primary = candidates.first ?? "?"
         guard let name = find(candidates), let (file, e) = entry(name) else {
@@ -106,8 +106,12 @@ struct CheckpointFiles {
                 "tensor \(name) in \(file.path) has shape \(e.shape), expected \(shape) from config.json\(note)", field: name)
         }
         used.insert(name)
-        if e.dtype == .i8 { return try loadInt8(name, file: file, entry: e) }
-        return try file.floatTensor(name)
+        let t = e.dtype == .i8 ? try loadInt8(name, file: file, entry: e) : try file.floatTensor(name)
+        // NaN or inf weights would give labels with null scores; refuse them here.
+        guard t.allFinite else {
+            throw SentimentError.format("tensor \(name) in \(file.path) holds NaN or infinite values", field: name)
+        }
+        return t
     }
 
     /// An int8 tensor of an int8 checkpoint: I8 [rows, ...] with F32 `<name>_scale` [rows],
