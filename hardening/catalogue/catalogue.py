@@ -120,6 +120,28 @@ def safetensors_from(tensors, metadata):
     return safetensors_bytes(header, data)
 
 
+def int8_tensors(tensors):
+    """The fixture as an int8 checkpoint (Sources/.../QuantizedEncoder.swift): the block linear
+    weights and the word embeddings as I8 with one F32 `_scale` per row, the rest F32."""
+    out = {}
+    for name, (dtype, shape, raw) in tensors.items():
+        out[name] = [dtype, shape, raw]
+        if not (name.endswith("word_embeddings.weight") or (".layer." in name and name.endswith("dense.weight"))
+                or name.endswith(("query.weight", "key.weight", "value.weight"))):
+            continue
+        values = array.array("f", raw)
+        rows, cols = shape
+        q, scales = array.array("b"), array.array("f")
+        for r in range(rows):
+            row = values[r * cols:(r + 1) * cols]
+            scale = max(abs(v) for v in row) / 127 or 1.0
+            scales.append(scale)
+            q.extend(max(-127, min(127, round(v / scale))) for v in row)
+        out[name] = ["I8", shape, q.tobytes()]
+        out[name + "_scale"] = ["F32", [rows], scales.tobytes()]
+    return out
+
+
 def special_file(path, kind):
     """Replaces `path` with a special file: fifo, socket, dev-zero, dev-urandom (symlinks),
     symlink-loop, or sparse-20GB (a regular file of 20 GB of holes)."""
@@ -583,6 +605,35 @@ def build(workdir):
          stack_kb=128)
     d = checkpoint_with_config(w, "config-nested-past-cap", {"task_specific_params": json.loads(nest(cap))})
     load_dir("config-nested-past-depth-cap", d, "FORMAT", "config.json")
+
+    # int8 checkpoints: a valid one loads at fp32 and int8; a bad `_scale` is refused naming it.
+    q8 = int8_tensors(tensors)
+    meta8 = {"format": "pt", "quantization": "sentiment-int8"}
+    d = checkpoint_with_safetensors(w, "int8-valid", safetensors_from(q8, meta8))
+    for precision in ("fp32", "int8"):
+        load(f"int8-checkpoint-{precision}-ok", {"model_dir": str(d), "max_length": 64, "precision": precision}, "OK")
+    scale = next(k for k in q8 if k.endswith("query.weight_scale"))
+    for label, value in [("1e38", 1e38), ("inf", float("inf")), ("nan", float("nan")), ("0", 0.0), ("negative", -0.01),
+                         ("3e36", 3e36)]:
+        t = {k: list(v) for k, v in q8.items()}
+        values = array.array("f", t[scale][2])
+        values[len(values) // 2] = value
+        t[scale][2] = values.tobytes()
+        d = checkpoint_with_safetensors(w, f"int8-scale-{label}", safetensors_from(t, meta8))
+        for precision in ("fp32", "int8"):
+            load(f"int8-scale-{label}-{precision}", {"model_dir": str(d), "max_length": 64, "precision": precision},
+                 "FORMAT", scale)
+    t = {k: v for k, v in q8.items() if k != scale}
+    d = checkpoint_with_safetensors(w, "int8-scale-missing", safetensors_from(t, meta8))
+    load_dir("int8-scale-missing", d, "FORMAT", scale)
+    t = {k: list(v) for k, v in q8.items()}
+    t[scale] = ["F32", [t[scale][1][0] - 1], t[scale][2][:-4]]
+    d = checkpoint_with_safetensors(w, "int8-scale-wrong-shape", safetensors_from(t, meta8))
+    load_dir("int8-scale-wrong-shape", d, "FORMAT", scale)
+    t = {k: list(v) for k, v in q8.items()}
+    t[scale] = ["F16", t[scale][1], struct.pack(f"<{t[scale][1][0]}e", *array.array("f", t[scale][2]))]
+    d = checkpoint_with_safetensors(w, "int8-scale-f16", safetensors_from(t, meta8))
+    load_dir("int8-scale-f16", d, "FORMAT", scale)
 
     # --- Output: a folder that cannot be written --------------------------------------------------
     blocker = write(w / "a-regular-file", "not a folder")

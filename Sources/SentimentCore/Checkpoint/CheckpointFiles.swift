@@ -124,8 +124,11 @@ struct CheckpointFiles {
                 "int8 tensor \(name) in \(file.path) needs an F32 tensor \(scaleName) of shape [\(rows)]", field: scaleName)
         }
         let scales = try scaleFile.floatTensor(scaleName).array
-        guard scales.allSatisfy({ $0.isFinite && $0 > 0 }) else {
-            throw SentimentError.format("\(scaleName) in \(scaleFile.path) has a scale that is not finite and positive", field: scaleName)
+        // 127 x scale finite: every dequantized weight is a finite float (1e38 is not).
+        guard scales.allSatisfy({ $0 > 0 && ($0 * 127).isFinite }) else {
+            throw SentimentError.format(
+                "\(scaleName) in \(scaleFile.path) has a scale that is not positive, or so large that 127 x scale is not a finite float",
+                field: scaleName)
         }
         used.insert(scaleName)
         let t = try Tensor(shape: e.shape)
