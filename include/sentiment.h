@@ -40,8 +40,9 @@
  *     run then stops within one optimizer step).
  *   - sentiment_train runs on the calling thread; several threads may train at once on
  *     separate output folders without affecting each other's results.
- *   - Compute threads: "threads" in the JSON (0 = OMP_NUM_THREADS or all cores). The
- *     library runs its parallel loops and oneDNN on the libgomp (OpenMP) thread pool.
+ *   - Compute threads: "threads" in the JSON (0 = OMP_NUM_THREADS or all cores), at most
+ *     the CPUs the process may use (its affinity mask and cgroup CPU quota). The library
+ *     runs its parallel loops and oneDNN on the libgomp (OpenMP) thread pool.
  *   - Saved checkpoints are written as a set: into a staging folder beside the output
  *     folder, which then replaces it in one rename (or one renameat2 exchange when the
  *     folder holds plain files; with subfolders the files go in one by one, config.json

@@ -181,3 +181,34 @@ import Testing
         }
     }
 }
+
+// Parallel.availableCPUs: the cgroup CPU quota, read from a fake /proc and /sys/fs/cgroup.
+@Suite struct CPUQuotaTests {
+    func tree(_ files: [String: String]) throws -> TempDir {
+        let tmp = try TempDir()
+        for (path, text) in files {
+            try FileSystem.makeDirectories(FileSystem.directoryName(tmp.path + path))
+            try FileSystem.writeAtomically(tmp.path + path) { try $0.write(Array(text.utf8)) }
+        }
+        return tmp
+    }
+
+    @Test func cgroupV2TakesTheTightestQuotaUpToTheRoot() throws {
+        let t = try tree(["/proc/self/cgroup": "0::/jobs/one\n", "/sys/fs/cgroup/jobs/one/cpu.max": "150000 100000\n",
+                          "/sys/fs/cgroup/jobs/cpu.max": "max 100000\n", "/sys/fs/cgroup/cpu.max": "max 100000\n"])
+        #expect(Parallel.cgroupCPUQuota(root: t.path) == 2)   // 1.5 CPUs, rounded up
+        try FileSystem.writeAtomically(t.path + "/sys/fs/cgroup/jobs/cpu.max") { try $0.write(Array("50000 100000\n".utf8)) }
+        #expect(Parallel.cgroupCPUQuota(root: t.path) == 1)
+    }
+
+    @Test func cgroupV1AndNoQuota() throws {
+        let v1 = try tree(["/proc/self/cgroup": "4:memory:/x\n2:cpu,cpuacct:/x\n",
+                           "/sys/fs/cgroup/cpu,cpuacct/x/cpu.cfs_quota_us": "300000\n",
+                           "/sys/fs/cgroup/cpu,cpuacct/x/cpu.cfs_period_us": "100000\n"])
+        #expect(Parallel.cgroupCPUQuota(root: v1.path) == 3)
+        let none = try tree(["/proc/self/cgroup": "2:cpu,cpuacct:/\n", "/sys/fs/cgroup/cpu,cpuacct/cpu.cfs_quota_us": "-1\n",
+                             "/sys/fs/cgroup/cpu,cpuacct/cpu.cfs_period_us": "100000\n"])
+        #expect(Parallel.cgroupCPUQuota(root: none.path) == nil)
+        #expect(Parallel.clampedThreads(1024) == Parallel.availableCPUs && Parallel.availableCPUs >= 1)
+    }
+}

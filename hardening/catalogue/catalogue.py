@@ -635,6 +635,11 @@ def build(workdir):
     d = checkpoint_with_safetensors(w, "int8-scale-f16", safetensors_from(t, meta8))
     load_dir("int8-scale-f16", d, "FORMAT", scale)
 
+    # threads 1024 runs on at most the CPUs the process may use (libgomp exits when it cannot
+    # create a thread).
+    load("threads-1024-clamped", {"model_dir": model, "max_length": 64, "threads": 1024}, "OK", timeout=60)
+    train("threads-1024-clamped", "OK", extra={"timeout": 60}, threads=1024)
+
     # --- Output: a folder that cannot be written --------------------------------------------------
     blocker = write(w / "a-regular-file", "not a folder")
     case("save/output_dir-under-a-file", "save", j({"output_dir": str(blocker / "out")}), "IO", "a-regular-file")

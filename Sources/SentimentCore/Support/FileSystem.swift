@@ -83,26 +83,34 @@ public enum FileSystem {
         return (fd, size)
     }
 
-    /// Reads a whole regular file (see `openRegularFile`), at most `limit` bytes even if it grows.
+    /// Reads a whole regular file (see `openRegularFile`) to its end, which may come after its
+    /// stat size (/proc and cgroup files say 0); one growing past `limit` is `.format` too.
     public static func readFile(_ path: String, field: String? = nil, limit: Int) throws -> [UInt8] {
         let (fd, size) = try openRegularFile(path, field: field, limit: limit)
         defer { close(fd) }
         let field = field ?? path
-        var bytes = [UInt8](repeating: 0, count: size)
+        var bytes = [UInt8](repeating: 0, count: Swift.min(Swift.max(size, 4096), limit) + 1)
         var done = 0
-        while done < size {
+        while true {
+            if done == bytes.count {   // full: grow, up to one byte past the cap
+                guard done <= limit else {
+                    throw SentimentError.format("\(path) grew past the \(limit)-byte limit for this file", field: field)
+                }
+                bytes += [UInt8](repeating: 0, count: Swift.min(bytes.count, limit + 1 - bytes.count))
+            }
             let n = bytes.withUnsafeMutableBytes { buf -> Int in
                 guard let base = buf.baseAddress else { return 0 }
-                return read(fd, base + done, size - done)
+                return read(fd, base + done, buf.count - done)
             }
             if n < 0 {
                 if errno == EINTR { continue }
                 throw SentimentError.io("cannot read \(path): \(errnoText())", field: field)
             }
-            if n == 0 { break }  // shrank while reading
+            if n == 0 { break }
             done += n
         }
-        return done == size ? bytes : Array(bytes[0..<done])
+        bytes.removeSubrange(done...)
+        return bytes
     }
 
     /// `mkdir -p`: creates `path` and missing parents (mode 0755). Iterative over one buffer,

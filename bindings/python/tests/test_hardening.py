@@ -152,3 +152,31 @@ def test_stale_handles_are_never_reused(tiny_dir):
                            timeout=120, env=env)
     assert child.returncode == 0, child.stderr[-2000:]
     assert json.loads(child.stdout) == {"reused": 0, "distinct": 200}
+
+
+THREADS = r"""
+import json, os, sys
+import sentiment
+if len(sys.argv) > 2:
+    os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
+cpus = len(os.sched_getaffinity(0))
+with sentiment.Model(sys.argv[1], max_length=64, threads=int(os.environ.get("THREADS", "1024"))) as m:
+    results = m.classify(["a good movie"] * 64, batch_size=64)
+    print(json.dumps({"cpus": cpus, "threads": m.info["threads"], "results": len(results)}))
+"""
+
+
+@pytest.mark.parametrize("one_cpu", [False, True], ids=["all-cpus", "one-cpu"])
+@pytest.mark.parametrize("threads, omp", [("1024", None), ("0", "1024")], ids=["threads-1024", "OMP_NUM_THREADS-1024"])
+def test_threads_are_clamped_to_the_cpus(tiny_dir, threads, omp, one_cpu):
+    """threads 1024 (or OMP_NUM_THREADS=1024) runs on at most the CPUs of the affinity mask (and
+    cgroup quota) instead of asking libgomp for 1024 threads (in a child with a timeout)."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p), "THREADS": threads}
+    env.pop("OMP_NUM_THREADS", None)
+    if omp:
+        env["OMP_NUM_THREADS"] = omp
+    child = subprocess.run([sys.executable, "-c", THREADS, str(tiny_dir)] + (["one"] if one_cpu else []),
+                           capture_output=True, text=True, timeout=120, env=env)
+    assert child.returncode == 0, child.stderr[-2000:]
+    doc = json.loads(child.stdout)
+    assert doc["results"] == 64 and 1 <= doc["threads"] <= doc["cpus"], doc
