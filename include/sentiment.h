@@ -28,9 +28,9 @@
  *     serial calls (hardening/c/concurrency.c checks 8 threads).
  *   - The caller owns a handle from sentiment_model_load() and frees it once with
  *     sentiment_model_free(). A NULL, freed or foreign handle passed to any function is
- *     SENTIMENT_MISUSE, not a crash (but a later load may reuse a freed handle's value, so
- *     drop freed handles); a handle freed while another thread still uses it stays valid
- *     until that call returns.
+ *     SENTIMENT_MISUSE, not a crash; handle values are never reused, so a freed handle never
+ *     answers for a later model. A handle freed while another thread still uses it stays
+ *     valid until that call returns.
  *   - The caller owns every *out_json and frees it with sentiment_string_free() (never
  *     free()); input strings stay the caller's and are not kept after the call.
  *   - Progress callbacks run on the calling thread, synchronously; event_json is valid
@@ -40,8 +40,9 @@
  *     run then stops within one optimizer step).
  *   - sentiment_train runs on the calling thread; several threads may train at once on
  *     separate output folders without affecting each other's results.
- *   - Compute threads: "threads" in the JSON (0 = OMP_NUM_THREADS or all cores). The
- *     library runs its parallel loops and oneDNN on the libgomp (OpenMP) thread pool.
+ *   - Compute threads: "threads" in the JSON (0 = OMP_NUM_THREADS or all cores), at most
+ *     the CPUs the process may use (its affinity mask and cgroup CPU quota). The library
+ *     runs its parallel loops and oneDNN on the libgomp (OpenMP) thread pool.
  *   - Saved checkpoints are written as a set: into a staging folder beside the output
  *     folder, which then replaces it in one rename (or one renameat2 exchange when the
  *     folder holds plain files; with subfolders the files go in one by one, config.json

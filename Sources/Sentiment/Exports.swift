@@ -53,7 +53,7 @@ public func sentiment_model_load(_ configJSON: UnsafePointer<CChar>?, _ outModel
         guard let outModel else { throw SentimentError(.misuse, "out_model is NULL", field: "out_model") }
         let model = try SentimentModel.load(try ModelOptions.parse(configJSON))
         let info = Documents.info(model)
-        outModel.pointee = ModelRegistry.shared.register(model)
+        outModel.pointee = try ModelRegistry.shared.register(model)
         return info
     }
 }

@@ -4,10 +4,10 @@ import SentimentCore
 import Glibc
 #endif
 
-/// Live model handles. A handle is the address of a registry entry, never dereferenced
-/// before it is found here, so a stale, freed or foreign pointer is reported as
-/// SENTIMENT_MISUSE instead of crashing, and a model freed while another thread is
-/// still classifying with it stays alive until that call returns.
+/// Live model handles. A handle is a number from a 64-bit counter, never reused and never
+/// dereferenced, so a stale, freed or foreign pointer is reported as SENTIMENT_MISUSE
+/// (never as another model), and a model freed while another thread is still classifying
+/// with it stays alive until that call returns.
 final class ModelRegistry: @unchecked Sendable {
     static let shared = ModelRegistry()
 
@@ -17,7 +17,8 @@ final class ModelRegistry: @unchecked Sendable {
     }
 
     private var mutex = pthread_mutex_t()
-    private var live: [UnsafeMutableRawPointer: Entry] = [:]
+    private var live: [UInt: Entry] = [:]
+    private var lastHandle: UInt64 = 0
 
     private init() { pthread_mutex_init(&mutex, nil) }
 
@@ -27,17 +28,24 @@ final class ModelRegistry: @unchecked Sendable {
         return body()
     }
 
-    func register(_ model: SentimentModel) -> OpaquePointer {
+    func register(_ model: SentimentModel) throws -> OpaquePointer {
         let entry = Entry(model)
-        let key = Unmanaged.passUnretained(entry).toOpaque()
-        locked { live[key] = entry }
-        return OpaquePointer(key)
+        let key = locked { () -> UInt in
+            lastHandle += 1   // 2^64 loads never happen: no wrap, no reuse
+            let key = UInt(lastHandle)
+            live[key] = entry
+            return key
+        }
+        guard let handle = OpaquePointer(bitPattern: key) else {   // keys start at 1
+            throw SentimentError(.internal, "handle \(key) is NULL")
+        }
+        return handle
     }
 
     /// The model behind `handle`, retained for the caller's use.
     func model(_ handle: OpaquePointer?) throws -> SentimentModel {
         guard let handle else { throw SentimentError(.misuse, "model is NULL", field: "model") }
-        let key = UnsafeMutableRawPointer(handle)
+        let key = UInt(bitPattern: handle)
         guard let entry = locked({ live[key] }) else {
             throw SentimentError(.misuse, "model is not a live handle (already freed, or not from sentiment_model_load)",
                                  field: "model")
@@ -49,7 +57,7 @@ final class ModelRegistry: @unchecked Sendable {
     @discardableResult
     func remove(_ handle: OpaquePointer?) -> Bool {
         guard let handle else { return false }
-        let key = UnsafeMutableRawPointer(handle)
+        let key = UInt(bitPattern: handle)
         return locked { live.removeValue(forKey: key) != nil }
     }
 }

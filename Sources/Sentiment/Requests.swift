@@ -62,7 +62,7 @@ extension ModelOptions {
     static func parse(_ configJSON: UnsafePointer<CChar>?) throws -> ModelOptions {
         let r = try requestReader(configJSON, argument: "config_json",
                                   allowed: ["model_dir", "precision", "max_length", "threads", "head", "seed"])
-        var o = ModelOptions(modelDirectory: try r.requiredString("model_dir"))
+        var o = ModelOptions(modelDirectory: try r.requiredPath("model_dir"))
         o.precision = try r.choice("precision", default: o.precision)
         o.maxLength = try r.int("max_length", in: ModelOptions.maxLengthRange, default: o.maxLength)
         o.threads = try r.int("threads", in: ModelOptions.threadsRange, default: o.threads)
@@ -113,7 +113,7 @@ extension EvaluateOptions {
         let r = try requestReader(requestJSON, argument: "request_json",
                                   allowed: ["data_file", "texts", "text_pairs", "labels", "batch_size"] + JSONObjectReader.dataFileKeys)
         var o: EvaluateOptions
-        if let path = try r.string("data_file") {
+        if let path = try r.path("data_file") {
             guard !r.has("texts"), !r.has("labels"), !r.has("text_pairs") else {
                 throw SentimentError.invalidArgument("give either data_file or texts+labels, not both", field: "data_file")
             }
@@ -142,7 +142,7 @@ extension SaveOptions {
     /// sentiment_model_save's config_json.
     static func parse(_ configJSON: UnsafePointer<CChar>?) throws -> SaveOptions {
         let r = try requestReader(configJSON, argument: "config_json", allowed: ["output_dir", "precision"])
-        var o = SaveOptions(outputDirectory: try r.requiredString("output_dir"))
+        var o = SaveOptions(outputDirectory: try r.requiredPath("output_dir"))
         o.precision = try r.choice("precision", default: o.precision)
         return o
     }
@@ -165,12 +165,12 @@ extension TrainingConfig {
     public static func parse(_ configJSON: UnsafePointer<CChar>?) throws -> TrainingConfig {
         typealias L = TrainingLimits
         let r = try requestReader(configJSON, argument: "config_json", allowed: keys)
-        var c = TrainingConfig(modelDirectory: try r.requiredString("model_dir"), trainFile: try r.requiredString("train_file"))
-        if r.has("eval_file") { c.evalFile = try r.requiredString("eval_file") }
+        var c = TrainingConfig(modelDirectory: try r.requiredPath("model_dir"), trainFile: try r.requiredPath("train_file"))
+        if r.has("eval_file") { c.evalFile = try r.requiredPath("eval_file") }
         let columns = try r.dataFile(path: c.trainFile)
         (c.dataFormat, c.textColumn, c.textPairColumn, c.labelColumn) =
             (columns.format, columns.textColumn, columns.textPairColumn, columns.labelColumn)
-        if r.has("output_dir") { c.outputDirectory = try r.requiredString("output_dir") }
+        if r.has("output_dir") { c.outputDirectory = try r.requiredPath("output_dir") }
         c.learningRate = try r.real("learning_rate", default: c.learningRate, L.learningRate)
         c.trainBatchSize = try r.int("train_batch_size", in: L.batchSize, default: c.trainBatchSize)
         c.evalBatchSize = try r.int("eval_batch_size", in: L.batchSize, default: c.evalBatchSize)

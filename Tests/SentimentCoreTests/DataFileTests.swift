@@ -80,7 +80,7 @@ import Glibc
         #expect(try read(text).texts == ["meh"])   // `text` when there is no `sentence`
         // Other extensions read as TSV unless "format" says otherwise.
         let txt = try write(dir, "data.txt", Array("sentence,label\nok,1\n".utf8))
-        #expect(failure(txt).contains("the header has no 'sentence' column (columns: 'sentence,label', read as TSV); "
+        #expect(failure(txt).contains("the header has no 'sentence' column (1 column read as TSV); "
             + "name the columns with \"text_column\" and \"label_column\", or the format with \"format\""))
         #expect(try read(txt, DataFile(path: txt, format: .csv)).texts == ["ok"])
     }
@@ -100,7 +100,7 @@ import Glibc
             ("mixed.tsv", Array("sentence\tlabel\nok\t1\nbad\tNEGATIVE\n".utf8),
              ":3: label \"NEGATIVE\" is a name but the label on line 2 is an integer"),
             ("range.tsv", Array("sentence\tlabel\nok\t2\n".utf8), ":2: label 2 is outside 0..<2"),
-            ("column.tsv", Array("text\tstars\nok\t1\n".utf8), ":1: the header has no 'label' column (columns: 'text', 'stars', read as TSV)"),
+            ("column.tsv", Array("text\tstars\nok\t1\n".utf8), ":1: the header has no 'label' column (2 columns read as TSV)"),
             ("empty.tsv", [], " is empty (expected a header line naming the columns)"),
         ]
         for (name, bytes, expected) in cases {

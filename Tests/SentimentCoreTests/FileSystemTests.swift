@@ -135,3 +135,80 @@ import Testing
         }
     }
 }
+
+// FileSystem.makeDirectories and openRegularFile on hostile paths and files.
+@Suite struct HostileFileTests {
+    /// Iterative: thousands of components neither recurse nor copy the path per level.
+    @Test func makeDirectoriesHandlesDeepPaths() throws {
+        let tmp = try TempDir()
+        let deep = tmp.path + String(repeating: "/d", count: 300)
+        try FileSystem.makeDirectories(deep)
+        #expect(FileSystem.kind(deep) == .directory)
+        try FileSystem.makeDirectories(deep)   // existing: nothing to do
+        let tooDeep = "/proc/sentiment-deep" + String(repeating: "/d", count: 20_000)
+        #expect { try FileSystem.makeDirectories(tooDeep) } throws: { e in
+            (e as? SentimentError).map { $0.status == .io && $0.message.contains("/proc/sentiment-deep:") } ?? false
+        }
+        try "x".withCString { text in
+            let fd = creat(tmp.sub("file"), 0o644)
+            _ = write(fd, text, 1)
+            close(fd)
+        }
+        #expect { try FileSystem.makeDirectories(tmp.sub("file/a/b")) } throws: { e in
+            (e as? SentimentError).map { $0.status == .io && $0.message.contains(tmp.sub("file/a")) } ?? false
+        }
+    }
+
+    /// FIFOs, devices, sockets and symlink loops are refused before any read could block;
+    /// a file over the cap is refused by its size, without reading it.
+    @Test func onlyRegularFilesWithinTheCapAreRead() throws {
+        let tmp = try TempDir()
+        let fifo = tmp.sub("fifo")
+        #expect(mkfifo(fifo, 0o600) == 0)
+        #expect(symlink("/dev/zero", tmp.sub("zero")) == 0)
+        #expect(symlink("loop", tmp.sub("loop")) == 0)
+        for path in [fifo, tmp.sub("zero"), tmp.sub("loop"), tmp.path] {
+            #expect { _ = try FileSystem.readFile(path, field: "vocab.txt", limit: 1 << 20) } throws: { e in
+                (e as? SentimentError).map { $0.status == .io && $0.field == "vocab.txt" } ?? false
+            }
+        }
+        let sparse = tmp.sub("sparse")
+        let fd = creat(sparse, 0o644)
+        #expect(ftruncate(fd, 20 << 30) == 0)
+        close(fd)
+        #expect { _ = try FileSystem.readFile(sparse, limit: 64 << 20) } throws: { e in
+            (e as? SentimentError).map { $0.status == .format && $0.field == sparse } ?? false
+        }
+    }
+}
+
+// Parallel.availableCPUs: the cgroup CPU quota, read from a fake /proc and /sys/fs/cgroup.
+@Suite struct CPUQuotaTests {
+    func tree(_ files: [String: String]) throws -> TempDir {
+        let tmp = try TempDir()
+        for (path, text) in files {
+            try FileSystem.makeDirectories(FileSystem.directoryName(tmp.path + path))
+            try FileSystem.writeAtomically(tmp.path + path) { try $0.write(Array(text.utf8)) }
+        }
+        return tmp
+    }
+
+    @Test func cgroupV2TakesTheTightestQuotaUpToTheRoot() throws {
+        let t = try tree(["/proc/self/cgroup": "0::/jobs/one\n", "/sys/fs/cgroup/jobs/one/cpu.max": "150000 100000\n",
+                          "/sys/fs/cgroup/jobs/cpu.max": "max 100000\n", "/sys/fs/cgroup/cpu.max": "max 100000\n"])
+        #expect(Parallel.cgroupCPUQuota(root: t.path) == 2)   // 1.5 CPUs, rounded up
+        try FileSystem.writeAtomically(t.path + "/sys/fs/cgroup/jobs/cpu.max") { try $0.write(Array("50000 100000\n".utf8)) }
+        #expect(Parallel.cgroupCPUQuota(root: t.path) == 1)
+    }
+
+    @Test func cgroupV1AndNoQuota() throws {
+        let v1 = try tree(["/proc/self/cgroup": "4:memory:/x\n2:cpu,cpuacct:/x\n",
+                           "/sys/fs/cgroup/cpu,cpuacct/x/cpu.cfs_quota_us": "300000\n",
+                           "/sys/fs/cgroup/cpu,cpuacct/x/cpu.cfs_period_us": "100000\n"])
+        #expect(Parallel.cgroupCPUQuota(root: v1.path) == 3)
+        let none = try tree(["/proc/self/cgroup": "2:cpu,cpuacct:/\n", "/sys/fs/cgroup/cpu,cpuacct/cpu.cfs_quota_us": "-1\n",
+                             "/sys/fs/cgroup/cpu,cpuacct/cpu.cfs_period_us": "100000\n"])
+        #expect(Parallel.cgroupCPUQuota(root: none.path) == nil)
+        #expect(Parallel.clampedThreads(1024) == Parallel.availableCPUs && Parallel.availableCPUs >= 1)
+    }
+}

@@ -62,11 +62,11 @@ enum TokenizerTestSupport {
     }
 
     static func readText(_ path: String) throws -> String {
-        String(decoding: try Vocabulary.readFile(path), as: UTF8.self)
+        String(decoding: try FileSystem.readFile(path, limit: 1 << 30), as: UTF8.self)
     }
 
     static func readJSON(_ path: String) throws -> JSON {
-        try JSON.parse(try Vocabulary.readFile(path))
+        try JSON.parse(try FileSystem.readFile(path, limit: 1 << 30))
     }
 
     static func ids(_ v: JSON?) -> [Int32]? {
@@ -103,7 +103,7 @@ enum TokenizerTestSupport {
     /// Sentences of an SST-2 TSV (header `sentence<TAB>label`), in file order; split on bytes, as the
     /// fixture script does (Python `split("\n")` then `rsplit("\t", 1)`).
     static func sst2Sentences(_ path: String) throws -> [String] {
-        let bytes = try Vocabulary.readFile(path)
+        let bytes = try FileSystem.readFile(path, limit: 1 << 30)
         var lines = bytes.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false)
         if let last = lines.last, last.isEmpty { lines.removeLast() }
         guard let header = lines.first, header.starts(with: Array("sentence\t".utf8)) else {

@@ -7,9 +7,26 @@
  * request bytes included), check the status, that the error document names the field or
  * file, and for OK cases the number of results. One line per failing case, then
  * "catalogue: N cases, M failed". Everything is freed, so ASan/LSan and valgrind runs
- * show only the library's own leaks.
+ * show only the library's own leaks. A case with "stack_kb" is called on a thread with that
+ * stack; one with "timeout" ends the run (naming the case) if it takes longer: a hang.
  */
 #include "testlib.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <unistd.h>
+
+static const char *current_case = "";
+
+static void on_alarm(int sig)
+{
+    (void)sig;
+    static const char prefix[] = "FAIL (timeout, a hang) ";
+    if (write(STDOUT_FILENO, prefix, sizeof prefix - 1) < 0 ||
+        write(STDOUT_FILENO, current_case, strlen(current_case)) < 0 || write(STDOUT_FILENO, "\n", 1) < 0)
+        _exit(1);
+    _exit(1);
+}
 
 static char *read_file(const char *path)
 {
@@ -63,13 +80,48 @@ static int32_t status_value(const char *name)
     return -1;
 }
 
+/* One call of the API; status -1 for an unknown call. */
+struct call {
+    const char *call, *request;
+    sentiment_model *model;
+    char **out_ref;
+    int no_model;
+    sentiment_model *loaded;
+    int32_t status;
+};
+
+static void call_case(struct call *k)
+{
+    const char *call = k->call;
+    if (strcmp(call, "load") == 0)
+        k->status = sentiment_model_load(k->request, k->no_model ? NULL : &k->loaded, k->out_ref);
+    else if (strcmp(call, "info") == 0)
+        k->status = sentiment_model_info(k->model, k->out_ref);
+    else if (strcmp(call, "tokenize") == 0)
+        k->status = sentiment_tokenize(k->model, k->request, k->out_ref);
+    else if (strcmp(call, "classify") == 0)
+        k->status = sentiment_classify(k->model, k->request, k->out_ref);
+    else if (strcmp(call, "evaluate") == 0)
+        k->status = sentiment_evaluate(k->model, k->request, NULL, NULL, k->out_ref);
+    else if (strcmp(call, "save") == 0)
+        k->status = sentiment_model_save(k->model, k->request, k->out_ref);
+    else if (strcmp(call, "train") == 0)
+        k->status = sentiment_train(k->request, NULL, NULL, k->out_ref);
+}
+
+static void *call_thread(void *k)
+{
+    call_case(k);
+    return NULL;
+}
+
 /* Runs one case; returns 1 if it behaved as expected (printing why not otherwise). */
 static int run_case(json_object *c, sentiment_model *valid, sentiment_model *stale)
 {
     const char *id = string_member(c, "id"), *call = string_member(c, "call");
     const char *expect = string_member(c, "expect"), *names = string_member(c, "names");
     const char *model_kind = string_member(c, "model"), *null_out = string_member(c, "null_out");
-    const char *request_file = string_member(c, "request_file");
+    const char *request_file = string_member(c, "request_file"), *absent = string_member(c, "absent");
     char *request = request_file ? read_file(request_file) : NULL;
     if (!request && !request_file && member(c, "request", json_type_string))
         request = strdup(string_member(c, "request"));
@@ -85,25 +137,31 @@ static int run_case(json_object *c, sentiment_model *valid, sentiment_model *sta
     int no_out = null_out && strcmp(null_out, "out_json") == 0;
     char *out = NULL;
     char **out_ref = no_out ? NULL : &out;
-    sentiment_model *loaded = NULL;
-    int32_t status;
-
-    if (strcmp(call, "load") == 0) {
-        int no_model = null_out && strcmp(null_out, "out_model") == 0;
-        status = sentiment_model_load(request, no_model ? NULL : &loaded, out_ref);
-    } else if (strcmp(call, "info") == 0) {
-        status = sentiment_model_info(model, out_ref);
-    } else if (strcmp(call, "tokenize") == 0) {
-        status = sentiment_tokenize(model, request, out_ref);
-    } else if (strcmp(call, "classify") == 0) {
-        status = sentiment_classify(model, request, out_ref);
-    } else if (strcmp(call, "evaluate") == 0) {
-        status = sentiment_evaluate(model, request, NULL, NULL, out_ref);
-    } else if (strcmp(call, "save") == 0) {
-        status = sentiment_model_save(model, request, out_ref);
-    } else if (strcmp(call, "train") == 0) {
-        status = sentiment_train(request, NULL, NULL, out_ref);
+    struct call k = {call, request, model, out_ref, null_out && strcmp(null_out, "out_model") == 0, NULL, -1};
+    json_object *stack_kb = member(c, "stack_kb", json_type_int), *timeout = member(c, "timeout", json_type_int);
+    current_case = id;
+    if (timeout)
+        alarm((unsigned)json_object_get_int(timeout));
+    if (stack_kb) {
+        pthread_attr_t attr;
+        pthread_t thread;
+        pthread_attr_init(&attr);
+        if (pthread_attr_setstacksize(&attr, (size_t)json_object_get_int(stack_kb) * 1024) != 0 ||
+            pthread_create(&thread, &attr, call_thread, &k) != 0) {
+            printf("FAIL %s: cannot start a thread with a %d KB stack\n", id, json_object_get_int(stack_kb));
+            pthread_attr_destroy(&attr);
+            free(request);
+            return 0;
+        }
+        pthread_join(thread, NULL);
+        pthread_attr_destroy(&attr);
     } else {
+        call_case(&k);
+    }
+    alarm(0);
+    sentiment_model *loaded = k.loaded;
+    int32_t status = k.status;
+    if (status < 0) {
         printf("FAIL %s: unknown call %s\n", id, call);
         free(request);
         return 0;
@@ -137,6 +195,10 @@ static int run_case(json_object *c, sentiment_model *valid, sentiment_model *sta
             ok = 0;
         }
     }
+    if (ok && absent && out && strstr(out, absent)) {
+        printf("FAIL %s: the document echoes \"%s\": %s\n", id, absent, out);
+        ok = 0;
+    }
     json_object *results = member(c, "results", json_type_int);
     if (ok && doc && expected == SENTIMENT_OK && results) {
         long longest = 0;
@@ -162,6 +224,7 @@ int main(int argc, char **argv)
     json_object *table = json_object_from_file(argv[1]);
     json_object *cases = member(table, "cases", json_type_array);
     const char *model_dir = string_member(table, "model_dir");
+    signal(SIGALRM, on_alarm);
     if (!cases || !model_dir) {
         fprintf(stderr, "%s: not a catalogue table\n", argv[1]);
         return 2;

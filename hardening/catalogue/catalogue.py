@@ -19,11 +19,16 @@ A case:
     names     text the error's "field" or "message" must contain (the field or file at fault)
     results   for OK classify/tokenize: the number of results expected
     max_tokens  for OK tokenize: no sequence longer than this
+    absent    text the out_json document must not contain (file contents an error must not echo)
+    timeout   run the case in a child process and fail it after this many seconds (a hang)
+    stack_kb  make the call on a thread with this stack size
 """
 
+import array
 import json
 import os
 import shutil
+import socket
 import struct
 import sys
 from pathlib import Path
@@ -96,6 +101,70 @@ def write(path, content):
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(content if isinstance(content, bytes) else content.encode())
     return path
+
+
+def tensors_of(header, data):
+    """{name: [dtype, shape, bytes]} in file order, and the metadata."""
+    named = [(k, v) for k, v in header.items() if k != "__metadata__"]
+    named.sort(key=lambda kv: kv[1]["data_offsets"][0])
+    return {k: [v["dtype"], v["shape"], data[v["data_offsets"][0]:v["data_offsets"][1]]] for k, v in named}
+
+
+def safetensors_from(tensors, metadata):
+    """A self-consistent safetensors file of `tensors` (as `tensors_of` returns)."""
+    header, data, at = {"__metadata__": metadata}, b"", 0
+    for name, (dtype, shape, raw) in tensors.items():
+        header[name] = {"dtype": dtype, "shape": shape, "data_offsets": [at, at + len(raw)]}
+        data += raw
+        at += len(raw)
+    return safetensors_bytes(header, data)
+
+
+def int8_tensors(tensors):
+    """The fixture as an int8 checkpoint (Sources/.../QuantizedEncoder.swift): the block linear
+    weights and the word embeddings as I8 with one F32 `_scale` per row, the rest F32."""
+    out = {}
+    for name, (dtype, shape, raw) in tensors.items():
+        out[name] = [dtype, shape, raw]
+        if not (name.endswith("word_embeddings.weight") or (".layer." in name and name.endswith("dense.weight"))
+                or name.endswith(("query.weight", "key.weight", "value.weight"))):
+            continue
+        values = array.array("f", raw)
+        rows, cols = shape
+        q, scales = array.array("b"), array.array("f")
+        for r in range(rows):
+            row = values[r * cols:(r + 1) * cols]
+            scale = max(abs(v) for v in row) / 127 or 1.0
+            scales.append(scale)
+            q.extend(max(-127, min(127, round(v / scale))) for v in row)
+        out[name] = ["I8", shape, q.tobytes()]
+        out[name + "_scale"] = ["F32", [rows], scales.tobytes()]
+    return out
+
+
+def special_file(path, kind):
+    """Replaces `path` with a special file: fifo, socket, dev-zero, dev-urandom (symlinks),
+    symlink-loop, or sparse-20GB (a regular file of 20 GB of holes)."""
+    path = Path(path)
+    if path.exists() or path.is_symlink():
+        path.unlink()
+    if kind == "fifo":
+        os.mkfifo(path)
+    elif kind == "socket":
+        s = socket.socket(socket.AF_UNIX)
+        s.bind(str(path))
+        s.close()
+    elif kind in ("dev-zero", "dev-urandom"):
+        path.symlink_to("/dev/" + kind[4:])
+    elif kind == "symlink-loop":
+        path.symlink_to(path.name)
+    elif kind == "sparse-20GB":
+        with open(path, "wb") as f:
+            f.truncate(20 << 30)
+    return path
+
+
+SPECIAL_FILES = ["fifo", "socket", "dev-zero", "dev-urandom", "symlink-loop", "sparse-20GB"]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -189,8 +258,9 @@ def build(workdir):
         cfg.update(changes)
         return {k: v for k, v in cfg.items() if v is not None}
 
-    def train(id, expect, names=None, raw=None, **changes):
-        case("train/" + id, "train", raw if raw is not None else j(train_config(**changes)), expect, names)
+    def train(id, expect, names=None, raw=None, extra=None, **changes):
+        case("train/" + id, "train", raw if raw is not None else j(train_config(**changes)), expect, names,
+             **(extra or {}))
 
     train("tiny-run-ok", "OK")
     train("unknown-key", "INVALID_ARGUMENT", "bogus_key", bogus_key=1)
@@ -365,11 +435,34 @@ def build(workdir):
     st("missing-tensor", safetensors_bytes({k: v for k, v in header.items() if k != first}, data))
     st("wrong-dtype-I64", safetensors_bytes(patched(dtype="I64", shape=[header[first]["shape"][0] // 2]), data),
        first)
-    nan_weights = bytearray(data)
-    nan_weights[lo:hi] = struct.pack("<f", float("nan")) * ((hi - lo) // 4)
-    d = checkpoint_with_safetensors(w, "st-nan-weights", safetensors_bytes(header, bytes(nan_weights)))
-    load_dir("safetensors-nan-weights-load", d, "OK", None)
+    huge_weights = bytearray(data)
+    huge_weights[lo:hi] = struct.pack("<f", 1e30) * ((hi - lo) // 4)
+    d = checkpoint_with_safetensors(w, "st-huge-weights", safetensors_bytes(header, bytes(huge_weights)))
+    load_dir("safetensors-huge-finite-weights-load", d, "OK", None)
     case("train/nan-loss-stops", "train", j(train_config(model_dir=str(d))), "ERROR", "learning_rate")
+    # Non-finite weights in any float dtype: refused at load, naming the tensor (one pass).
+    tensors = tensors_of(header, data)
+    word = next(k for k in tensors if k.endswith("word_embeddings.weight"))
+    last = list(tensors)[-1]
+    for dtype, bad, size in [("F32", struct.pack("<f", float("nan")), 4), ("F32", struct.pack("<f", float("inf")), 4),
+                             ("F32", struct.pack("<f", float("-inf")), 4), ("F16", struct.pack("<H", 0x7C00), 2),
+                             ("BF16", struct.pack("<H", 0x7FC0), 2), ("F64", struct.pack("<d", float("inf")), 8)]:
+        for name in (first, word, last):
+            t = {k: list(v) for k, v in tensors.items()}
+            n = len(t[name][2]) // 4
+            values = array.array("f", t[name][2])
+            if dtype == "F16":
+                raw = struct.pack(f"<{n}e", *values)
+            elif dtype == "BF16":
+                raw = b"".join(struct.pack("<f", v)[2:] for v in values)
+            elif dtype == "F64":
+                raw = array.array("d", values).tobytes()
+            else:
+                raw = values.tobytes()
+            at = (n // 2) * size
+            t[name] = [dtype, t[name][1], raw[:at] + bad + raw[at + size:]]
+            label = f"{dtype}-{struct.unpack('<d', bad)[0] if size == 8 else bad.hex()}-in-{name}"
+            st(f"non-finite-{label}", safetensors_from(t, {"format": "pt"}), name)
 
     # --- Training data ---------------------------------------------------------------------------
     for name, content, names in [
@@ -496,6 +589,98 @@ def build(workdir):
     case("classify/window-100KB-text", "classify", j({"texts": ["a good movie , " * 7000], "long_text": "window"}), "OK",
          results=1)
     case("tokenize/text_pairs-count", "tokenize", j({"texts": ["a"], "text_pairs": []}), "INVALID_ARGUMENT", "text_pairs")
+
+    # --- Hardening, round 2 (issue 20) ------------------------------------------------------------
+    # Special files as every file the library reads: refused (IO) or over the file's size cap
+    # (FORMAT), naming the file, without blocking. Each runs in a child with a timeout.
+    for name in ("config.json", "vocab.txt", "tokenizer_config.json", "model.safetensors"):
+        for kind in SPECIAL_FILES:
+            d = copy_fixture(w, f"special-{name}-{kind}")
+            special_file(d / name, kind)
+            load(f"{name}-{kind}", {"model_dir": str(d), "max_length": 64}, "FORMAT" if kind == "sparse-20GB" else "IO",
+                 name, timeout=60)
+    for kind in ("fifo", "socket", "dev-zero", "symlink-loop"):
+        path = special_file(w / "data" / f"special-{kind}.tsv", kind)
+        case(f"evaluate/data_file-{kind}", "evaluate", j({"data_file": str(path)}), "IO", "data_file", timeout=60)
+        train(f"train_file-{kind}", "IO", "train_file", extra={"timeout": 60}, train_file=str(path))
+        train(f"eval_file-{kind}", "IO", "eval_file", extra={"timeout": 60}, eval_file=str(path))
+
+    # U+0000 in a path would cut it short and open another file: refused naming the field.
+    nul = "\u0000"
+    load("model_dir-nul", {"model_dir": model + nul + "x", "max_length": 64}, "INVALID_ARGUMENT", "model_dir")
+    case("evaluate/data_file-nul", "evaluate", j({"data_file": "/etc/passwd" + nul + ".tsv"}), "INVALID_ARGUMENT",
+         "data_file")
+    case("save/output_dir-nul", "save", j({"output_dir": str(w / "out") + nul + "x"}), "INVALID_ARGUMENT", "output_dir")
+    for key in ("model_dir", "train_file", "eval_file", "output_dir"):
+        value = {"model_dir": model, "train_file": str(train_tsv), "eval_file": str(train_tsv),
+                 "output_dir": str(w / "never-trained")}[key]
+        train(f"{key}-nul", "INVALID_ARGUMENT", key, **{"save_strategy": "last", "output_dir": str(w / "never-trained"),
+                                                      key: value + nul + "x"})
+    # A file that is not a data file: the error names the missing column, not the file's text.
+    secret = write(w / "data" / "secret.tsv", "SECRET-first-line:x:0:0:root:/root:/bin/bash\nSECRET-second\n")
+    case("evaluate/not-a-data-file-no-echo", "evaluate", j({"data_file": str(secret)}), "FORMAT", "'sentence' column",
+         absent="SECRET")
+    train("train_file-not-a-data-file-no-echo", "FORMAT", "'sentence' column", extra={"absent": "SECRET"},
+          train_file=str(secret))
+
+    # Deep recursion: an output_dir of thousands of components; JSON nested to the cap on small stacks.
+    deep = "/proc/sentiment-deep/" + "d/" * 20000
+    case("save/output_dir-20000-components-128KB-stack", "save", j({"output_dir": deep}), "IO", "/proc/sentiment-deep",
+         timeout=60, stack_kb=128)
+    train("output_dir-20000-components-128KB-stack", "IO", "/proc/sentiment-deep",
+          extra={"timeout": 60, "stack_kb": 128}, output_dir=deep, save_strategy="last")
+    cap = 64   # JSON.maxDepth: the top-level object is level 1
+    arrays = lambda levels: "[" * levels + "]" * levels  # noqa: E731
+    objects = lambda levels: '{"a": ' * (levels - 1) + "{}" + "}" * (levels - 1)  # noqa: E731
+    for kb in (64, 128):
+        for shape, nest in (("arrays", arrays), ("objects", objects)):
+            load(f"json-{shape}-at-depth-cap-{kb}KB-stack", '{"model_dir": %s}' % nest(cap - 1), "INVALID_ARGUMENT",
+                 "model_dir", timeout=60, stack_kb=kb)
+            load(f"json-{shape}-past-depth-cap-{kb}KB-stack", '{"model_dir": %s}' % nest(cap), "INVALID_ARGUMENT",
+                 "nesting", timeout=60, stack_kb=kb)
+            case(f"classify/json-{shape}-at-depth-cap-{kb}KB-stack", "classify", '{"texts": %s}' % nest(cap - 1),
+                 "INVALID_ARGUMENT", "texts", timeout=60, stack_kb=kb)
+            train(f"json-{shape}-at-depth-cap-{kb}KB-stack", "INVALID_ARGUMENT", "labels",
+                  raw=j(train_config())[:-1] + ', "labels": %s}' % nest(cap - 1), extra={"timeout": 60, "stack_kb": kb})
+    d = checkpoint_with_config(w, "config-nested-to-cap", {"task_specific_params": json.loads(nest(cap - 1))})
+    load("config-nested-to-depth-cap-128KB-stack", {"model_dir": str(d), "max_length": 64}, "OK", timeout=60,
+         stack_kb=128)
+    d = checkpoint_with_config(w, "config-nested-past-cap", {"task_specific_params": json.loads(nest(cap))})
+    load_dir("config-nested-past-depth-cap", d, "FORMAT", "config.json")
+
+    # int8 checkpoints: a valid one loads at fp32 and int8; a bad `_scale` is refused naming it.
+    q8 = int8_tensors(tensors)
+    meta8 = {"format": "pt", "quantization": "sentiment-int8"}
+    d = checkpoint_with_safetensors(w, "int8-valid", safetensors_from(q8, meta8))
+    for precision in ("fp32", "int8"):
+        load(f"int8-checkpoint-{precision}-ok", {"model_dir": str(d), "max_length": 64, "precision": precision}, "OK")
+    scale = next(k for k in q8 if k.endswith("query.weight_scale"))
+    for label, value in [("1e38", 1e38), ("inf", float("inf")), ("nan", float("nan")), ("0", 0.0), ("negative", -0.01),
+                         ("3e36", 3e36)]:
+        t = {k: list(v) for k, v in q8.items()}
+        values = array.array("f", t[scale][2])
+        values[len(values) // 2] = value
+        t[scale][2] = values.tobytes()
+        d = checkpoint_with_safetensors(w, f"int8-scale-{label}", safetensors_from(t, meta8))
+        for precision in ("fp32", "int8"):
+            load(f"int8-scale-{label}-{precision}", {"model_dir": str(d), "max_length": 64, "precision": precision},
+                 "FORMAT", scale)
+    t = {k: v for k, v in q8.items() if k != scale}
+    d = checkpoint_with_safetensors(w, "int8-scale-missing", safetensors_from(t, meta8))
+    load_dir("int8-scale-missing", d, "FORMAT", scale)
+    t = {k: list(v) for k, v in q8.items()}
+    t[scale] = ["F32", [t[scale][1][0] - 1], t[scale][2][:-4]]
+    d = checkpoint_with_safetensors(w, "int8-scale-wrong-shape", safetensors_from(t, meta8))
+    load_dir("int8-scale-wrong-shape", d, "FORMAT", scale)
+    t = {k: list(v) for k, v in q8.items()}
+    t[scale] = ["F16", t[scale][1], struct.pack(f"<{t[scale][1][0]}e", *array.array("f", t[scale][2]))]
+    d = checkpoint_with_safetensors(w, "int8-scale-f16", safetensors_from(t, meta8))
+    load_dir("int8-scale-f16", d, "FORMAT", scale)
+
+    # threads 1024 runs on at most the CPUs the process may use (libgomp exits when it cannot
+    # create a thread).
+    load("threads-1024-clamped", {"model_dir": model, "max_length": 64, "threads": 1024}, "OK", timeout=60)
+    train("threads-1024-clamped", "OK", extra={"timeout": 60}, threads=1024)
 
     # --- Output: a folder that cannot be written --------------------------------------------------
     blocker = write(w / "a-regular-file", "not a folder")

@@ -6,4 +6,7 @@
 // Returns 0, or -1 with errno set (EINVAL or ENOSYS where the file system or kernel lacks it).
 int csystem_rename_exchange(const char *from, const char *to);
 
+// The number of CPUs in this thread's affinity mask (sched_getaffinity), or 0 if unknown.
+int csystem_affinity_cpus(void);
+
 #endif

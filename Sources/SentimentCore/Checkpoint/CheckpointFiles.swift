@@ -94,7 +94,7 @@ struct CheckpointFiles {
     }
 
     /// Loads the first present candidate as float32 with the expected shape.
-    /// Missing -> `.format` naming the tensor and file; wrong shape -> `.format` with expected vs found.
+    /// Missing, wrong shape, or NaN/inf values -> `.format` naming the tensor and file.
     mutating func load(_ candidates: [String], shape: [Int], note: String = "") throws -> Tensor {
         let primary = candidates.first ?? "?"
         guard let name = find(candidates), let (file, e) = entry(name) else {
@@ -106,8 +106,12 @@ struct CheckpointFiles {
                 "tensor \(name) in \(file.path) has shape \(e.shape), expected \(shape) from config.json\(note)", field: name)
         }
         used.insert(name)
-        if e.dtype == .i8 { return try loadInt8(name, file: file, entry: e) }
-        return try file.floatTensor(name)
+        let t = e.dtype == .i8 ? try loadInt8(name, file: file, entry: e) : try file.floatTensor(name)
+        // NaN or inf weights would give labels with null scores; refuse them here.
+        guard t.allFinite else {
+            throw SentimentError.format("tensor \(name) in \(file.path) holds NaN or infinite values", field: name)
+        }
+        return t
     }
 
     /// An int8 tensor of an int8 checkpoint: I8 [rows, ...] with F32 `<name>_scale` [rows],
@@ -120,8 +124,11 @@ struct CheckpointFiles {
                 "int8 tensor \(name) in \(file.path) needs an F32 tensor \(scaleName) of shape [\(rows)]", field: scaleName)
         }
         let scales = try scaleFile.floatTensor(scaleName).array
-        guard scales.allSatisfy({ $0.isFinite && $0 > 0 }) else {
-            throw SentimentError.format("\(scaleName) in \(scaleFile.path) has a scale that is not finite and positive", field: scaleName)
+        // 127 x scale finite: every dequantized weight is a finite float (1e38 is not).
+        guard scales.allSatisfy({ $0 > 0 && ($0 * 127).isFinite }) else {
+            throw SentimentError.format(
+                "\(scaleName) in \(scaleFile.path) has a scale that is not positive, or so large that 127 x scale is not a finite float",
+                field: scaleName)
         }
         used.insert(scaleName)
         let t = try Tensor(shape: e.shape)

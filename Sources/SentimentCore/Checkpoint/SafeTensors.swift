@@ -76,17 +76,8 @@ public final class SafeTensorsFile: @unchecked Sendable {
     /// (field = the path or the offending tensor's name).
     public init(path: String) throws {
         self.path = path
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else {
-            throw SentimentError.io("cannot open \(path): \(FileSystem.errnoText())", field: path)
-        }
+        let (fd, size) = try FileSystem.openRegularFile(path, limit: nil)
         defer { close(fd) }
-        var st = stat()
-        guard fstat(fd, &st) == 0 else {
-            throw SentimentError.io("cannot stat \(path): \(FileSystem.errnoText())", field: path)
-        }
-        guard st.st_mode & S_IFMT == S_IFREG else { throw SentimentError.io("\(path) is not a regular file", field: path) }
-        let size = Int(st.st_size)
         guard size >= 8 else {
             throw SentimentError.format("\(path): \(size)-byte file is too short for a safetensors header", field: path)
         }

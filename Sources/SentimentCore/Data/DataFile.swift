@@ -57,8 +57,8 @@ public struct DataRows: Sendable {
             let wanted = [textName, file.labelColumn] + (file.textPairColumn.map { [$0] } ?? [])
             if let missing = wanted.first(where: { column($0) == nil }) {
                 throw reader.error(
-                    "the header has no '\(missing)' column (columns: \(names.map { "'\($0.prefix(40))'" }.joined(separator: ", ")), "
-                        + "read as \(format.rawValue.uppercased())); name the columns with \"text_column\""
+                    "the header has no '\(missing)' column (\(names.count) column\(names.count == 1 ? "" : "s") read as "
+                        + "\(format.rawValue.uppercased())); name the columns with \"text_column\""
                         + (file.textPairColumn == nil ? "" : ", \"text_pair_column\"") + " and \"label_column\""
                         + (file.format == nil ? ", or the format with \"format\"" : ""),
                     line: header.line)

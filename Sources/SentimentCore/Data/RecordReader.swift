@@ -61,15 +61,7 @@ final class RecordReader {
         self.path = path
         self.format = format
         self.field = field
-        // O_NONBLOCK: opening a FIFO must not wait for a writer; regular files ignore it.
-        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
-        guard fd >= 0 else { throw SentimentError.io("cannot open \(path): \(FileSystem.errnoText())", field: field) }
-        var st = stat()
-        guard fstat(fd, &st) == 0, st.st_mode & S_IFMT == S_IFREG else {
-            close(fd)
-            throw SentimentError.io("\(path) is not a regular file", field: field)
-        }
-        _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK)
+        let (fd, _) = try FileSystem.openRegularFile(path, field: field, limit: nil)
         self.fd = fd
     }
 

@@ -110,13 +110,8 @@ public final class SentimentModel: @unchecked Sendable {
         self.loadSeconds = Clock.now() - start
     }
 
-    static func effectiveThreads(_ requested: Int) -> Int {
-        if requested > 0 { return requested }
-        if let env = getenv("OMP_NUM_THREADS"), let n = Int(String(cString: env).split(separator: ",").first ?? ""), n > 0 {
-            return n
-        }
-        return Swift.max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
-    }
+    /// `requested` threads, or OMP_NUM_THREADS, or every CPU, at most the CPUs the process may use.
+    static func effectiveThreads(_ requested: Int) -> Int { Parallel.clampedThreads(requested) }
 
     // MARK: Tokenize
 

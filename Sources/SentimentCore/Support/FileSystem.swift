@@ -43,6 +43,12 @@ public enum FileSystem {
 
     public static func exists(_ path: String) -> Bool { kind(path) != .missing }
 
+    /// Whether `path` names anything, a broken or looping symlink included (lstat).
+    public static func hasEntry(_ path: String) -> Bool {
+        var st = stat()
+        return lstat(path, &st) == 0
+    }
+
     /// (device, inode) of an existing path, to tell whether two paths are the same file.
     static func identity(_ path: String) -> (UInt64, UInt64)? {
         var st = stat()
@@ -50,48 +56,88 @@ public enum FileSystem {
         return (UInt64(st.st_dev), UInt64(st.st_ino))
     }
 
-    /// Reads a whole regular file. Missing or unreadable -> `.io`; larger than `limit` -> `.format`.
-    public static func readFile(_ path: String, limit: Int) throws -> [UInt8] {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw SentimentError.io("cannot open \(path): \(errnoText())", field: path) }
-        defer { close(fd) }
+    /// Opens `path` for reading, refusing anything but a regular file before any read can block:
+    /// open(O_NONBLOCK) so a FIFO does not wait for a writer, fstat, S_ISREG, then the size cap
+    /// (nil = none). Errors name `field` (default: the path): `.io` for a missing, unreadable or
+    /// special file, `.format` for one over `limit`. The caller closes the descriptor.
+    public static func openRegularFile(_ path: String, field: String? = nil, limit: Int?) throws -> (fd: Int32, size: Int) {
+        let field = field ?? path
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
+        guard fd >= 0 else { throw SentimentError.io("cannot open \(path): \(errnoText())", field: field) }
         var st = stat()
-        guard fstat(fd, &st) == 0 else { throw SentimentError.io("cannot stat \(path): \(errnoText())", field: path) }
+        guard fstat(fd, &st) == 0 else {
+            let reason = errnoText()
+            close(fd)
+            throw SentimentError.io("cannot stat \(path): \(reason)", field: field)
+        }
         guard st.st_mode & S_IFMT == S_IFREG else {
-            throw SentimentError.io("\(path) is not a regular file", field: path)
+            close(fd)
+            throw SentimentError.io("\(path) is not a regular file", field: field)
         }
         let size = Int(st.st_size)
-        guard size <= limit else {
-            throw SentimentError.format("\(path) is \(size) bytes, more than the \(limit)-byte limit for this file", field: path)
+        if let limit, size > limit {
+            close(fd)
+            throw SentimentError.format("\(path) is \(size) bytes, more than the \(limit)-byte limit for this file", field: field)
         }
-        var bytes = [UInt8](repeating: 0, count: size)
+        _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK)
+        return (fd, size)
+    }
+
+    /// Reads a whole regular file (see `openRegularFile`) to its end, which may come after its
+    /// stat size (/proc and cgroup files say 0); one growing past `limit` is `.format` too.
+    public static func readFile(_ path: String, field: String? = nil, limit: Int) throws -> [UInt8] {
+        let (fd, size) = try openRegularFile(path, field: field, limit: limit)
+        defer { close(fd) }
+        let field = field ?? path
+        var bytes = [UInt8](repeating: 0, count: Swift.min(Swift.max(size, 4096), limit) + 1)
         var done = 0
-        while done < size {
+        while true {
+            if done == bytes.count {   // full: grow, up to one byte past the cap
+                guard done <= limit else {
+                    throw SentimentError.format("\(path) grew past the \(limit)-byte limit for this file", field: field)
+                }
+                bytes += [UInt8](repeating: 0, count: Swift.min(bytes.count, limit + 1 - bytes.count))
+            }
             let n = bytes.withUnsafeMutableBytes { buf -> Int in
                 guard let base = buf.baseAddress else { return 0 }
-                return read(fd, base + done, size - done)
+                return read(fd, base + done, buf.count - done)
             }
             if n < 0 {
                 if errno == EINTR { continue }
-                throw SentimentError.io("cannot read \(path): \(errnoText())", field: path)
+                throw SentimentError.io("cannot read \(path): \(errnoText())", field: field)
             }
-            if n == 0 { break }  // shrank while reading
+            if n == 0 { break }
             done += n
         }
-        return done == size ? bytes : Array(bytes[0..<done])
+        bytes.removeSubrange(done...)
+        return bytes
     }
 
-    /// `mkdir -p`: creates `path` and missing parents (mode 0755).
+    /// `mkdir -p`: creates `path` and missing parents (mode 0755). Iterative over one buffer,
+    /// a NUL put at each slash in turn: no recursion, no copy per component.
     public static func makeDirectories(_ path: String) throws {
         switch kind(path) {
         case .directory: return
         case .file, .other: throw SentimentError.io("\(path) exists and is not a directory", field: path)
         case .missing: break
         }
-        let parent = directoryName(path)
-        if parent != path, !parent.isEmpty, parent != "." { try makeDirectories(parent) }
-        if mkdir(path, 0o755) != 0, errno != EEXIST {
-            throw SentimentError.io("cannot create directory \(path): \(errnoText())", field: path)
+        var buffer = Array(path.utf8CString)
+        let n = buffer.count - 1   // without the NUL
+        guard n > 0 else { throw SentimentError.io("cannot create a directory with an empty name", field: path) }
+        let slash = CChar(bitPattern: UInt8(ascii: "/"))
+        for end in 1...n where end == n || (buffer[end] == slash && buffer[end - 1] != slash) {
+            let saved = buffer[end]
+            buffer[end] = 0
+            let failed = mkdir(buffer, 0o755) != 0 && errno != EEXIST
+            let code = errno
+            let prefix = failed ? String(decoding: buffer[..<end].map { UInt8(bitPattern: $0) }, as: UTF8.self) : ""
+            buffer[end] = saved
+            if failed {
+                throw SentimentError.io("cannot create directory \(prefix): \(errnoText(code))", field: path)
+            }
+        }
+        guard kind(path) == .directory else {   // EEXIST: a file, or a dangling symlink
+            throw SentimentError.io("\(path) exists and is not a directory", field: path)
         }
     }
 

@@ -98,7 +98,9 @@ public enum JSON: Sendable, Equatable {
 
 extension JSON {
     /// The most levels of nested values a document may have, the top-level value being level 1.
-    public static let maxDepth = 256
+    /// Low enough that the recursive parser fits a 64 KB thread stack (musl's default is 128 KB);
+    /// configs and requests nest a few levels.
+    public static let maxDepth = 64
 
     /// Parses a complete JSON document (RFC 8259) from UTF-8 bytes. Where the RFC leaves a choice:
     /// duplicate keys in one object are an error (keys compare as Swift strings, so canonically

@@ -101,6 +101,20 @@ public struct JSONObjectReader: Sendable {
         return s
     }
 
+    /// A file or folder path: a non-empty string without U+0000, which would cut the C path short
+    /// and open another file.
+    public func path(_ key: String) throws -> String? {
+        guard let s = try string(key) else { return nil }
+        guard !s.isEmpty else { throw error("\(key) must not be empty", key: key) }
+        guard !s.utf8.contains(0) else { throw error("\(key) contains U+0000 (NUL), which a path cannot hold", key: key) }
+        return s
+    }
+
+    public func requiredPath(_ key: String) throws -> String {
+        guard let s = try path(key) else { throw missing(key) }
+        return s
+    }
+
     /// An integral number (`3.0` too) in `range`, or nil when absent.
     public func int(_ key: String, in range: ClosedRange<Int>) throws -> Int? {
         guard let v = value(key) else { return nil }

@@ -1,4 +1,8 @@
 import CDnnl
+import CSystem
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Fork-join over the libgomp thread pool, the same pool oneDNN's GEMM uses, so our
 /// loops and oneDNN never oversubscribe the cores. (libdispatch's concurrentPerform
@@ -11,6 +15,63 @@ public enum Parallel {
     /// `0` keeps the OpenMP default (OMP_NUM_THREADS or the number of cores).
     public static func setThreads(_ n: Int) {
         if n > 0 { omp_set_num_threads(Int32(clamping: n)) }
+    }
+
+    /// The CPUs this process may run on: its affinity mask, capped by the cgroup CPU quota
+    /// (v2 `cpu.max`, v1 `cpu.cfs_quota_us` / `cpu.cfs_period_us`, rounded up); at least 1.
+    /// More threads than this only wait, and libgomp exits the process when it cannot
+    /// create one, so requests are clamped to it.
+    public static let availableCPUs: Int = {
+        var n = Int(csystem_affinity_cpus())
+        if n <= 0 { n = Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))) }
+        if let quota = cgroupCPUQuota() { n = Swift.min(n, quota) }
+        return Swift.max(1, n)
+    }()
+
+    /// `requested` threads (0: OMP_NUM_THREADS, else every available CPU), at most `availableCPUs`.
+    public static func clampedThreads(_ requested: Int) -> Int {
+        var n = requested
+        if n <= 0, let env = getenv("OMP_NUM_THREADS") {
+            n = Int(String(cString: env).split(separator: ",").first ?? "") ?? 0
+        }
+        return n > 0 ? Swift.min(n, availableCPUs) : availableCPUs
+    }
+
+    /// Whole CPUs of the tightest cgroup CPU quota over this process's cgroup and its
+    /// ancestors, or nil when there is none (or no cgroup file system). `root` prefixes the
+    /// paths read (for tests).
+    static func cgroupCPUQuota(root: String = "") -> Int? {
+        func read(_ path: String) -> String? {
+            (try? FileSystem.readFile(path, limit: 4096)).map { String(decoding: $0, as: UTF8.self) }
+        }
+        func cpus(quota: Substring, period: Substring) -> Int? {
+            guard let q = Double(quota), let p = Double(period), q > 0, p > 0 else { return nil }   // "max" or -1: none
+            return Swift.max(1, Int((q / p).rounded(.up)))
+        }
+        var best: Int? = nil
+        func take(_ n: Int?) { if let n { best = Swift.min(best ?? n, n) } }
+        for line in (read(root + "/proc/self/cgroup") ?? "").split(separator: "\n") {
+            let parts = line.split(separator: ":", maxSplits: 2, omittingEmptySubsequences: false)
+            guard parts.count == 3 else { continue }
+            let controllers = parts[1].split(separator: ",")
+            let v2 = parts[0] == "0" && parts[1].isEmpty
+            guard v2 || controllers.contains("cpu") else { continue }
+            let mounts = (v2 ? ["/sys/fs/cgroup"] : ["/sys/fs/cgroup/" + parts[1], "/sys/fs/cgroup/cpu"]).map { root + $0 }
+            for mount in mounts {
+                var dir = String(parts[2])
+                while true {   // the cgroup, then each ancestor up to the mount's root
+                    let base = mount + (dir == "/" ? "" : dir)
+                    if v2, let f = read(base + "/cpu.max")?.split(separator: " "), f.count == 2 {
+                        take(cpus(quota: f[0], period: f[1].split(separator: "\n")[0]))
+                    } else if !v2, let q = read(base + "/cpu.cfs_quota_us"), let p = read(base + "/cpu.cfs_period_us") {
+                        take(cpus(quota: q.split(separator: "\n").first ?? "", period: p.split(separator: "\n").first ?? ""))
+                    }
+                    if dir == "/" || !dir.hasPrefix("/") { break }
+                    dir = FileSystem.directoryName(dir)
+                }
+            }
+        }
+        return best
     }
 
     private final class Job {

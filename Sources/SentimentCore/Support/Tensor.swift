@@ -50,4 +50,12 @@ public final class Tensor: @unchecked Sendable {
     }
 
     public func fill(_ value: Float) { data.update(repeating: value, count: count) }
+
+    /// Whether every element is finite: one pass the compiler vectorizes (inf and NaN have
+    /// all exponent bits set).
+    public var allFinite: Bool {
+        var bad: UInt32 = 0
+        for i in 0..<count { bad |= data[i].bitPattern & 0x7f80_0000 == 0x7f80_0000 ? 1 : 0 }
+        return bad == 0
+    }
 }

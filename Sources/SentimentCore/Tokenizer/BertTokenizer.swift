@@ -73,10 +73,13 @@ public final class BertTokenizer: Sendable {
         specialFirstByte = first
     }
 
+    /// Largest tokenizer_config.json read (real ones are kilobytes).
+    static let configLimit = 16 << 20
+
     /// Loads `vocab.txt` from a model folder, and the settings `do_lower_case`, `strip_accents` and
     /// `tokenize_chinese_chars` from its `tokenizer_config.json` when there is one (defaults: true, nil, true).
-    /// A missing or unreadable vocab.txt is `.io`; a bad vocab.txt or tokenizer_config.json is `.format`;
-    /// `field` names the file.
+    /// A missing, unreadable or special (FIFO, device) vocab.txt or tokenizer_config.json is `.io`;
+    /// a bad or oversized one is `.format`; `field` names the file.
     public static func load(modelDirectory: String) throws -> BertTokenizer {
         let dir = modelDirectory.hasSuffix("/") ? String(modelDirectory.dropLast()) : modelDirectory
         let vocabPath = dir + "/vocab.txt"
@@ -84,7 +87,8 @@ public final class BertTokenizer: Sendable {
         var lowercase = true
         var stripAccents: Bool? = nil
         var chinese = true
-        if let bytes = try? Vocabulary.readFile(configPath) {
+        if FileSystem.hasEntry(configPath) {   // a broken symlink fails instead of being skipped
+            let bytes = try FileSystem.readFile(configPath, limit: configLimit)
             let config: JSON
             do {
                 config = try JSON.parse(bytes)

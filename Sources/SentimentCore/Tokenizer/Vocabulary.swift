@@ -197,10 +197,13 @@ struct Vocabulary: Sendable {
         }
     }
 
+    /// Largest vocab.txt read: `EncoderConfig.Limits.vocab` tokens of 16 bytes.
+    static let fileLimit = 64 << 20
+
     /// Reads a vocab.txt: one token per line, line i (from 0) is id i. "\n" or "\r\n" line ends;
     /// a final line end does not start another token (as HF's `load_vocab` reads it).
-    static func load(path: String) throws(SentimentError) -> Vocabulary {
-        let bytes = try Vocabulary.readFile(path)
+    static func load(path: String) throws -> Vocabulary {
+        let bytes = try FileSystem.readFile(path, limit: fileLimit)
         var tokens: [String] = []
         var lineStart = 0
         var lineNumber = 0
@@ -213,7 +216,7 @@ struct Vocabulary: Sendable {
                 var end = i
                 if end > lineStart && bytes[end - 1] == UInt8(ascii: "\r") { end -= 1 }
                 guard let token = String(validating: bytes[lineStart..<end], as: UTF8.self) else {
-                    throw .format("\(path): line \(lineNumber): not valid UTF-8", field: path)
+                    throw SentimentError.format("\(path): line \(lineNumber): not valid UTF-8", field: path)
                 }
                 tokens.append(token)
                 lineStart = i + 1
@@ -221,30 +224,5 @@ struct Vocabulary: Sendable {
             i += 1
         }
         return try Vocabulary(tokens: tokens, source: path)
-    }
-}
-
-extension Vocabulary {
-    /// Reads a whole file; `.io` naming the path if it cannot be opened or read.
-    static func readFile(_ path: String) throws(SentimentError) -> [UInt8] {
-        guard let f = fopen(path, "rb") else {
-            let reason = String(cString: strerror(errno))
-            throw .io("cannot open \(path): \(reason)", field: path)
-        }
-        defer { fclose(f) }
-        var out: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 1 << 16)
-        while true {
-            let got = chunk.withUnsafeMutableBytes { fread($0.baseAddress, 1, $0.count, f) }
-            if got > 0 { out.append(contentsOf: chunk[0..<got]) }
-            if got < chunk.count {
-                if ferror(f) != 0 {
-                    let reason = String(cString: strerror(errno))
-                    throw .io("cannot read \(path): \(reason)", field: path)
-                }
-                break
-            }
-        }
-        return out
     }
 }

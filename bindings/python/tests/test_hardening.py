@@ -1,6 +1,9 @@
 """Hardening through Python on the tiny test model: memory stays flat, threads do not interfere,
-a cancel from another thread ends training within one step."""
+a cancel from another thread ends training within one step, freed handles are never reused."""
 
+import json
+import os
+import subprocess
 import sys
 import threading
 from pathlib import Path
@@ -116,3 +119,64 @@ def test_cancel_from_another_thread_within_one_step(tiny_dir, tmp_path):
     assert seen["at_flag"] >= 5 and seen["at_flag"] <= steps <= seen["at_flag"] + 1
     with sentiment.Model(cfg["output_dir"], max_length=64) as m:   # the last checkpoint saved loads
         assert len(m.classify(["fun"])) == 1
+
+
+STALE_HANDLES = r"""
+import json, sys
+from ctypes import byref, c_void_p
+from sentiment import _lib
+lib = _lib.lib()
+config = json.dumps({"model_dir": sys.argv[1], "max_length": 64, "threads": 1}).encode()
+stale, reused = [], 0
+for i in range(200):
+    model, out = c_void_p(), c_void_p()
+    assert lib.sentiment_model_load(config, byref(model), byref(out)) == 0, _lib.take_string(lib, out.value)
+    _lib.take_string(lib, out.value)
+    reused += model.value in stale
+    for old in stale[-20:] + stale[:5]:
+        out = c_void_p()
+        status = lib.sentiment_model_info(c_void_p(old), byref(out))
+        doc = json.loads(_lib.take_string(lib, out.value))
+        assert status == 8 and doc["error"]["field"] == "model", (i, status, doc)
+    lib.sentiment_model_free(model)
+    stale.append(model.value)
+print(json.dumps({"reused": reused, "distinct": len(set(stale))}))
+"""
+
+
+def test_stale_handles_are_never_reused(tiny_dir):
+    """200 load/free cycles: no handle value comes back, and every freed one is MISUSE (in a
+    child with a timeout, so a crash or hang fails this test only)."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+    child = subprocess.run([sys.executable, "-c", STALE_HANDLES, str(tiny_dir)], capture_output=True, text=True,
+                           timeout=120, env=env)
+    assert child.returncode == 0, child.stderr[-2000:]
+    assert json.loads(child.stdout) == {"reused": 0, "distinct": 200}
+
+
+THREADS = r"""
+import json, os, sys
+import sentiment
+if len(sys.argv) > 2:
+    os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
+cpus = len(os.sched_getaffinity(0))
+with sentiment.Model(sys.argv[1], max_length=64, threads=int(os.environ.get("THREADS", "1024"))) as m:
+    results = m.classify(["a good movie"] * 64, batch_size=64)
+    print(json.dumps({"cpus": cpus, "threads": m.info["threads"], "results": len(results)}))
+"""
+
+
+@pytest.mark.parametrize("one_cpu", [False, True], ids=["all-cpus", "one-cpu"])
+@pytest.mark.parametrize("threads, omp", [("1024", None), ("0", "1024")], ids=["threads-1024", "OMP_NUM_THREADS-1024"])
+def test_threads_are_clamped_to_the_cpus(tiny_dir, threads, omp, one_cpu):
+    """threads 1024 (or OMP_NUM_THREADS=1024) runs on at most the CPUs of the affinity mask (and
+    cgroup quota) instead of asking libgomp for 1024 threads (in a child with a timeout)."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p), "THREADS": threads}
+    env.pop("OMP_NUM_THREADS", None)
+    if omp:
+        env["OMP_NUM_THREADS"] = omp
+    child = subprocess.run([sys.executable, "-c", THREADS, str(tiny_dir)] + (["one"] if one_cpu else []),
+                           capture_output=True, text=True, timeout=120, env=env)
+    assert child.returncode == 0, child.stderr[-2000:]
+    doc = json.loads(child.stdout)
+    assert doc["results"] == 64 and 1 <= doc["threads"] <= doc["cpus"], doc
