@@ -203,11 +203,11 @@ SENTIMENT_API int32_t sentiment_model_save(const sentiment_model *model, const c
 /* Frees a model. NULL is ignored. */
 SENTIMENT_API void sentiment_model_free(sentiment_model *model);
 
-/* Fine-tunes a model folder on a labeled data file and (by default) saves the best epoch.
+/* Fine-tunes a model folder on a labeled data file and (by default) saves the best evaluation.
  * config_json keys (Hugging Face TrainingArguments names; defaults = the GLUE SST-2 recipe):
  *   "model_dir" (required)     Hugging Face folder to start from
  *   "train_file" (required)    a data file (see sentiment_evaluate: TSV, CSV or JSON Lines)
- *   "eval_file"                a data file evaluated after every epoch (optional)
+ *   "eval_file"                a data file evaluated per eval_strategy (optional)
  *   "format", "text_column", "text_pair_column", "label_column"   how both files are read
  *                              (sentiment_evaluate)
  *   "labels"                   the label names in id order; default: the train file's. Names in
@@ -224,15 +224,48 @@ SENTIMENT_API void sentiment_model_free(sentiment_model *model);
  *   "learning_rate": 2e-5, "train_batch_size": 256, "eval_batch_size": 256,
  *   "num_train_epochs": 5, "seed": 42, "adam_beta1": 0.9, "adam_beta2": 0.999,
  *   "adam_epsilon": 1e-8, "weight_decay": 0.0,
- *   "lr_scheduler_type": "linear" | "constant" | "constant_with_warmup", "warmup_ratio": 0.0,
+ *   "lr_scheduler_type": "linear" | "constant" | "constant_with_warmup" | "cosine" | "polynomial"
+ *                              (transformers' get_scheduler), "warmup_ratio": 0.0,
+ *   "warmup_steps": 0          warmup steps; when > 0 it wins over warmup_ratio
+ *   "lr_scheduler_kwargs": {}  cosine's "num_cycles" (0.5), polynomial's "power" (1.0) and
+ *                              "lr_end" (1e-7, below learning_rate)
  *   "max_grad_norm": 1.0 (0 = no clipping), "max_length": 128,
  *   "max_steps": -1            stop after this many optimizer steps (-1 = all epochs)
  *   "metric_for_best_model": "accuracy"   what "best" means: "accuracy", "loss", "macro_f1",
  *                              "mcc" or "f1" (F1 of label 1; two labels only); "eval_" prefix
  *                              accepted. "greater_is_better": default true but for "loss"
- *   "save_strategy": "best"    "best" (the epoch with the best metric_for_best_model, or the last
- *                              epoch without eval_file) | "last" | "epoch" (every epoch into
- *                              output_dir/epoch-N, the last into output_dir) | "no"
+ *   "eval_strategy": "epoch"   "epoch" (after every epoch) | "steps" (every eval_steps steps and
+ *                              after the last) | "no"; "evaluation_strategy" is the old name.
+ *                              Each evaluation is a row of the result's table.
+ *   "eval_steps"               N steps, or a fraction of the run's steps in (0, 1); default:
+ *                              logging_steps (as TrainingArguments)
+ *   "save_strategy": "best"    "best" (the evaluation with the best metric_for_best_model, or
+ *                              each row without eval_file) | "last" | "epoch" (every epoch into
+ *                              output_dir/epoch-N, the last step into output_dir) | "steps"
+ *                              (every save_steps steps into output_dir/checkpoint-N, the last
+ *                              step into output_dir) | "no"
+ *   "save_steps": 500          N steps, or a fraction of the run's steps in (0, 1)
+ *   "save_total_limit"         keep the newest N epoch-N / checkpoint-N folders, and the best
+ *                              evaluation's (default: all)
+ *   "save_optimizer_state"     every checkpoint also holds the training state (AdamW moments,
+ *                              the live weights, the EMA, the step and position in the epoch,
+ *                              the table, the best so far): training_state.safetensors and
+ *                              trainer_state.json. Default: true for "steps" and "epoch"
+ *   "resume_from_checkpoint"   a checkpoint folder with a training state, or true for the newest
+ *                              in output_dir: continues the run; with the same config and
+ *                              data the result equals the uninterrupted run's bit for bit (a
+ *                              different trajectory setting or train file is INVALID_ARGUMENT
+ *                              naming it). The result's "resumed_from_step" says where.
+ *   "early_stopping_patience"  stop after N evaluations in a row without an improvement of more
+ *                              than "early_stopping_threshold" (0.0) over the best so far;
+ *                              needs eval_file. The result's "stop_reason" and a note say so.
+ *   "gradient_accumulation_steps": 1   split each batch of train_batch_size into N micro-batches
+ *                              run one after another into the same gradients (the step equals
+ *                              the unsplit batch's within fp32 rounding; only one micro-batch's
+ *                              activations are held). With dropout, each micro-batch draws its
+ *                              own masks, as in PyTorch.
+ *   "max_tokens_per_micro_batch": 0    or: micro-batches of at most N tokens (R-Drop counts each
+ *                              sequence twice); at least max_length; not with the above
  *   "threads": 0, "logging_steps": 1 (a step event every N steps), "head": "auto",
  *   "max_train_examples": 0 (0 = all), "dropout": true,
  *   "layerwise_lr_decay": 1.0  in (0, 1]: layer i of L (0-based) trains at decay^(L - i) times
@@ -252,10 +285,13 @@ SENTIMENT_API void sentiment_model_free(sentiment_model *model);
  *   {"epochs": [{"epoch": 1, "step": 264, "train_loss": 0.38, "eval_loss": 0.32,
  *                "eval_accuracy": 0.87, "eval_macro_f1": 0.87, "eval_mcc": 0.74,
  *                "eval_f1": 0.88 (two labels only), "seconds": 600.0}, ...],
- *    "best_epoch": 2, "output_dir": "...", "train_examples": 67349,
- *    "train_tokens_per_second": 1500.0, "isa": "avx512_bf16", "bf16": false,
- *    "cancelled": false, "steps": 1320, "labels": ["NEGATIVE", "POSITIVE"], "notes": [],
+ *    "best_epoch": 2, "best_step": 528, "best_metric": 0.90, "output_dir": "...",
+ *    "train_examples": 67349, "train_tokens_per_second": 1500.0, "isa": "avx512_bf16",
+ *    "bf16": false, "cancelled": false, "stop_reason": "finished" | "max_steps" |
+ *    "early_stopping" | "cancelled", "steps": 1320, "resumed_from_step": null,
+ *    "labels": ["NEGATIVE", "POSITIVE"], "notes": [],
  *    "curve": {"steps": [1, 2, ...], "loss": [0.69, 0.68, ...]}}
+ *   a row's train_loss is the mean over the steps since the previous row.
  *   the eval figures and best_epoch are null without eval_file; output_dir is null
  *   without one. "curve" is the training loss per optimizer step (for runs of more than
  *   2000 steps, the mean over buckets of consecutive steps, at each bucket's last step).
@@ -264,7 +300,7 @@ SENTIMENT_API void sentiment_model_free(sentiment_model *model);
  *     every logging_steps optimizer steps and at the last step; loss and examples_per_second
  *     cover the steps since the previous step event;
  *   {"event":"eval", and the keys of an "epochs" row}
- *     after every epoch;
+ *     each row as it is made (eval_strategy);
  *   {"event":"saved","path"} after each checkpoint is written.
  * Cancellation: cb's return value is the only cancel signal, so it takes effect at the next
  *   event (with the default logging_steps 1, the next step). Once cb returns nonzero the run stops,

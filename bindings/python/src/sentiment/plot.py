@@ -92,15 +92,20 @@ def _accuracy_panel(svg, box, epochs, reference, reference_label):
     rows = [(e["epoch"], e["eval_accuracy"]) for e in epochs
             if _finite(e.get("epoch")) and _finite(e.get("eval_accuracy"))]
     refs = [(i + 1, v) for i, v in enumerate(reference or []) if _finite(v)]
+    by_step = len({e for e, _ in rows}) < len(rows)   # eval_strategy "steps": several rows per epoch
+    if by_step:
+        rows = [(e["step"], e["eval_accuracy"]) for e in epochs
+                if _finite(e.get("step")) and _finite(e.get("eval_accuracy"))]
+        refs = []
     svg.text(box.x + box.w / 2, box.y - 12, "Eval accuracy", size=14, anchor="middle", weight="bold")
     if not rows:
         _empty(svg, box, "no accuracy yet", "(no eval_file, or no epoch finished)")
         return
-    last_epoch = max(e for e, _ in rows + refs)
+    last = max(e for e, _ in rows + refs)
     values = [v for _, v in rows + refs]
-    x = _Axis(0.5, last_epoch + 0.5, integer=True, exact=True)
+    x = _Axis(0, last, integer=True) if by_step else _Axis(0.5, last + 0.5, integer=True, exact=True)
     y = _Axis(min(values), max(values), pad=0.15)
-    _frame(svg, box, x, y, "epoch", "accuracy")
+    _frame(svg, box, x, y, "step" if by_step else "epoch", "accuracy")
     legend = []
     if refs:
         pts = [(box.x + x.frac(e) * box.w, box.y + (1 - y.frac(v)) * box.h) for e, v in refs]
