@@ -163,6 +163,16 @@ import Testing
         #expect(error { $0.maxSteps = 10; $0.maxTrainExamples = 100 }?.field == "max_train_examples")
         #expect(error { $0.maxSteps = 10; $0.resumeFromCheckpoint = .path(setup.model) }?.field == "resume_from_checkpoint")
         #expect(error { $0.maxSteps = 10; $0.resumeFromCheckpoint = .path(setup.tmp.sub("nowhere")) }?.status == .io)
+        // Another model (the tiny BERT, with the same vocabulary and labels).
+        let bert = setup.tmp.sub("bert")
+        try FileSystem.makeDirectories(bert)
+        for name in ["config.json", "model.safetensors"] {
+            try FileSystem.copyAtomically(from: TrainingFixtures.dir + "/tiny-bert/" + name, to: bert + "/" + name, limit: 1 << 24)
+        }
+        try FileSystem.copyAtomically(from: setup.model + "/vocab.txt", to: bert + "/vocab.txt", limit: 1 << 24)
+        let other = error { $0.maxSteps = 10; $0.modelDirectory = bert }
+        #expect(other?.field == "resume_from_checkpoint" && (other?.message.contains("not a state of this model") ?? false),
+                "\(String(describing: other))")
         // Other data of the same size.
         var rng = SeededRandom(seed: 99)
         try setup.write(setup.tmp.sub("other.tsv"), TinyTrainingSetup.tsv(160, &rng))
