@@ -37,6 +37,27 @@ func rejection<T>(_ text: String, _ field: String, _ parse: (UnsafePointer<CChar
                             TrainingConfig.parse) == expected)
     }
 
+    @Test func parsesTheTrainerKeys() throws {
+        let c = try parsing(#"""
+            {"model_dir":"m","train_file":"t.tsv","eval_file":"d.tsv","output_dir":"o","evaluation_strategy":"steps",
+             "eval_steps":0.25,"save_strategy":"steps","save_steps":100,"save_total_limit":2,"save_optimizer_state":false,
+             "resume_from_checkpoint":true,"early_stopping_patience":3,"early_stopping_threshold":0.01,
+             "gradient_accumulation_steps":4,"warmup_steps":10,"lr_scheduler_type":"polynomial",
+             "lr_scheduler_kwargs":{"power":2,"lr_end":1e-9}}
+            """#, TrainingConfig.parse)
+        #expect(c.evalStrategy == .steps && c.evalSteps == .fraction(0.25) && c.saveSteps == .steps(100))
+        #expect(c.saveStrategy == .steps && c.saveTotalLimit == 2 && c.saveOptimizerState == false && !c.savesTrainingState)
+        #expect(c.resumeFromCheckpoint == .newest && c.earlyStoppingPatience == 3 && c.earlyStoppingThreshold == 0.01)
+        #expect(c.gradientAccumulationSteps == 4 && c.warmupSteps == 10 && c.lrSchedulerType == .polynomial)
+        #expect(c.power == 2 && c.lrEnd == 1e-9 && c.numCycles == 0.5)
+        let path = try parsing(#"{"model_dir":"m","train_file":"t","output_dir":"o","resume_from_checkpoint":"o/checkpoint-5"}"#,
+                               TrainingConfig.parse)
+        #expect(path.resumeFromCheckpoint == .path("o/checkpoint-5") && path.savesTrainingState == false)
+        let off = try parsing(#"{"model_dir":"m","train_file":"t","output_dir":"o","resume_from_checkpoint":false}"#,
+                              TrainingConfig.parse)
+        #expect(off.resumeFromCheckpoint == nil)
+    }
+
     @Test(arguments: [
         (#"{"model_dir":"m","train_file":"t","output_dir":"o","learning_rate":-1}"#, "learning_rate"),
         (#"{"model_dir":"m","train_file":"t","output_dir":"o","train_batch_size":0}"#, "train_batch_size"),

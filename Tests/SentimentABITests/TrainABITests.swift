@@ -82,7 +82,7 @@ private final class ScratchDir {
         ("{\"model_dir\":\"/m\",\"train_file\":\"t.tsv\",\"save_strategy\":\"no\",\"num_train_epochs\":\"5\"}", "num_train_epochs"),
         ("{\"model_dir\":\"/m\",\"train_file\":\"t.tsv\",\"save_strategy\":\"no\",\"max_steps\":0}", "max_steps"),
         ("{\"model_dir\":\"/m\",\"train_file\":\"t.tsv\",\"save_strategy\":\"sometimes\"}", "save_strategy"),
-        ("{\"model_dir\":\"/m\",\"train_file\":\"t.tsv\",\"save_strategy\":\"no\",\"lr_scheduler_type\":\"cosine\"}", "lr_scheduler_type"),
+        ("{\"model_dir\":\"/m\",\"train_file\":\"t.tsv\",\"save_strategy\":\"no\",\"lr_scheduler_type\":\"cosine_with_restarts\"}", "lr_scheduler_type"),
         ("{\"model_dir\":\"/m\",\"train_file\":\"t.tsv\",\"save_strategy\":\"no\",\"dropout\":1}", "dropout"),
         ("{\"model_dir\":\"/m\",\"train_file\":\"t.tsv\"}", "output_dir"),   // save_strategy "best" needs it
         ("[1, 2]", "config_json"),
