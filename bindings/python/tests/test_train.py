@@ -41,7 +41,7 @@ def tiny(tmp_path, model_dir):
     ({"num_train_epochs": 1.5}, "num_train_epochs"),
     ({"max_steps": 0}, "max_steps"),
     ({"save_strategy": "sometimes"}, "save_strategy"),
-    ({"lr_scheduler_type": "cosine"}, "lr_scheduler_type"),
+    ({"lr_scheduler_type": "cosine_with_restarts"}, "lr_scheduler_type"),
     ({"warmup_ratio": 2}, "warmup_ratio"),
 ])
 def test_bad_config_names_its_field(library, extra, field):
@@ -113,6 +113,29 @@ def test_tiny_run(tiny):
     (epoch,) = result["epochs"]
     assert epoch["step"] == 3 and epoch["eval_accuracy"] == evals[0]["eval_accuracy"]
     assert result["best_epoch"] == 1
+
+
+def test_eval_every_n_steps_and_resume(tiny, tmp_path):
+    """Rows at eval_steps reach the progress display as they come; a cancelled run resumes."""
+    config = {**tiny, "max_steps": 6, "eval_strategy": "steps", "eval_steps": 2, "save_strategy": "steps",
+              "save_steps": 2, "output_dir": str(tmp_path / "out"), "gradient_accumulation_steps": 2,
+              "lr_scheduler_type": "cosine", "warmup_steps": 1}
+    stream = io.StringIO()
+    progress = sentiment.TrainingProgress(stream=stream)
+    full = sentiment.train({**config, "output_dir": str(tmp_path / "full")}, progress=progress)
+    assert [r["step"] for r in full["epochs"]] == [2, 4, 6] and full["stop_reason"] == "max_steps"
+    assert stream.getvalue().count("train loss") == 3 and "saved" in stream.getvalue()
+
+    def stop_after_step_4(event):
+        if event["event"] == "saved" and event["path"].endswith("checkpoint-4"):
+            raise KeyboardInterrupt
+    with pytest.raises(KeyboardInterrupt):
+        sentiment.train(config, progress=stop_after_step_4)
+    resumed = sentiment.train({**config, "resume_from_checkpoint": True})
+    assert resumed["resumed_from_step"] == 4 and resumed["steps"] == 6
+    assert resumed["curve"] == full["curve"]
+    assert [r["eval_loss"] for r in resumed["epochs"]] == [r["eval_loss"] for r in full["epochs"]]
+    assert (tmp_path / "out" / "model.safetensors").read_bytes() == (tmp_path / "full" / "model.safetensors").read_bytes()
 
 
 def test_run_without_progress_or_eval(tiny):
