@@ -35,7 +35,7 @@ let package = Package(
         // The int8 GEMM kernel for AVX-512 VNNI and the AVX512-BF16 rounding kernel (C intrinsics;
         // compiled per function for their ISA and used only where the CPU has it).
         .target(name: "CKernels", path: "Sources/CKernels", cSettings: dwarf4),
-        // Linux system calls Swift's Glibc module lacks (renameat2 RENAME_EXCHANGE).
+        // Linux system calls Swift's Glibc module lacks (renameat2 RENAME_EXCHANGE), fork handlers.
         .target(name: "CSystem", path: "Sources/CSystem", cSettings: dwarf4),
         // Numerics: tokenizer, checkpoints, kernels, model, inference. No C-ABI or JSON-request concerns.
         .target(
@@ -47,7 +47,7 @@ let package = Package(
         // The C ABI: @_cdecl exports, JSON requests and results, status codes. No numerics.
         .target(
             name: "Sentiment",
-            dependencies: ["SentimentCore"],
+            dependencies: ["SentimentCore", "CSystem"],
             path: "Sources/Sentiment",
             exclude: ["exports.map"],
             swiftSettings: codegen + (dynamicStdlib ? [] : [.unsafeFlags(["-static-stdlib"])]),

@@ -33,6 +33,11 @@
  *     valid until that call returns.
  *   - The caller owns every *out_json and frees it with sentiment_string_free() (never
  *     free()); input strings stay the caller's and are not kept after the call.
+ *   - fork(2): a child process may keep using the library and the handles it inherited
+ *     (pyspark workers, multiprocessing, gunicorn --preload, Celery prefork). In the child,
+ *     calls from the thread that forked run on a new thread the library starts per call (the
+ *     OpenMP thread pool the parent built does not survive fork), and their progress
+ *     callbacks come from that thread; calls from threads started in the child run on them.
  *   - Progress callbacks run on the calling thread, synchronously; event_json is valid
  *     only during the callback. Return 0 to continue, nonzero to cancel (the call then
  *     returns SENTIMENT_CANCELLED). To cancel from another thread, set a flag there and

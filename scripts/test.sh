@@ -6,7 +6,7 @@
 #   3. the C examples (classify, evaluate, a 2-step train on 32 rows) and the C ABI test program
 #      (hardening/c/abi_test.c), both with json-c,
 #   4. the Python binding's pytest suite (with the bad-input catalogue and the hardening tests),
-#   5. hardening: the catalogue and the concurrency tests through C (hardening/c), the SIGKILL
+#   5. hardening: the catalogue, the concurrency and the fork tests through C (hardening/c), the SIGKILL
 #      durability test (hardening/durability.py),
 #   6. sanitizers: ASan/LSan/UBSan runs (scripts/sanitize.sh),
 #   7. a fuzz smoke of FUZZ_SECONDS (default 60) per libFuzzer target (scripts/fuzz.sh all),
@@ -52,7 +52,7 @@ stage "Python binding"
 python3 -m pip install --quiet --disable-pip-version-check -e bindings/python
 SENTIMENT_LIBRARY="$root/.build/release/libsentiment.so" python3 -m pytest -q bindings/python/tests
 
-stage "hardening: catalogue and concurrency through C, durability"
+stage "hardening: catalogue, concurrency and fork through C, durability"
 scripts/check_traps.sh
 make -s -C hardening/c LIBDIR="$root/.build/release"
 work=$(mktemp -d)
@@ -60,6 +60,7 @@ trap 'rm -rf "$work"' EXIT
 python3 hardening/catalogue/catalogue.py "$work"
 hardening/c/catalogue "$work/cases.json"
 hardening/c/concurrency "$work/checkpoints/base" "$work/data/train.tsv"
+hardening/c/fork "$SENTIMENT_MODEL_DIR" | tail -1
 SENTIMENT_LIBRARY="$root/.build/release/libsentiment.so" python3 hardening/durability.py --kills 24 | tail -1
 
 stage "sanitizers (ASan, LSan, UBSan)"

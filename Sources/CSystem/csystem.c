@@ -1,5 +1,7 @@
 #define _GNU_SOURCE
+#include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,4 +30,71 @@ int csystem_affinity_cpus(void) {
             return count;
     }
     return 0;
+}
+
+// --- fork ---------------------------------------------------------------------------------
+
+static __thread int thread_forked;
+static pthread_mutex_t *fork_mutexes[16];
+static int fork_mutex_count;
+static pthread_mutex_t fork_table_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void before_fork(void) {
+    pthread_mutex_lock(&fork_table_lock);
+    for (int i = 0; i < fork_mutex_count; i++)
+        pthread_mutex_lock(fork_mutexes[i]);
+}
+
+static void after_fork_parent(void) {
+    for (int i = fork_mutex_count - 1; i >= 0; i--)
+        pthread_mutex_unlock(fork_mutexes[i]);
+    pthread_mutex_unlock(&fork_table_lock);
+}
+
+static void after_fork_child(void) {
+    after_fork_parent();
+    thread_forked = 1;
+}
+
+__attribute__((constructor)) static void watch_fork(void) {
+    pthread_atfork(before_fork, after_fork_parent, after_fork_child);
+}
+
+int csystem_thread_forked(void) { return thread_forked; }
+
+struct thunk {
+    void (*fn)(void *);
+    void *context;
+};
+
+static void *run_thunk(void *arg) {
+    struct thunk *t = arg;
+    t->fn(t->context);
+    return NULL;
+}
+
+int csystem_run_on_new_thread(void (*fn)(void *), void *context, size_t stack_bytes) {
+    pthread_attr_t attr;
+    int err = pthread_attr_init(&attr);
+    if (err)
+        return err;
+    if (stack_bytes)
+        pthread_attr_setstacksize(&attr, stack_bytes);
+    struct thunk t = {fn, context};
+    pthread_t thread;
+    err = pthread_create(&thread, &attr, run_thunk, &t);
+    pthread_attr_destroy(&attr);
+    if (err)
+        return err;
+    return pthread_join(thread, NULL);
+}
+
+int csystem_fork_safe_mutex_init(pthread_mutex_t *mutex) {
+    pthread_mutex_init(mutex, NULL);
+    pthread_mutex_lock(&fork_table_lock);
+    int ok = fork_mutex_count < (int)(sizeof fork_mutexes / sizeof fork_mutexes[0]);
+    if (ok)
+        fork_mutexes[fork_mutex_count++] = mutex;
+    pthread_mutex_unlock(&fork_table_lock);
+    return ok ? 0 : -1;
 }

@@ -1,3 +1,4 @@
+import CSystem
 import SentimentCore
 
 #if canImport(Glibc)
@@ -56,6 +57,12 @@ enum Documents {
     /// training run that still returns its partial result).
     static func runReturningStatus(_ out: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?,
                                    _ body: () throws -> (Status, JSON)) -> Int32 {
+        if csystem_thread_forked() != 0 { return ForkedChild.run(out) { runHere(out, body) } }
+        return runHere(out, body)
+    }
+
+    private static func runHere(_ out: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?,
+                                _ body: () throws -> (Status, JSON)) -> Int32 {
         out?.pointee = nil
         do {
             let (status, document) = try body()
@@ -63,6 +70,38 @@ enum Documents {
         } catch {
             let e = sentimentError(error)
             return deliver(Documents.error(e), status: e.status, to: out)
+        }
+    }
+}
+
+/// Calls on the thread that forked a child process, in that child. libgomp's thread pool (which
+/// our loops and oneDNN use) belongs to the thread that started it, and the child has none of
+/// its workers, so a parallel region there would wait forever; a new thread builds a new pool.
+/// (Progress callbacks of such a call come from that thread.)
+enum ForkedChild {
+    private final class Call: @unchecked Sendable {
+        let body: () -> Int32
+        var status = Status.internal.rawValue
+        init(_ body: @escaping () -> Int32) { self.body = body }
+    }
+
+    static func run(_ out: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?, _ body: () -> Int32) -> Int32 {
+        withoutActuallyEscaping(body) { body in
+            let call = Call(body)
+            let context = Unmanaged.passUnretained(call).toOpaque()
+            let err = withExtendedLifetime(call) {
+                csystem_run_on_new_thread({ context in
+                    guard let context else { return }
+                    let call = Unmanaged<Call>.fromOpaque(context).takeUnretainedValue()
+                    call.status = call.body()
+                }, context, 8 << 20)
+            }
+            guard err == 0 else {
+                let e = SentimentError(.noMemory, "this process was forked and its calls run on a new thread, which "
+                                       + "cannot be created: \(FileSystem.errnoText(err))")
+                return Documents.deliver(Documents.error(e), status: e.status, to: out)
+            }
+            return call.status
         }
     }
 }

@@ -1,3 +1,4 @@
+import CSystem
 import SentimentCore
 
 #if canImport(Glibc)
@@ -16,15 +17,16 @@ final class ModelRegistry: @unchecked Sendable {
         init(_ model: SentimentModel) { self.model = model }
     }
 
-    private var mutex = pthread_mutex_t()
+    /// Fork-safe: a child never inherits it held (csystem_fork_safe_mutex_init).
+    private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
     private var live: [UInt: Entry] = [:]
     private var lastHandle: UInt64 = 0
 
-    private init() { pthread_mutex_init(&mutex, nil) }
+    private init() { csystem_fork_safe_mutex_init(mutex) }
 
     private func locked<T>(_ body: () -> T) -> T {
-        pthread_mutex_lock(&mutex)
-        defer { pthread_mutex_unlock(&mutex) }
+        pthread_mutex_lock(mutex)
+        defer { pthread_mutex_unlock(mutex) }
         return body()
     }
 

@@ -1,5 +1,6 @@
 // sentiment_train: parses the train config, runs SentimentCore's Trainer on the calling
 // thread, and turns its events and result into the JSON documents of include/sentiment.h.
+import CSystem
 import SentimentCore
 
 #if canImport(Glibc)
@@ -55,17 +56,18 @@ final class TrainingEvents {
 final class ActiveOutputDirectories: @unchecked Sendable {
     static let shared = ActiveOutputDirectories()
 
-    private var mutex = pthread_mutex_t()
+    /// Fork-safe: a child never inherits it held (csystem_fork_safe_mutex_init).
+    private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
     private var active: Set<String> = []
 
-    private init() { pthread_mutex_init(&mutex, nil) }
+    private init() { csystem_fork_safe_mutex_init(mutex) }
 
     /// Claims `path` (by its canonical form) and returns the key to release, or throws BUSY.
     func claim(_ path: String) throws -> String {
         let key = ActiveOutputDirectories.canonical(path)
-        pthread_mutex_lock(&mutex)
+        pthread_mutex_lock(mutex)
         let inserted = active.insert(key).inserted
-        pthread_mutex_unlock(&mutex)
+        pthread_mutex_unlock(mutex)
         guard inserted else {
             throw SentimentError(.busy, "output_dir \(path) is being written by another training run in this process",
                                  field: "output_dir")
@@ -74,9 +76,9 @@ final class ActiveOutputDirectories: @unchecked Sendable {
     }
 
     func release(_ key: String) {
-        pthread_mutex_lock(&mutex)
+        pthread_mutex_lock(mutex)
         active.remove(key)
-        pthread_mutex_unlock(&mutex)
+        pthread_mutex_unlock(mutex)
     }
 
     /// An absolute path without symlinks, "." or ".." for an existing folder; for a folder

@@ -2,11 +2,32 @@
 #ifndef SENTIMENT_CSYSTEM_H
 #define SENTIMENT_CSYSTEM_H
 
+#include <pthread.h>
+#include <stddef.h>
+
 // renameat2(from, to, RENAME_EXCHANGE): swaps two existing paths in one atomic step.
 // Returns 0, or -1 with errno set (EINVAL or ENOSYS where the file system or kernel lacks it).
 int csystem_rename_exchange(const char *from, const char *to);
 
 // The number of CPUs in this thread's affinity mask (sched_getaffinity), or 0 if unknown.
 int csystem_affinity_cpus(void);
+
+// Fork: libgomp's thread pool belongs to the thread that started it, and after fork(2) the
+// child has that thread but not the pool's workers, so its next parallel region waits
+// forever. At load the library registers fork handlers: in the child, the forking thread is
+// marked (csystem_thread_forked), and the library runs that thread's calls on a new thread,
+// which builds a new pool (csystem_run_on_new_thread).
+
+// 1 on the thread that called fork(2), in the child; else 0.
+int csystem_thread_forked(void);
+
+// Runs fn(context) on a new thread with `stack_bytes` of stack and waits for it.
+// Returns 0, or an errno value when the thread cannot be created (fn has not run).
+int csystem_run_on_new_thread(void (*fn)(void *), void *context, size_t stack_bytes);
+
+// Initializes *mutex and registers it for fork: the parent takes it before fork(2) and both
+// processes release it after, so no child inherits it held by a thread it does not have.
+// At most 16 mutexes; returns 0, or -1 when the table is full (the mutex is still initialized).
+int csystem_fork_safe_mutex_init(pthread_mutex_t *mutex);
 
 #endif

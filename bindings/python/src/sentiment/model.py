@@ -23,6 +23,10 @@ class Model:
     JSON unchanged (e.g.
     head="auto", seed=42). The model is immutable: its methods may be called from many
     threads at once. close() frees it; later calls raise MisuseError.
+
+    A Model pickles as its load config (the folder path and options), so a worker process
+    (multiprocessing, Spark, Ray) loads its own copy from the same folder when it unpickles;
+    the folder must exist there. It also works in a child made by fork(2).
     """
 
     def __init__(self, model_dir, precision="fp32", max_length=128, threads=0, **extra):
@@ -33,11 +37,16 @@ class Model:
         lib = _lib.lib()
         # Captured now: at interpreter exit, module globals may already be gone in __del__.
         self._free = lib.sentiment_model_free
-        config = {"model_dir": model_dir, "precision": precision, "max_length": max_length,
+        config = {"model_dir": os.fspath(model_dir), "precision": precision, "max_length": max_length,
                   "threads": threads, **extra}
+        self._config = config
         handle = ctypes.c_void_p()
         _lib.call(lib.sentiment_model_load, _encode(config), ctypes.byref(handle))
         self._handle = handle.value
+
+    def __reduce__(self):
+        config = dict(self._config)
+        return (_from_config, (config,))
 
     @property
     def info(self):
@@ -207,3 +216,9 @@ def _encode(request):
         raise InvalidArgumentError(f"text is not valid Unicode (lone surrogate?): {e}") from None
     except ValueError as e:
         raise InvalidArgumentError(str(e)) from None
+
+
+def _from_config(config):
+    """Unpickles a Model: loads it again from its load config."""
+    config = dict(config)
+    return Model(config.pop("model_dir"), **config)
