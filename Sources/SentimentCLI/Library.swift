@@ -29,7 +29,7 @@ struct Failure: Error {
         code = e?["code"]?.stringValue ?? "error"
         message = e?["message"]?.stringValue ?? "failed with status \(status)"
         field = e?["field"]?.stringValue
-        result = e?["result"]
+        result = document["result"]
     }
 }
 
