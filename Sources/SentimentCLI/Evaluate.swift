@@ -77,8 +77,7 @@ struct Evaluate: ParsableCommand, FieldFlags {
         for (i, row) in matrix.enumerated() {
             s += (i < names.count ? names[i] : "\(i)").padded(w) + row.map { String($0).padded(cw) }.joined() + "\n"
         }
-        return s.split(separator: "\n", omittingEmptySubsequences: false)
-            .map { String($0.reversed().drop(while: { $0 == " " }).reversed()) }.joined(separator: "\n")
+        return s.trimmingLineEnds
     }
 }
 

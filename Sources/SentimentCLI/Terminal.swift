@@ -71,6 +71,12 @@ extension String {
         return flat.count <= width ? flat : String(flat.prefix(max(0, width - 1))) + "…"
     }
 
+    /// Each line without trailing spaces.
+    var trimmingLineEnds: String {
+        split(separator: "\n", omittingEmptySubsequences: false)
+            .map { String($0.reversed().drop(while: { $0 == " " }).reversed()) }.joined(separator: "\n")
+    }
+
     func padded(_ width: Int) -> String { count >= width ? self : self + String(repeating: " ", count: width - count) }
 }
 

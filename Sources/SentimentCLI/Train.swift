@@ -93,6 +93,7 @@ struct Train: ParsableCommand, FieldFlags {
             guard let partial = f.result else { throw f }
             // Cancelled: the partial result's table, then the error (exit 5).
             show(partial)
+            f.message = "training was cancelled after step \(partial["steps"]?.int64Value ?? 0)"
             if let dir = partial["output_dir"]?.stringValue { f.message += "; checkpoints saved so far stay in \(dir)" }
             throw f
         }
@@ -128,7 +129,7 @@ struct Train: ParsableCommand, FieldFlags {
         s += " (\(r["isa"]?.stringValue ?? "?")\(r["bf16"]?.boolValue == true ? ", bf16" : ""))\n"
         if let dir = r["output_dir"]?.stringValue { s += "output: \(dir)\n" }
         for note in r["notes"]?.arrayValue ?? [] { s += "note: \(note.stringValue ?? "")\n" }
-        return s
+        return s.trimmingLineEnds
     }
 }
 

@@ -249,9 +249,9 @@ def test_train_progress_line_on_a_terminal(data, tmp_path):
 
 def test_train_ctrl_c_stops_keeps_checkpoints_and_prints_the_table(data, tmp_path):
     out = tmp_path / "out"
-    p = subprocess.Popen([CLI, *map(str, train_args(data, out, "--max-steps", 400, "--eval-file", data / "dev.tsv",
-                                                   "--save-strategy", "steps", "--save-steps", 2))],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    args = train_args(data, out, "--max-steps", 40, "--eval-file", data / "dev.tsv", "--save-strategy", "steps",
+                      "--save-steps", 2)
+    p = subprocess.Popen([CLI, *map(str, args)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     seen = []
     for line in p.stderr:
         seen.append(line)
@@ -263,3 +263,8 @@ def test_train_ctrl_c_stops_keeps_checkpoints_and_prints_the_table(data, tmp_pat
     assert stdout.startswith("epoch") and "stopped: cancelled" in stdout
     assert "sentiment: cancelled:" in stderr and "checkpoints saved so far stay" in stderr
     assert (out / "checkpoint-2" / "model.safetensors").is_file()
+    # The same command with --resume-from-checkpoint continues from the newest checkpoint.
+    r = run(*args, "--resume-from-checkpoint", "--json")
+    assert r.returncode == 0, r.stderr
+    result = json.loads(r.stdout)
+    assert result["resumed_from_step"] >= 2 and result["steps"] == 40
