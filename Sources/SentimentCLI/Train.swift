@@ -12,6 +12,7 @@ import Glibc
 struct Train: ParsableCommand, FieldFlags {
     static let configuration = CommandConfiguration(
         abstract: "Fine-tune a model on a labelled data file.",
+        usage: "sentiment train -m MODEL --train-file FILE [-o DIR] [--KEY VALUE ...] [--set KEY=VALUE ...] [--config FILE.json]",
         discussion: """
             Every key of sentiment_train (include/sentiment.h) is a flag: --KEY VALUE with dashes for \
             underscores (--lr-scheduler-type cosine, --warmup-steps 100, --eval-strategy steps), \
