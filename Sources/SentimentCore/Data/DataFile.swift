@@ -24,7 +24,7 @@ public struct DataFile: Sendable, Equatable {
 
     /// The format the file is read as: `format`, else the extension's, else TSV (GLUE's files,
     /// which some name .txt).
-    public var resolvedFormat: DataFormat { format ?? DataFormat.of(path: path) ?? .tsv }
+    var resolvedFormat: DataFormat { format ?? DataFormat.of(path: path) ?? .tsv }
 
     /// The text column of a TSV or CSV header: `textColumn`, else `sentence`, else `text`.
     func textColumnName(in names: [String]) -> String {
