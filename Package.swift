@@ -28,6 +28,11 @@ let package = Package(
     name: "sentiment",
     products: [
         .library(name: "sentiment", type: .dynamic, targets: ["Sentiment"]),
+        // The `sentiment` command (installed as bin/sentiment; the library product has that name here).
+        .executable(name: "sentiment-cli", targets: ["SentimentCLI"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
     ],
     targets: [
         // oneDNN (GEMM) and libgomp (thread pool shared with oneDNN).
@@ -60,6 +65,16 @@ let package = Package(
             dependencies: ["SentimentCore", "Sentiment"],
             path: "bench/SentimentBench",
             swiftSettings: codegen
+        ),
+        // The `sentiment` command: builds JSON requests and calls the C ABI's functions (linked
+        // in, with the static Swift runtime), so it has no request schema of its own.
+        .executableTarget(
+            name: "SentimentCLI",
+            dependencies: ["SentimentCore", "Sentiment", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            path: "Sources/SentimentCLI",
+            swiftSettings: codegen,
+            // ArgumentParser imports FoundationEssentials; its static archive needs these.
+            linkerSettings: dynamicStdlib ? [] : ["_FoundationCollections", "_FoundationCShims", "swiftSynchronization"].map { .linkedLibrary($0) }
         ),
         .testTarget(
             name: "SentimentCoreTests",

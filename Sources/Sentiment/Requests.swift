@@ -149,8 +149,8 @@ extension SaveOptions {
 }
 
 extension TrainingConfig {
-    /// Every key of sentiment_train's config_json.
-    static let keys = [
+    /// Every key of sentiment_train's config_json (the CLI's `train --help` lists them).
+    public static let keys = [
         "model_dir", "train_file", "eval_file", "output_dir", "learning_rate", "train_batch_size",
         "eval_batch_size", "num_train_epochs", "seed", "adam_beta1", "adam_beta2", "adam_epsilon",
         "weight_decay", "lr_scheduler_type", "warmup_ratio", "max_grad_norm", "max_length", "max_steps",

@@ -25,6 +25,14 @@ public struct DataFile: Sendable, Equatable {
     /// The format the file is read as: `format`, else the extension's, else TSV (GLUE's files,
     /// which some name .txt).
     var resolvedFormat: DataFormat { format ?? DataFormat.of(path: path) ?? .tsv }
+
+    /// The text column of a TSV or CSV header: `textColumn`, else `sentence`, else `text`.
+    func textColumnName(in names: [String]) -> String {
+        textColumn ?? (matching("sentence", in: names) != nil || matching("text", in: names) == nil ? "sentence" : "text")
+    }
+
+    /// The keys a JSON Lines object's text may have.
+    var textKeys: [String] { textColumn.map { [$0] } ?? ["sentence", "text"] }
 }
 
 /// A data file's rows as written: the texts (and second texts of pairs) and the label column,
@@ -53,7 +61,7 @@ public struct DataRows: Sendable {
             }
             let names = header.fields.map { $0.trimmingSpaces }
             func column(_ name: String) -> Int? { matching(name, in: names) }
-            let textName = file.textColumn ?? (column("sentence") != nil || column("text") == nil ? "sentence" : "text")
+            let textName = file.textColumnName(in: names)
             let wanted = [textName, file.labelColumn] + (file.textPairColumn.map { [$0] } ?? [])
             if let missing = wanted.first(where: { column($0) == nil }) {
                 throw reader.error(
@@ -85,7 +93,7 @@ public struct DataRows: Sendable {
                 }
                 return s
             }
-            let textKeys = file.textColumn.map { [$0] } ?? ["sentence", "text"]
+            let textKeys = file.textKeys
             while let r = try reader.next() {
                 texts.append(try string(textKeys, in: r))
                 if let pairKey = file.textPairColumn { pairs?.append(try string([pairKey], in: r)) }
