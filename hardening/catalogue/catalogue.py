@@ -151,9 +151,15 @@ def special_file(path, kind):
     if kind == "fifo":
         os.mkfifo(path)
     elif kind == "socket":
+        # bind() takes at most 107 bytes of path: bind by name from the folder, which any depth allows.
         s = socket.socket(socket.AF_UNIX)
-        s.bind(str(path))
-        s.close()
+        cwd = os.getcwd()
+        try:
+            os.chdir(path.parent)
+            s.bind(path.name)
+        finally:
+            os.chdir(cwd)
+            s.close()
     elif kind in ("dev-zero", "dev-urandom"):
         path.symlink_to("/dev/" + kind[4:])
     elif kind == "symlink-loop":
