@@ -10,12 +10,19 @@
 
 #include "csystem.h"
 
+#ifndef RENAME_NOREPLACE
+#define RENAME_NOREPLACE (1 << 0)
+#endif
 #ifndef RENAME_EXCHANGE
 #define RENAME_EXCHANGE (1 << 1)
 #endif
 
 int csystem_rename_exchange(const char *from, const char *to) {
     return (int)syscall(SYS_renameat2, AT_FDCWD, from, AT_FDCWD, to, RENAME_EXCHANGE);
+}
+
+int csystem_renameat_noreplace(int fromdir, const char *from, int todir, const char *to) {
+    return (int)syscall(SYS_renameat2, fromdir, from, todir, to, RENAME_NOREPLACE);
 }
 
 int csystem_affinity_cpus(void) {

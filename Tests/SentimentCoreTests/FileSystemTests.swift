@@ -76,7 +76,7 @@ import Testing
     }
 
     @Test func symlinkedFolderKeepsItsLinkAndGetsTheFiles() throws {
-        // The exchange would swap the link itself; a linked folder takes the files one by one.
+        // The save goes to the folder the link resolves to; the link is left as it is.
         let tmp = try TempDir()
         let real = tmp.sub("real"), link = tmp.sub("out")
         try FileSystem.writeDirectoryAtomically(real, last: "config.json") { try write($0 + "/config.json", "old") }

@@ -9,6 +9,10 @@
 // Returns 0, or -1 with errno set (EINVAL or ENOSYS where the file system or kernel lacks it).
 int csystem_rename_exchange(const char *from, const char *to);
 
+// renameat2(fromdir, from, todir, to, RENAME_NOREPLACE): moves an entry between two open
+// folders, failing with EEXIST rather than replacing one of the same name.
+int csystem_renameat_noreplace(int fromdir, const char *from, int todir, const char *to);
+
 // The number of CPUs in this thread's affinity mask (sched_getaffinity), or 0 if unknown.
 int csystem_affinity_cpus(void);
 

@@ -197,56 +197,71 @@ public enum FileSystem {
     }
 
     /// Writes a folder of files as one set. `body` fills a new staging folder next to
-    /// `directory` (its argument); then the set goes in by the first of these that applies:
-    /// - a missing or empty `directory` is replaced by the staging folder in one rename;
-    /// - a `directory` holding only regular files is swapped with the staging folder in one
-    ///   rename (renameat2 RENAME_EXCHANGE), its files the new set lacks hard-linked in first;
-    /// - otherwise (subfolders, or a file system without the exchange) each file is renamed
-    ///   in, `last` last, and a crash in between leaves new files beside old ones of the same
-    ///   names: complete either way when the files differ only in content, as successive
-    ///   checkpoints of one training run do.
-    /// Other entries of `directory` are kept. On error the staging folder is removed. A process
-    /// killed mid-save leaves a hidden `.NAME.saving-XXXXXX` folder; it holds a lock on it while
-    /// alive, and the next save to the same `directory` removes folders whose lock is free.
+    /// `directory` (its argument; for a symlink, next to the folder it resolves to), and the
+    /// set goes in by one rename: over a missing or empty folder, else a renameat2
+    /// RENAME_EXCHANGE of the two folders after the staging folder took what the new set lacks
+    /// (`exchangeDirectory`: links to the other files, the subfolders moved). Only where that
+    /// cannot be done (another user's folder unless root, a file system without the exchange)
+    /// is each file renamed in, `last` last. On error the staging folder is removed and any
+    /// subfolder moved back. A process killed mid-save leaves a `.NAME.saving-XXXXXX` folder,
+    /// which it held a flock on while alive; the next save moves its subfolders back and
+    /// removes it (`recoverAbandonedStaging`).
     public static func writeDirectoryAtomically<T>(_ directory: String, last: String, _ body: (String) throws -> T) throws -> T {
-        var trimmed = directory
-        while trimmed.count > 1, trimmed.hasSuffix("/") { trimmed.removeLast() }
-        let parent = directoryName(trimmed)
-        try makeDirectories(parent)
-        if kind(trimmed) == .file || kind(trimmed) == .other {
+        try makeDirectories(directoryName(saveTarget(directory)))
+        let target = saveTarget(directory)
+        if kind(target) == .file || kind(target) == .other {
             throw SentimentError.io("\(directory) exists and is not a directory", field: directory)
         }
-        let prefix = "." + baseName(trimmed) + ".saving-"
-        removeAbandonedStaging(in: parent, prefix: prefix)
-        let (staging, lock) = try makeLockedStaging(join(parent, prefix), field: directory)
+        let parent = directoryName(target)
+        recoverAbandonedStaging(in: parent, name: baseName(target))
+        let (staging, lock) = try makeLockedStaging(join(parent, "." + baseName(target) + ".saving-"), field: directory)
         defer { close(lock) }
         var committed = false
-        defer { if !committed { removeFlatDirectory(staging) } }
+        defer {
+            if !committed {   // the staging folder, still at its path: subfolders go back
+                let targetFD = open(target, directoryFlags)
+                var st = stat()
+                if fstat(lock, &st) == 0, drain(lock, into: targetFD >= 0 ? targetFD : nil) {
+                    let parentFD = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+                    if parentFD >= 0 { removeEntry(baseName(staging), at: parentFD, ifSameAs: st); close(parentFD) }
+                }
+                if targetFD >= 0 { close(targetFD) }
+            }
+        }
         let value = try body(staging)
-        syncDirectory(staging)
+        _ = fsync(lock)
         // rename(2) replaces a missing or empty folder in one step; a non-empty one refuses.
-        if rename(staging, trimmed) == 0 {
+        if rename(staging, target) == 0 {
             committed = true
             syncDirectory(parent)
             return value
         }
-        if try exchangeFlatDirectory(staging, with: trimmed) {
+        if exchangeDirectory(staging, lock, with: target) {
             committed = true
             syncDirectory(parent)
-            removeFlatDirectory(staging)   // now the old set
+            // The old set, now at the staging path: locked, its files unlinked, any subfolder
+            // that reached it moved into the new folder (open at `lock`).
+            let parentFD = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+            if parentFD >= 0 {
+                let old = openat(parentFD, baseName(staging), directoryFlags)
+                var st = stat()
+                if old >= 0, flock(old, LOCK_EX | LOCK_NB) == 0, fstat(old, &st) == 0, drain(old, into: lock) {
+                    removeEntry(baseName(staging), at: parentFD, ifSameAs: st)
+                }
+                if old >= 0 { close(old) }
+                close(parentFD)
+            }
             return value
         }
         var names = try listDirectory(staging)
         names.sort { ($0 == last ? 1 : 0, $0) < ($1 == last ? 1 : 0, $1) }
         for name in names {
-            guard rename(join(staging, name), join(trimmed, name)) == 0 else {
+            guard rename(join(staging, name), join(target, name)) == 0 else {
                 throw SentimentError.io("cannot move \(name) into \(directory): \(errnoText())", field: directory)
             }
         }
-        syncDirectory(trimmed)
-        committed = true
-        rmdir(staging)
-        return value
+        syncDirectory(target)
+        return value   // the defer removes the empty staging folder
     }
 
     /// A new `pathPrefix`XXXXXX folder (mode 0755) and an open descriptor holding an exclusive
@@ -274,50 +289,14 @@ public enum FileSystem {
         throw SentimentError.io("cannot create and lock a staging folder beside \(field)", field: field)
     }
 
-    /// Removes the `prefix`XXXXXX folders in `parent` that no live process holds locked
-    /// (left by a save that was killed); best effort.
-    static func removeAbandonedStaging(in parent: String, prefix: String) {
-        for name in (try? listDirectory(parent)) ?? [] where name.hasPrefix(prefix) && name.utf8.count == prefix.utf8.count + 6 {
-            let path = join(parent, name)
-            let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW)
-            guard fd >= 0 else { continue }
-            if flock(fd, LOCK_EX | LOCK_NB) == 0 { removeFlatDirectory(path) }
-            close(fd)
-        }
-    }
-
-    /// Swaps `staging` and `target` in one rename when `target` is a folder of ours (not a
-    /// symlink to one, which the exchange would replace, nor another user's, whose ownership it
-    /// would take) holding only regular files. First the files of `target` that `staging` lacks
-    /// are hard-linked into it (so they are kept) and it takes `target`'s permission bits.
-    /// Returns false, with nothing changed, otherwise or when the file system cannot exchange.
-    static func exchangeFlatDirectory(_ staging: String, with target: String) throws -> Bool {
-        var folder = stat()
-        guard lstat(target, &folder) == 0, folder.st_mode & S_IFMT == S_IFDIR, folder.st_uid == geteuid() else {
-            return false
-        }
-        let old = try listDirectory(target)
-        for name in old {
-            var st = stat()
-            guard lstat(join(target, name), &st) == 0, st.st_mode & S_IFMT == S_IFREG else { return false }
-        }
-        let new = Set(try listDirectory(staging))
-        var linked: [String] = []
-        func undo() { for name in linked { unlink(join(staging, name)) } }
-        for name in old where !new.contains(name) {
-            guard link(join(target, name), join(staging, name)) == 0 else { undo(); return false }
-            linked.append(name)
-        }
-        _ = chmod(staging, folder.st_mode & 0o7777)
-        syncDirectory(staging)
-        guard csystem_rename_exchange(staging, target) == 0 else { undo(); return false }
-        return true
-    }
-
     /// The names in a folder, without "." and "..".
     public static func listDirectory(_ path: String) throws -> [String] {
         guard let dir = opendir(path) else { throw SentimentError.io("cannot list \(path): \(errnoText())", field: path) }
         defer { closedir(dir) }
+        return try names(in: dir)
+    }
+
+    static func names(in dir: OpaquePointer) throws -> [String] {
         // d_name is read in place up to its NUL: a dirent record is only as long as its name, so
         // copying the struct (entry.pointee) would read past the end of readdir's buffer.
         guard let nameOffset = MemoryLayout<dirent>.offset(of: \dirent.d_name) else {
@@ -329,12 +308,6 @@ public enum FileSystem {
             if name != "." && name != ".." { names.append(name) }
         }
         return names
-    }
-
-    /// Removes a folder holding only files (a staging folder); best effort.
-    static func removeFlatDirectory(_ path: String) {
-        for name in (try? listDirectory(path)) ?? [] { unlink(join(path, name)) }
-        rmdir(path)
     }
 
     /// Makes a rename durable; best effort (some file systems refuse fsync on directories).

@@ -155,6 +155,7 @@ struct TrainingStateFiles {
     /// checkpoint-N folders and the folder itself, by their global_step.
     static func newest(in outputDirectory: String) throws -> String {
         var best: (step: Int, path: String)? = nil
+        FileSystem.recoverAbandonedStaging(for: outputDirectory)   // subfolders a killed save moved
         let names = (try? FileSystem.listDirectory(outputDirectory)) ?? []
         for dir in [outputDirectory] + names.filter({ CheckpointFolders.step(ofName: $0) != nil }).map({ FileSystem.join(outputDirectory, $0) }) {
             let path = FileSystem.join(dir, RunState.jsonFile)
@@ -195,9 +196,8 @@ enum CheckpointFolders {
         let numbered = names.compactMap { n in step(ofName: n).map { (n, $0) } }.sorted { $0.1 < $1.1 }
         var removed: [String] = []
         for (name, _) in numbered.dropLast(limit) where keep.map({ FileSystem.baseName($0) != name }) ?? true {
-            let path = FileSystem.join(directory, name)
-            FileSystem.removeFlatDirectory(path)
-            removed.append(path)
+            FileSystem.removeFolder(name, in: directory)   // fd-relative, never through a symlink
+            removed.append(FileSystem.join(directory, name))
         }
         return removed
     }
