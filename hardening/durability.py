@@ -16,6 +16,12 @@ torn one. A new staging folder beside it shows that the kill landed in the middl
 the end one more save into each folder must remove them all. Exits 1 on any failure, and when
 no kill left a checkpoint to load (nothing was tested).
 
+Round pairs cycle through output_dir layouts: a plain folder; a folder with subfolders (as
+save_strategy "epoch" and "steps" leave), each of which must after every kill be in the folder
+or in a staging folder that the next save moves back, and at the end in the folder; a symlink to
+the folder, which must stay a link; and, as root, a folder owned by nobody, which must keep its
+owner (without root the save cannot keep another user's ownership, so that layout is skipped).
+
 Then `--resumes` rounds (default 6) kill a run that saves its training state after every step
 (R-Drop, EMA and dropout on) at a random moment, resume it with resume_from_checkpoint true, and
 require the uninterrupted run's step losses and final weights, bit for bit.
@@ -49,6 +55,44 @@ def report(event):
         print("saved", flush=True)
 sentiment.train(json.loads(sys.argv[1]), progress=report)
 """
+
+
+LAYOUTS = ["plain", "subfolders", "symlink"] + (["foreign"] if os.geteuid() == 0 else [])
+KEPT = ["epoch-1", "checkpoint-7"]                  # subfolders an earlier run left
+NOBODY = 65534
+
+
+def prepare(work, round, layout):
+    """A new output_dir in `layout`. Returns (the path to train into, the folder it names)."""
+    real = work / f"out-{round}"
+    if layout == "symlink":
+        real = work / "real" / f"out-{round}"
+        real.mkdir(parents=True)
+        link = work / f"link-{round}"
+        link.symlink_to(real)
+        return link, real
+    real.mkdir()
+    if layout == "subfolders":
+        for sub in KEPT:
+            (real / sub).mkdir()
+            (real / sub / "marker").write_text(sub)
+    if layout == "foreign":
+        os.chown(real, NOBODY, NOBODY)
+    return real, real
+
+
+def layout_problems(real, layout, final):
+    """What the kill (or, when final, the last save) broke in `layout`: lost subfolders, a lost owner or link."""
+    problems = []
+    if layout == "subfolders":
+        for sub in KEPT:
+            here = (real / sub / "marker").is_file()
+            staged = any((p / sub / "marker").is_file() for p in real.parent.glob(f".{real.name}.saving-*"))
+            if not here and (final or not staged):
+                problems.append(f"{sub} LOST")
+    if layout == "foreign" and real.stat().st_uid != NOBODY:
+        problems.append(f"owner changed to uid {real.stat().st_uid}")
+    return problems
 
 
 def main():
@@ -97,8 +141,9 @@ def main():
     seen_staging = set()
     for round in range(1, args.kills + 1):
         if round % 2 == 1:
-            output = work / f"out-{round}"
-            outputs.append(output)
+            layout = LAYOUTS[(round // 2) % len(LAYOUTS)]
+            output, real = prepare(work, round, layout)
+            outputs.append((output, real, layout))
         model, train = (bert, train3) if round % 2 == 1 else (distilbert, train2)
         child = start(config(model, train, output))
         time.sleep(rng.uniform(0.0, max_delay))
@@ -107,35 +152,45 @@ def main():
             print(f"round {round:2d}: the run ended before the kill (exit status {child.returncode})")
             ended_early += 1
         # What a killed save leaves behind (a later save into the folder removes it).
-        staging = {p.name for p in output.parent.glob(f".{output.name}.saving-*")} - seen_staging
+        staging = {p.name for p in real.parent.glob(f".{real.name}.saving-*")} - seen_staging
         seen_staging |= staging
         mid_save += bool(staging)
         state = "no checkpoint yet"
-        if output.exists() and any(output.iterdir()):    # the trainer creates it empty at start
+        if any(p.is_file() for p in real.iterdir()):  # the trainer creates it empty at start
             try:
                 with sentiment.Model(output, max_length=64, threads=1) as m:
                     result = m.classify(["a good movie"])
                 assert len(result) == 1
-                state = "loads: " + ", ".join(sorted(p.name for p in output.iterdir()))
+                state = "loads: " + ", ".join(sorted(p.name for p in real.iterdir()))
                 loaded += 1
             except Exception as e:                  # noqa: BLE001 - any failure to load is the bug
                 state = f"FAILS TO LOAD: {e}"
                 failures += 1
-        print(f"round {round:2d}: killed{' mid-save' if staging else ''}; {output.name}: {state}")
+        problems = layout_problems(real, layout, final=False)
+        if output.is_symlink() != (layout == "symlink"):
+            problems.append("the link was replaced")
+        failures += len(problems)
+        print(f"round {round:2d} ({layout}): killed{' mid-save' if staging else ''}; {output.name}: {state}"
+              + "".join(f"; {p}" for p in problems))
     left = 0
-    for output in outputs:                          # the next save clears what killed saves left
-        if output.exists() and any(output.iterdir()):
+    for output, real, layout in outputs:            # the next save clears what killed saves left
+        if any(p.is_file() for p in real.iterdir()):
             with sentiment.Model(output, max_length=64, threads=1) as m:
                 m.save(str(output))
-            remaining = sorted(p.name for p in output.parent.glob(f".{output.name}.saving-*"))
+            remaining = sorted(p.name for p in real.parent.glob(f".{real.name}.saving-*"))
             if remaining:
                 print(f"{output.name}: staging folders left after a new save: {remaining}")
                 left += len(remaining)
+            problems = layout_problems(real, layout, final=True)
+            if problems:
+                print(f"{output.name} ({layout}) after a new save: {'; '.join(problems)}")
+                failures += len(problems)
     resume_failures, resumed = resume_rounds(work, bert, train3, start, rng, args.resumes)
     shutil.rmtree(work)
     print(f"durability: {args.resumes} killed runs resumed, {resumed} from a checkpoint, {resume_failures} differed "
           "from the uninterrupted run")
     failures += resume_failures
+    print(f"durability: layouts {', '.join(LAYOUTS)}")
     print(f"durability: {args.kills} kills, {mid_save} in the middle of a save, {loaded} checkpoints loaded, "
           f"{failures} failed to load, {ended_early} ended before their kill, {len(seen_staging)} staging "
           f"folders left by kills, {left} of them still there after a new save")

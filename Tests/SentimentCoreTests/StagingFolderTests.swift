@@ -104,6 +104,11 @@ import Testing
         #expect(stat(dir, &st) == 0 && st.st_uid == 65534 && st.st_gid == 65534)
         #expect(try #require(FileSystem.identity(dir)) != before)
         #expect(try read(dir + "/config.json") == "new")
+        let empty = tmp.sub("empty")   // replaced by one rename, which keeps the owner too
+        try FileSystem.makeDirectories(empty)
+        #expect(chown(empty, 65534, 65534) == 0)
+        try save(empty, "new")
+        #expect(stat(empty, &st) == 0 && st.st_uid == 65534 && list(empty) == ["config.json", "model.safetensors"])
     }
 
     @Test func aStagingNameThatIsASymlinkIsNotFollowed() throws {

@@ -229,6 +229,10 @@ public enum FileSystem {
             }
         }
         let value = try body(staging)
+        var existing = stat()   // an empty folder of another owner keeps it where root can chown
+        if lstat(target, &existing) == 0, existing.st_uid != geteuid() || existing.st_gid != getegid() {
+            _ = fchown(lock, existing.st_uid, existing.st_gid)
+        }
         _ = fsync(lock)
         // rename(2) replaces a missing or empty folder in one step; a non-empty one refuses.
         if rename(staging, target) == 0 {
