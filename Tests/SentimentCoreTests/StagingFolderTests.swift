@@ -74,6 +74,17 @@ import Testing
         #expect(!FileSystem.hasEntry(tmp.sub(".other.saving-BBBBBB")))
     }
 
+    @Test func resumeFindsACheckpointAKilledSaveMoved() throws {
+        let tmp = try TempDir()
+        let moved = tmp.sub(".out.saving-AAAAAA/checkpoint-3")
+        try FileSystem.makeDirectories(moved)
+        try write(moved + "/" + RunState.jsonFile, #"{"global_step": 3}"#)
+        try write(moved + "/" + RunState.tensorsFile, "")
+        try FileSystem.makeDirectories(tmp.sub("out"))
+        #expect(try TrainingStateFiles.newest(in: tmp.sub("out")) == tmp.sub("out/checkpoint-3"))
+        #expect(list(tmp.path) == ["out"])
+    }
+
     @Test func symlinkedFolderIsSwappedAtItsTarget() throws {
         let tmp = try TempDir()
         try FileSystem.makeDirectories(tmp.sub("links"))
