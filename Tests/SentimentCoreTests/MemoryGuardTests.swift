@@ -32,3 +32,47 @@ struct MemoryGuardTests {
         #expect(overflow?.status == .noMemory)
     }
 }
+
+// MemoryGuard.availableBytes: the least of MemAvailable, cgroup limits less usage, and RLIMIT_AS
+// less VmSize, read from fake /proc and /sys/fs/cgroup trees.
+@Suite struct MemoryLimitTests {
+    let mb = 1 << 20
+    let meminfo = "MemTotal: 8000000 kB\nMemAvailable: 4194304 kB\nSwapFree: 0 kB\n"   // 4 GB
+
+    @Test func cgroupV2TakesTheTightestLimitUpToTheRoot() throws {
+        let t = try CPUQuotaTests().tree([
+            "/proc/meminfo": meminfo, "/proc/self/cgroup": "0::/jobs/one\n",
+            "/sys/fs/cgroup/jobs/one/memory.max": "max\n", "/sys/fs/cgroup/jobs/one/memory.current": "1000\n",
+            "/sys/fs/cgroup/jobs/memory.max": "\(1024 * mb)\n", "/sys/fs/cgroup/jobs/memory.current": "\(300 * mb)\n",
+            "/sys/fs/cgroup/jobs/memory.stat": "anon 1\ninactive_file \(100 * mb)\n"])
+        // 1024 MB limit, 300 MB used of which 100 MB is reclaimable cache: 824 MB.
+        #expect(MemoryGuard.availableBytes(root: t.path, addressSpaceLimit: nil) == 824 * mb)
+        #expect(MemoryGuard.cgroupHeadroom(root: t.path) == 824 * mb)
+        // A limit below its usage leaves nothing, and the check refuses with both sizes.
+        try FileSystem.writeAtomically(t.path + "/sys/fs/cgroup/jobs/one/memory.max") { try $0.write(Array("500\n".utf8)) }
+        #expect(MemoryGuard.availableBytes(root: t.path, addressSpaceLimit: nil) == 0)
+    }
+
+    @Test func cgroupV1AndNoLimit() throws {
+        let v1 = try CPUQuotaTests().tree([
+            "/proc/meminfo": meminfo, "/proc/self/cgroup": "4:memory:/x\n2:cpu,cpuacct:/x\n",
+            "/sys/fs/cgroup/memory/x/memory.limit_in_bytes": "\(512 * mb)\n",
+            "/sys/fs/cgroup/memory/x/memory.usage_in_bytes": "\(12 * mb)\n"])
+        #expect(MemoryGuard.availableBytes(root: v1.path, addressSpaceLimit: nil) == 500 * mb)
+        let none = try CPUQuotaTests().tree([
+            "/proc/meminfo": meminfo, "/proc/self/cgroup": "4:memory:/\n",
+            "/sys/fs/cgroup/memory/memory.limit_in_bytes": "9223372036854771712\n",
+            "/sys/fs/cgroup/memory/memory.usage_in_bytes": "\(12 * mb)\n"])
+        #expect(MemoryGuard.cgroupHeadroom(root: none.path) == nil)
+        #expect(MemoryGuard.availableBytes(root: none.path, addressSpaceLimit: nil) == 4096 * mb)
+    }
+
+    @Test func addressSpaceLimitLessVmSize() throws {
+        let t = try CPUQuotaTests().tree(["/proc/meminfo": meminfo, "/proc/self/status": "Name: x\nVmSize:  1048576 kB\n"])
+        #expect(MemoryGuard.availableBytes(root: t.path, addressSpaceLimit: 3072 * mb) == 2048 * mb)
+        #expect(MemoryGuard.availableBytes(root: t.path, addressSpaceLimit: 512 * mb) == 0)
+        #expect(MemoryGuard.availableBytes(root: t.path, addressSpaceLimit: nil) == 4096 * mb)
+        let nothing = try TempDir()
+        #expect(MemoryGuard.availableBytes(root: nothing.path, addressSpaceLimit: nil) == nil)
+    }
+}

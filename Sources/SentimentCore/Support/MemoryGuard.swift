@@ -1,6 +1,6 @@
 // Refuses large allocations the machine cannot back, so an oversized request fails with
 // `.noMemory` instead of getting the host process OOM-killed. Allocations are zero-filled right
-// away (Tensor, AlignedBuffer), so what earlier ones took already shows in MemAvailable.
+// away (Tensor, AlignedBuffer), so what earlier ones took already shows in the usage read.
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -12,7 +12,7 @@ public enum MemoryGuard {
     static let reserve = 256 << 20
 
     /// Throws `.noMemory` if `bytes` (>= `checkedFrom`) do not fit in available memory
-    /// (MemAvailable + SwapFree) less `reserve`. No check where /proc/meminfo cannot be read.
+    /// (`availableBytes`) less `reserve`. No check where nothing can be read.
     static func check(bytes: Int, what: @autoclosure () -> String) throws {
         guard bytes >= checkedFrom, let available = availableBytes() else { return }
         try check(bytes: bytes, available: available, what: what())
@@ -25,20 +25,64 @@ public enum MemoryGuard {
             "\(what) needs \(megabytes(bytes)) MB but only \(megabytes(Swift.max(0, available))) MB of memory is available")
     }
 
-    /// MemAvailable + SwapFree from /proc/meminfo, in bytes.
-    static func availableBytes() -> Int? {
-        guard let f = fopen("/proc/meminfo", "r") else { return nil }
-        defer { fclose(f) }
-        var total = 0, found = 0
-        var line = [CChar](repeating: 0, count: 256)
-        while fgets(&line, Int32(line.count), f) != nil {
-            let text = String(decoding: line.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-            for key in ["MemAvailable:", "SwapFree:"] where text.hasPrefix(key) {
-                let digits = text.dropFirst(key.count).filter(\.isNumber)
-                if let kb = Int(digits) { total += kb * 1024; found += 1 }
-            }
+    /// The least of: MemAvailable + SwapFree (/proc/meminfo); each cgroup limit over this
+    /// process's cgroup and its ancestors, less its usage (v2 `memory.max` - `memory.current`,
+    /// v1 `memory.limit_in_bytes` - `memory.usage_in_bytes`; reclaimable `inactive_file` counts
+    /// as free); and `RLIMIT_AS` less VmSize. nil when none can be read. `root` prefixes the
+    /// paths read and `addressSpaceLimit` replaces getrlimit (for tests).
+    static func availableBytes(root: String = "", addressSpaceLimit: Int? = addressSpaceLimit()) -> Int? {
+        var best: Int? = nil
+        func take(_ n: Int?) { if let n { best = Swift.min(best ?? n, n) } }
+        take(meminfoAvailable(Cgroup.read(root + "/proc/meminfo") ?? ""))
+        take(cgroupHeadroom(root: root))
+        if let limit = addressSpaceLimit, let size = kilobytes("VmSize:", in: Cgroup.read(root + "/proc/self/status") ?? "") {
+            take(Swift.max(0, limit - size))
         }
-        return found > 0 ? total : nil
+        return best
+    }
+
+    /// MemAvailable + SwapFree of a /proc/meminfo text, in bytes.
+    static func meminfoAvailable(_ text: String) -> Int? {
+        let parts = ["MemAvailable:", "SwapFree:"].compactMap { kilobytes($0, in: text) }
+        return parts.isEmpty ? nil : parts.reduce(0, +)
+    }
+
+    /// The value of a "Key:   123 kB" line, in bytes.
+    static func kilobytes(_ key: String, in text: String) -> Int? {
+        for line in text.split(separator: "\n") where line.hasPrefix(key) {
+            if let kb = Int(line.dropFirst(key.count).filter(\.isNumber)) { return kb * 1024 }
+        }
+        return nil
+    }
+
+    /// The tightest cgroup memory limit less usage, in bytes, or nil when no cgroup sets one.
+    static func cgroupHeadroom(root: String = "") -> Int? {
+        func number(_ path: String) -> Int? { Cgroup.firstLine(path).flatMap { Int($0) } }   // "max": nil
+        func inactiveFile(_ base: String, key: String) -> Int {
+            for line in (Cgroup.read(base + "/memory.stat") ?? "").split(separator: "\n") {
+                let f = line.split(separator: " ")
+                if f.count == 2, f[0] == key, let n = Int(f[1]) { return n }
+            }
+            return 0
+        }
+        var best: Int? = nil
+        Cgroup.forEachFolder(controller: "memory", root: root) { base, v2 in
+            let (limitFile, usageFile, key) = v2
+                ? ("/memory.max", "/memory.current", "inactive_file")
+                : ("/memory.limit_in_bytes", "/memory.usage_in_bytes", "total_inactive_file")
+            // v1 says "no limit" with a number near Int64.max.
+            guard let limit = number(base + limitFile), limit < 1 << 60, let usage = number(base + usageFile) else { return }
+            let free = Swift.max(0, limit - Swift.max(0, usage - inactiveFile(base, key: key)))
+            best = Swift.min(best ?? free, free)
+        }
+        return best
+    }
+
+    /// The soft RLIMIT_AS in bytes, or nil when unlimited (RLIM_INFINITY is all ones).
+    static func addressSpaceLimit() -> Int? {
+        var r = rlimit()
+        guard getrlimit(__rlimit_resource_t(RLIMIT_AS.rawValue), &r) == 0, r.rlim_cur != rlim_t.max else { return nil }
+        return Int(clamping: r.rlim_cur)
     }
 
     static func megabytes(_ bytes: Int) -> Int { bytes >> 20 }

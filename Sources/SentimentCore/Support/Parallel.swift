@@ -41,35 +41,19 @@ public enum Parallel {
     /// ancestors, or nil when there is none (or no cgroup file system). `root` prefixes the
     /// paths read (for tests).
     static func cgroupCPUQuota(root: String = "") -> Int? {
-        func read(_ path: String) -> String? {
-            (try? FileSystem.readFile(path, limit: 4096)).map { String(decoding: $0, as: UTF8.self) }
-        }
         func cpus(quota: Substring, period: Substring) -> Int? {
             guard let q = Double(quota), let p = Double(period), q > 0, p > 0 else { return nil }   // "max" or -1: none
             return Swift.max(1, Int((q / p).rounded(.up)))
         }
         var best: Int? = nil
-        func take(_ n: Int?) { if let n { best = Swift.min(best ?? n, n) } }
-        for line in (read(root + "/proc/self/cgroup") ?? "").split(separator: "\n") {
-            let parts = line.split(separator: ":", maxSplits: 2, omittingEmptySubsequences: false)
-            guard parts.count == 3 else { continue }
-            let controllers = parts[1].split(separator: ",")
-            let v2 = parts[0] == "0" && parts[1].isEmpty
-            guard v2 || controllers.contains("cpu") else { continue }
-            let mounts = (v2 ? ["/sys/fs/cgroup"] : ["/sys/fs/cgroup/" + parts[1], "/sys/fs/cgroup/cpu"]).map { root + $0 }
-            for mount in mounts {
-                var dir = String(parts[2])
-                while true {   // the cgroup, then each ancestor up to the mount's root
-                    let base = mount + (dir == "/" ? "" : dir)
-                    if v2, let f = read(base + "/cpu.max")?.split(separator: " "), f.count == 2 {
-                        take(cpus(quota: f[0], period: f[1].split(separator: "\n")[0]))
-                    } else if !v2, let q = read(base + "/cpu.cfs_quota_us"), let p = read(base + "/cpu.cfs_period_us") {
-                        take(cpus(quota: q.split(separator: "\n").first ?? "", period: p.split(separator: "\n").first ?? ""))
-                    }
-                    if dir == "/" || !dir.hasPrefix("/") { break }
-                    dir = FileSystem.directoryName(dir)
-                }
+        Cgroup.forEachFolder(controller: "cpu", root: root) { base, v2 in
+            var n: Int? = nil
+            if v2, let f = Cgroup.firstLine(base + "/cpu.max")?.split(separator: " "), f.count == 2 {
+                n = cpus(quota: f[0], period: f[1])
+            } else if !v2, let q = Cgroup.firstLine(base + "/cpu.cfs_quota_us"), let p = Cgroup.firstLine(base + "/cpu.cfs_period_us") {
+                n = cpus(quota: q, period: p)
             }
+            if let n { best = Swift.min(best ?? n, n) }
         }
         return best
     }
