@@ -18,6 +18,10 @@
  *     so typos never pass silently. Consumers must ignore unknown keys in results.
  *   - Nothing is printed to stdout or stderr. No input (bad JSON, bad files, NULL
  *     pointers, invalid UTF-8, huge texts) traps or aborts the host process.
+ *   - Size caps: a request_json or config_json over 16 MB (16,777,216 bytes) is
+ *     SENTIMENT_INVALID_ARGUMENT naming it; "texts", "text_pairs" and "labels" take at most
+ *     100,000 entries per call (more is SENTIMENT_INVALID_ARGUMENT naming the key; split the
+ *     list). A data-file line (or CSV record) over 4 MB is SENTIMENT_FORMAT with file:line.
  *
  * Threading and ownership:
  *   - Every function may be called from any thread. The library has no global state a

@@ -11,12 +11,31 @@ import Glibc
 /// may have only the keys `allowed`. NULL is MISUSE naming the argument.
 func requestReader(_ json: UnsafePointer<CChar>?, argument: String, allowed: [String]) throws -> JSONObjectReader {
     guard let json else { throw SentimentError(.misuse, "\(argument) is NULL", field: argument) }
+    let count = strlen(json)
+    guard count <= maxRequestBytes else {
+        throw SentimentError.invalidArgument(
+            "\(argument) is \(count) bytes; at most \(maxRequestBytes) (16 MB) are accepted", field: argument)
+    }
     let value = try JSON.parse(UnsafeBufferPointer(
-        start: UnsafeRawPointer(json).assumingMemoryBound(to: UInt8.self), count: strlen(json)))
+        start: UnsafeRawPointer(json).assumingMemoryBound(to: UInt8.self), count: count))
     return try JSONObjectReader(value, .request(argument), unknownKeys: .reject(allowed: allowed))
 }
 
+/// Request and config JSON past this many bytes is refused before parsing (parsed, it takes
+/// several times its size).
+let maxRequestBytes = 16 << 20
+/// At most this many texts (and text_pairs, labels) per call: the results of one call are
+/// built in memory, about 1 KB per text.
+let maxTexts = 100_000
+
 extension JSONObjectReader {
+    /// "texts", "text_pairs" or "labels" with at most `maxTexts` entries, counted before they are read.
+    func capped(_ key: String) throws {
+        if let n = value(key)?.arrayValue?.count, n > maxTexts {
+            throw SentimentError.invalidArgument("\(key) has \(n) entries; at most \(maxTexts) per call", field: key)
+        }
+    }
+
     /// A real-valued key that `limit` accepts.
     func real(_ key: String, default fallback: Double, _ limit: TrainingLimits.Real) throws -> Double {
         try double(key, default: fallback, rule: limit.rule, limit.accepts)
@@ -76,6 +95,7 @@ extension TokenizeOptions {
     /// sentiment_tokenize's request_json for `model`, whose positions bound max_length.
     static func parse(_ requestJSON: UnsafePointer<CChar>?, model: SentimentModel) throws -> TokenizeOptions {
         let r = try requestReader(requestJSON, argument: "request_json", allowed: ["texts", "text_pairs", "max_length"])
+        try r.capped("texts"); try r.capped("text_pairs")
         var o = TokenizeOptions(texts: try r.requiredStrings("texts"), model: model)
         o.textPairs = try r.pairs(texts: o.texts)
         o.maxLength = try r.int("max_length", in: 2...max(2, model.config.maxPositions), default: o.maxLength)
@@ -88,6 +108,7 @@ extension ClassifyOptions {
     static func parse(_ requestJSON: UnsafePointer<CChar>?) throws -> ClassifyOptions {
         let r = try requestReader(requestJSON, argument: "request_json",
                                   allowed: ["texts", "text_pairs", "top_k", "long_text", "stride", "batch_size"])
+        try r.capped("texts"); try r.capped("text_pairs")
         var o = ClassifyOptions(texts: try r.requiredStrings("texts"))
         o.textPairs = try r.pairs(texts: o.texts)
         // HF pipeline semantics: a number of labels, or null for all of them.
@@ -112,6 +133,7 @@ extension EvaluateOptions {
     static func parse(_ requestJSON: UnsafePointer<CChar>?) throws -> EvaluateOptions {
         let r = try requestReader(requestJSON, argument: "request_json",
                                   allowed: ["data_file", "texts", "text_pairs", "labels", "batch_size"] + JSONObjectReader.dataFileKeys)
+        for key in ["texts", "text_pairs", "labels"] { try r.capped(key) }
         var o: EvaluateOptions
         if let path = try r.path("data_file") {
             guard !r.has("texts"), !r.has("labels"), !r.has("text_pairs") else {

@@ -333,6 +333,17 @@ def build(workdir):
     many = write(w / "requests" / "100000-texts.json", j({"texts": ["a good movie", "dull", ""] * 33333 + ["x"],
                                                           "batch_size": 256}))
     case("classify/100000-texts", "classify", None, "OK", results=100000, request_file=str(many))
+    # Caps (include/sentiment.h): 100,000 texts per call, 16 MB of request, 4 MB per data-file line.
+    over = j({"texts": ["x"] * 100001})
+    for call in ("classify", "tokenize"):
+        case(f"{call}/100001-texts", call, over, "INVALID_ARGUMENT", "texts")
+    case("classify/100001-text_pairs", "classify", j({"texts": ["x"], "text_pairs": ["y"] * 100001}),
+         "INVALID_ARGUMENT", "text_pairs")
+    case("evaluate/100001-labels", "evaluate", j({"texts": ["x"], "labels": [0] * 100001}), "INVALID_ARGUMENT", "labels")
+    huge = write(w / "requests" / "over-16MB.json", j({"texts": ["good movie " * 1000] * 1526}))
+    case("classify/request-over-16MB", "classify", None, "INVALID_ARGUMENT", "request_json", request_file=str(huge))
+    long_line = write(w / "data" / "line-over-4MB.tsv", "sentence\tlabel\n" + "good " * (4 << 18) + "\t1\n")
+    case("evaluate/data-line-over-4MB", "evaluate", j({"data_file": str(long_line)}), "FORMAT", "line-over-4MB.tsv:2")
 
     # --- Files: missing, wrong kind, unreadable ---------------------------------------------------
     load_dir("missing-model_dir", w / "does-not-exist", "IO", "model_dir")

@@ -56,6 +56,9 @@ final class RecordReader {
     private var line = 1
 
     private static let chunk = 1 << 20
+    /// A record (a line, or a quoted CSV field's lines) longer than this is `.format`: read,
+    /// it would take several times its size as text and tokens.
+    public static let maxRecordBytes = 4 << 20
 
     init(path: String, format: DataFormat, field: String) throws {
         self.path = path
@@ -144,6 +147,11 @@ final class RecordReader {
         return s
     }
 
+    private func checkLength(_ bytes: Int, line: Int) throws {
+        guard bytes > Self.maxRecordBytes else { return }
+        throw error("a line longer than \(Self.maxRecordBytes >> 20) MB", line: line)
+    }
+
     // MARK: TSV, CSV
 
     private func nextDelimited(separator: UInt8, quoting: Bool) throws -> DataRecord? {
@@ -151,6 +159,7 @@ final class RecordReader {
         while true {
             let start = line
             var fields: [String] = []
+            var fieldBytes = 0   // of `fields`
             var current: [UInt8] = []
             var quoted = false, quoteLine = 0
             var sawAnything = false
@@ -162,6 +171,7 @@ final class RecordReader {
                 } else if appendRun(into: &current, stoppingAt: separator, cr, lf, quoting ? quote : separator) {
                     sawAnything = true
                 }
+                try checkLength(fieldBytes + current.count, line: start)
                 guard let b = try byte() else { break }
                 sawAnything = true
                 if quoted {
@@ -180,6 +190,7 @@ final class RecordReader {
                 }
                 if b == separator {
                     fields.append(try text(current, line: start, column: fields.count))
+                    fieldBytes += current.count + 1
                     current.removeAll(keepingCapacity: true)
                 } else if b == lf || b == cr {
                     if b == cr, try peek() == lf { position += 1 }
@@ -215,6 +226,7 @@ final class RecordReader {
             var sawAnything = false
             while true {
                 if appendRun(into: &bytes, stoppingAt: cr, lf, cr, lf) { sawAnything = true }
+                try checkLength(bytes.count, line: start)
                 guard let b = try byte() else { break }
                 sawAnything = true
                 if b == lf || b == cr {
