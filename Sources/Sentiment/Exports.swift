@@ -76,12 +76,18 @@ public func sentiment_tokenize(_ model: OpaquePointer?, _ requestJSON: UnsafePoi
         let m = try ModelRegistry.shared.model(model)
         let request = try TokenizeOptions.parse(requestJSON, model: m)
         let encoded = m.tokenizer.encode(request.texts, pairs: request.textPairs, maxLength: request.maxLength)
+        // The result tree and its text take about 90 bytes a token (measured); refuse what cannot fit.
+        let tokenCount = encoded.ids.reduce(0) { $0 + $1.count }
+        try MemoryGuard.check(bytes: tokenCount * tokenizeResultBytesPerToken, what: "the tokenize result of \(tokenCount) tokens")
         func rows(_ r: [[Int32]]) -> JSON { .array(r.map { .array($0.map { JSON(Int($0)) }) }) }
         let tokens = encoded.ids.map { JSON.array($0.map { JSON(m.tokenizer.token(forId: $0) ?? "[UNK]") }) }
         let doc = JSON(["input_ids": rows(encoded.ids), "tokens": .array(tokens)])
         return encoded.types.map { doc.setting("token_type_ids", rows($0)) } ?? doc
     }
 }
+
+/// What one token of a sentiment_tokenize result takes in memory (JSON tree and text), rounded up.
+let tokenizeResultBytesPerToken = 128
 
 /// At most this many tokens (texts x max_length) go through the encoder at once: a larger
 /// batch_size is split, so no request can exhaust memory (results change only by float

@@ -13,7 +13,7 @@ public enum MemoryGuard {
 
     /// Throws `.noMemory` if `bytes` (>= `checkedFrom`) do not fit in available memory
     /// (`availableBytes`) less `reserve`. No check where nothing can be read.
-    static func check(bytes: Int, what: @autoclosure () -> String) throws {
+    public static func check(bytes: Int, what: @autoclosure () -> String) throws {
         guard bytes >= checkedFrom, let available = availableBytes() else { return }
         try check(bytes: bytes, available: available, what: what())
     }
