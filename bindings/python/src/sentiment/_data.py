@@ -129,3 +129,26 @@ def training_files(config):
         yield config
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def rows_file(texts, pairs, labels):
+    """texts (with pairs) and labels written to a temporary JSON Lines file; yields its path and
+    the column keys that read it."""
+    if labels is None or len(labels) != len(texts):
+        raise InvalidArgumentError("texts and labels must have the same length", field="labels")
+    folder = tempfile.mkdtemp(prefix="sentiment-data-")
+    try:
+        path = os.path.join(folder, "data.jsonl")
+        with open(path, "w", encoding="utf-8") as f:
+            for i, (text, label) in enumerate(zip(texts, labels)):
+                record = {"text": text, "label": label}
+                if pairs is not None:
+                    record["text_pair"] = pairs[i]
+                f.write(json.dumps(record, ensure_ascii=False) + "\n")
+        columns = {"text_column": "text", "label_column": "label"}
+        if pairs is not None:
+            columns["text_pair_column"] = "text_pair"
+        yield path, columns
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)

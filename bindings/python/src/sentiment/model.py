@@ -66,19 +66,30 @@ class Model:
         overlapping windows (stride tokens shared; default a quarter of a window) and averages
         their probabilities; each result then says how many 'windows' it used.
         """
-        request = _without_none({"texts": _texts(texts), "batch_size": batch_size,
-                                 "text_pairs": None if text_pairs is None else _texts(text_pairs),
-                                 "long_text": long_text, "stride": stride})
-        if top_k is not _NOT_GIVEN:
-            request["top_k"] = top_k
-        with self._use() as handle:
-            return _lib.call(_lib.lib().sentiment_classify, handle, _encode(request))["results"]
+        texts = _texts(texts)
+        pairs = None if text_pairs is None else _texts(text_pairs)
+        results = []
+        # The library takes at most 100,000 texts and 16 MB per request: longer lists go in parts.
+        for lo, hi in _parts(texts, pairs):
+            request = _without_none({"texts": texts[lo:hi], "batch_size": batch_size,
+                                     "text_pairs": None if pairs is None else pairs[lo:hi],
+                                     "long_text": long_text, "stride": stride})
+            if top_k is not _NOT_GIVEN:
+                request["top_k"] = top_k
+            with self._use() as handle:
+                results += _lib.call(_lib.lib().sentiment_classify, handle, _encode(request))["results"]
+        return results
 
     def tokenize(self, texts, max_length=None):
         """{'input_ids': [[101, ..., 102]], 'tokens': [['[CLS]', ..., '[SEP]']]} per text."""
-        request = _without_none({"texts": _texts(texts), "max_length": max_length})
-        with self._use() as handle:
-            return _lib.call(_lib.lib().sentiment_tokenize, handle, _encode(request))
+        texts = _texts(texts)
+        out = None
+        for lo, hi in _parts(texts, None):
+            request = _without_none({"texts": texts[lo:hi], "max_length": max_length})
+            with self._use() as handle:
+                part = _lib.call(_lib.lib().sentiment_tokenize, handle, _encode(request))
+            out = part if out is None else {key: out[key] + part[key] for key in out}
+        return out
 
     def evaluate(self, data_file=None, texts=None, labels=None, batch_size=None, progress=None,
                  format=None, text_column=None, label_column=None, text_pairs=None, text_pair_column=None):
@@ -103,6 +114,10 @@ class Model:
             texts, text_pairs, labels = _data.lists(data_file, text_column, text_pair_column, label_column,
                                                     field="data_file")
             data_file = text_column = text_pair_column = label_column = None
+        if texts is not None and len(_parts(_texts(texts), None if text_pairs is None else _texts(text_pairs))) > 1:
+            # More than one request holds: evaluate them as a temporary JSON Lines file.
+            with _data.rows_file(texts, text_pairs, labels) as (path, columns):
+                return self.evaluate(path, batch_size=batch_size, progress=progress, format="jsonl", **columns)
         request = _without_none({
             "data_file": data_file,
             "texts": None if texts is None else _texts(texts),
@@ -205,6 +220,26 @@ def _json_default(value):
     if hasattr(value, "tolist"):
         return value.tolist()
     raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+# The library's caps on one request (include/sentiment.h); parts stay well inside the byte cap.
+_MAX_TEXTS = 100_000
+_PART_BYTES = 8 << 20
+
+
+def _parts(texts, pairs):
+    """[(lo, hi)] ranges of texts (and pairs) that each fit in one request."""
+    parts, lo, size = [], 0, 0
+    for i, text in enumerate(texts):
+        cost = len(text.encode("utf-8", "surrogatepass")) * 2 + 8   # JSON escapes at most double most text
+        if pairs is not None:
+            cost += len(pairs[i].encode("utf-8", "surrogatepass")) * 2 + 8
+        if i > lo and (i - lo >= _MAX_TEXTS or size + cost > _PART_BYTES):
+            parts.append((lo, i))
+            lo, size = i, 0
+        size += cost
+    parts.append((lo, len(texts)))
+    return parts
 
 
 def _encode(request):
