@@ -228,12 +228,16 @@ _PART_BYTES = 8 << 20
 
 
 def _parts(texts, pairs):
-    """[(lo, hi)] ranges of texts (and pairs) that each fit in one request."""
+    """[(lo, hi)] ranges of texts (and pairs) that each fit in one request. Lists the library
+    will refuse anyway (not strings, pairs of another length) stay whole, for its error."""
+    if pairs is not None and len(pairs) != len(texts):
+        return [(0, len(texts))]
     parts, lo, size = [], 0, 0
     for i, text in enumerate(texts):
-        cost = len(text.encode("utf-8", "surrogatepass")) * 2 + 8   # JSON escapes at most double most text
-        if pairs is not None:
-            cost += len(pairs[i].encode("utf-8", "surrogatepass")) * 2 + 8
+        items = (text,) if pairs is None else (text, pairs[i])
+        if not all(isinstance(t, str) for t in items):
+            return [(0, len(texts))]
+        cost = sum(len(t.encode("utf-8", "surrogatepass")) * 2 + 8 for t in items)   # JSON escapes at most double most text
         if i > lo and (i - lo >= _MAX_TEXTS or size + cost > _PART_BYTES):
             parts.append((lo, i))
             lo, size = i, 0
