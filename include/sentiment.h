@@ -326,6 +326,40 @@ SENTIMENT_API void sentiment_model_free(sentiment_model *model);
 SENTIMENT_API int32_t sentiment_train(const char *config_json, sentiment_progress_fn cb, void *user_data,
                                       char **out_json);
 
+/* The host's allreduce for sentiment_train_distributed: replace buffer[0..count) with the
+ * elementwise sum of every rank's buffer, on every rank, in place (MPI_Allreduce with MPI_SUM,
+ * torch.distributed.all_reduce), and return 0. Nonzero reports that the collective failed.
+ *   - Called on the thread that called sentiment_train_distributed, synchronously; buffer is
+ *     the library's and valid only during the call; count is at most 4,194,304 (16 MB).
+ *   - Every rank makes the same calls with the same counts in the same order, so the host
+ *     needs no tags; each rank must get the same sum (every common allreduce does this).
+ *   - The library never links a collective library; timeouts and a dead rank are the
+ *     collective's to detect (set its timeout: the library waits as long as the call does). */
+typedef int32_t (*sentiment_allreduce_fn)(float *buffer, size_t count, void *user_data);
+
+/* Data-parallel sentiment_train: this process is rank `rank` (0-based) of `world_size` processes
+ * that each call this with the same config_json and data files.
+ *   - train_batch_size is the global batch: each optimizer step cuts it into world_size
+ *     shards as equal as they can be, rank r trains on shard r (split further by
+ *     gradient_accumulation_steps or max_tokens_per_micro_batch), and the summed gradients
+ *     make the step. Dropout masks follow a micro-batch's place in the whole step, so the run
+ *     equals one process with gradient_accumulation_steps = world_size (times each rank's
+ *     gradient_accumulation_steps, when the shards divide evenly) up to fp32 summation order.
+ *   - Every rank reads train_file and the checkpoint; only rank 0 reads eval_file, evaluates,
+ *     writes output_dir and reports "saved" events; every rank gets the same events otherwise
+ *     and the same result. resume_from_checkpoint must be readable by every rank.
+ *   - A rank whose callback cancels, or that fails (a NOMEM, a failed save), stops every rank
+ *     after the same step: the others return SENTIMENT_CANCELLED with the partial result, or
+ *     SENTIMENT_ERROR naming "allreduce" (the failed rank returns its own error).
+ *   - allreduce is called a few times per step: the gradients in buckets with the loss, the
+ *     evaluation's figures when rank 0 evaluates, and a 2-float stop vote at the end of each step.
+ *   - world_size 1 is sentiment_train (allreduce is never called and may be NULL). A rank
+ *     outside 0..world_size-1, world_size outside 1..65536 or a NULL allreduce with
+ *     world_size > 1 is SENTIMENT_INVALID_ARGUMENT naming "rank", "world_size" or "allreduce". */
+SENTIMENT_API int32_t sentiment_train_distributed(const char *config_json, int32_t rank, int32_t world_size,
+                                                  sentiment_allreduce_fn allreduce, void *allreduce_data,
+                                                  sentiment_progress_fn cb, void *user_data, char **out_json);
+
 #ifdef __cplusplus
 }
 #endif

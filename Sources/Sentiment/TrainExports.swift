@@ -1,5 +1,6 @@
-// sentiment_train: parses the train config, runs SentimentCore's Trainer on the calling
-// thread, and turns its events and result into the JSON documents of include/sentiment.h.
+// sentiment_train and sentiment_train_distributed: parse the train config, run SentimentCore's
+// Trainer on the calling thread (as one rank of a Collective over the host's allreduce), and
+// turn its events and result into the JSON documents of include/sentiment.h.
 import CSystem
 import SentimentCore
 
@@ -7,26 +8,52 @@ import SentimentCore
 import Glibc
 #endif
 
+public typealias AllreduceCallback = @convention(c) (UnsafeMutablePointer<Float>?, Int, UnsafeMutableRawPointer?) -> Int32
+
 @_cdecl("sentiment_train")
 public func sentiment_train(_ configJSON: UnsafePointer<CChar>?, _ callback: ProgressCallback?,
                             _ userData: UnsafeMutableRawPointer?, _ outJSON: OutJSON?) -> Int32 {
-    Documents.runReturningStatus(outJSON) {
-        let config = try TrainingConfig.parse(configJSON)
-        // Only a run that saves writes its output_dir, so only such runs claim it.
-        let claimed = config.saveStrategy == .no ? nil : config.outputDirectory
-        let claim = try claimed.map { try ActiveOutputDirectories.shared.claim($0) }
-        defer { claim.map { ActiveOutputDirectories.shared.release($0) } }
+    Documents.runReturningStatus(outJSON) { try train(configJSON, collective: .single, callback, userData) }
+}
 
-        let events = TrainingEvents(callback: callback, userData: userData)
-        let result = try Trainer.run(config: config) { events.forward($0) }
-        let document = Documents.trainingResult(result)
-        guard result.cancelled else { return (.ok, document) }
-        let steps = result.steps
-        let error = SentimentError(
-            .cancelled, steps == 0 ? "training was cancelled before the first step"
-                : "training was cancelled after step \(steps); \"result\" holds the partial result")
-        return (.cancelled, Documents.error(error).setting("result", document))
+@_cdecl("sentiment_train_distributed")
+public func sentiment_train_distributed(
+    _ configJSON: UnsafePointer<CChar>?, _ rank: Int32, _ worldSize: Int32,
+    _ allreduce: AllreduceCallback?, _ allreduceData: UnsafeMutableRawPointer?,
+    _ callback: ProgressCallback?, _ userData: UnsafeMutableRawPointer?, _ outJSON: OutJSON?
+) -> Int32 {
+    Documents.runReturningStatus(outJSON) {
+        if worldSize > 1, allreduce == nil {
+            throw SentimentError.invalidArgument("allreduce is NULL with world_size \(worldSize)", field: "allreduce")
+        }
+        let collective = try Collective(rank: Int(rank), worldSize: Int(worldSize)) { buffer in
+            allreduce?(buffer.baseAddress, buffer.count, allreduceData) == 0
+        }
+        return try train(configJSON, collective: collective, callback, userData)
     }
+}
+
+/// Both entry points' run: the status and document to return.
+private func train(
+    _ configJSON: UnsafePointer<CChar>?, collective: Collective, _ callback: ProgressCallback?,
+    _ userData: UnsafeMutableRawPointer?
+) throws -> (Status, JSON) {
+    let config = try TrainingConfig.parse(configJSON)
+    // Only a run that saves writes its output_dir, so only such runs claim it (on rank 0).
+    let claimed = config.saveStrategy == .no || !collective.isMain ? nil : config.outputDirectory
+    let claim = try claimed.map { try ActiveOutputDirectories.shared.claim($0) }
+    defer { claim.map { ActiveOutputDirectories.shared.release($0) } }
+
+    let events = TrainingEvents(callback: callback, userData: userData)
+    let result = try Trainer.run(config: config, collective: collective) { events.forward($0) }
+    let document = Documents.trainingResult(result)
+    guard result.cancelled else { return (.ok, document) }
+    let steps = result.steps
+    let by = collective.isDistributed && !events.cancelled ? " by another rank" : ""
+    let error = SentimentError(
+        .cancelled, steps == 0 ? "training was cancelled\(by) before the first step"
+            : "training was cancelled\(by) after step \(steps); \"result\" holds the partial result")
+    return (.cancelled, Documents.error(error).setting("result", document))
 }
 
 /// Hands training events to the C callback as JSON. After the callback asks to cancel,

@@ -15,10 +15,12 @@ public enum Trainer {
     /// Runs `config` to completion, cancellation or error. Errors are `SentimentError`s whose
     /// `field` names the config key or file concerned; a loss that becomes NaN or infinite stops
     /// the run with `.error` (checkpoints saved before stay as they are).
+    /// With `collective` of several ranks, this process is one rank of a data-parallel run
+    /// (Collective.swift); every rank returns the same result.
     public static func run(
-        config: TrainingConfig, progress: (TrainingEvent) -> Bool = { _ in true }
+        config: TrainingConfig, collective: Collective = .single, progress: (TrainingEvent) -> Bool = { _ in true }
     ) throws -> TrainingResult {
-        try run(config: config, progress: progress, beforeStep: nil)
+        try run(config: config, progress: progress, hooks: Hooks(), collective: collective)
     }
 
     /// Test hooks: `beforeStep(step, weights)` runs before each step's forward (0-based step);
@@ -35,8 +37,26 @@ public enum Trainer {
         try run(config: config, progress: progress, hooks: Hooks(beforeStep: beforeStep))
     }
 
-    static func run(config: TrainingConfig, progress: (TrainingEvent) -> Bool, hooks: Hooks) throws -> TrainingResult {
+    static func run(
+        config: TrainingConfig, progress: (TrainingEvent) -> Bool, hooks: Hooks, collective: Collective = .single
+    ) throws -> TrainingResult {
         try config.validate()
+        // Ranks agree that all of them are ready (only rank 0 reads eval_file and makes output_dir),
+        // so none waits in the first step's allreduce for one that failed.
+        let run: TrainingRun
+        do {
+            run = try prepare(config: config, hooks: hooks, collective: collective)
+        } catch {
+            if collective.isDistributed { _ = try? collective.tally(.failed, at: 0) }
+            throw error
+        }
+        let votes = try collective.tally(.goOn, at: 0)
+        if votes.failures > 0 { throw collective.peerFailed(votes.failures, at: "the set-up of the run") }
+        return try run.run(progress: progress)
+    }
+
+    /// Reads, checks and tokenizes everything the run needs, and resumes its state.
+    private static func prepare(config: TrainingConfig, hooks: Hooks, collective: Collective) throws -> TrainingRun {
         let threads = SentimentModel.effectiveThreads(config.threads)
         Parallel.setThreads(threads)
 
@@ -71,7 +91,7 @@ public enum Trainer {
         if config.saveStrategy != .no {
             // Fail now, not after an epoch, if these weights cannot be written as an HF checkpoint.
             _ = try Checkpoint.huggingFaceTensors(checkpoint.weights)
-            if let out = config.outputDirectory {
+            if let out = config.outputDirectory, collective.isMain {
                 do { try FileSystem.makeDirectories(out) } catch var e as SentimentError {
                     e.field = "output_dir"
                     throw e
@@ -85,7 +105,8 @@ public enum Trainer {
         guard train.count > 0 else {
             throw SentimentError.invalidArgument("\(config.trainFile) has no examples", field: "train_file")
         }
-        let eval = try config.evalFile.map {
+        // Only rank 0 evaluates.
+        let eval = try (collective.isMain ? config.evalFile : nil).map {
             try DataRows.read(config.dataFile($0), field: "eval_file").dataset(labelNames: model.labels)
         }
         if let eval, eval.count == 0 {
@@ -99,7 +120,8 @@ public enum Trainer {
                 return (ids, types, e.labels)
             })
 
-        let run = try TrainingRun(config: config, checkpoint: checkpoint, data: data, threads: threads, hooks: hooks)
+        let run = try TrainingRun(
+            config: config, checkpoint: checkpoint, data: data, threads: threads, hooks: hooks, collective: collective)
         run.result.notes = plan.note(classifierRead: !checkpoint.freshTensors.contains { $0.hasSuffix("classifier.weight") })
             .map { [$0] } ?? []
         if let resume = config.resumeFromCheckpoint {
@@ -114,7 +136,7 @@ public enum Trainer {
             }
             try run.resume(from: directory)
         }
-        return try run.run(progress: progress)
+        return run
     }
 
     /// The head to train. Sentence pairs on BERT need BERT's own head: a BERT encoder with the

@@ -17,6 +17,9 @@
 //
 // Everything that changes from step to step lives in `state` (RunState), which is what a
 // checkpoint's training state holds and a resumed run starts from.
+//
+// On several ranks (Collective.swift) each runs its shard of every batch and the gradients are
+// summed before the step; rank 0 evaluates (every rank gets the figures) and saves.
 
 final class TrainingRun {
     /// The tokenized data.
@@ -31,6 +34,9 @@ final class TrainingRun {
     let checkpoint: LoadedCheckpoint
     let data: Data
     let hooks: Trainer.Hooks
+    let collective: Collective
+    /// The gradients' sum over the ranks (nil on one rank).
+    let gradientSum: GradientSum?
     var weights: EncoderWeights { checkpoint.weights }
     let stepper: GradientStep
     let gradients: EncoderWeights
@@ -50,11 +56,15 @@ final class TrainingRun {
     var result: TrainingResult
     private var rowStart = 0.0
 
-    init(config: TrainingConfig, checkpoint: LoadedCheckpoint, data: Data, threads: Int, hooks: Trainer.Hooks) throws {
+    init(
+        config: TrainingConfig, checkpoint: LoadedCheckpoint, data: Data, threads: Int, hooks: Trainer.Hooks,
+        collective: Collective = .single
+    ) throws {
         self.config = config
         self.checkpoint = checkpoint
         self.data = data
         self.hooks = hooks
+        self.collective = collective
         let weights = checkpoint.weights, model = weights.config
         let n = data.labels.count, batchSize = config.trainBatchSize
         stepsPerEpoch = (n + batchSize - 1) / batchSize
@@ -78,6 +88,7 @@ final class TrainingRun {
         stepper.rdropAlpha = config.rdropAlpha
         gradients = try EncoderWeights.zeros(like: weights)
         gradientTensors = gradients.namedTensors.map(\.tensor)
+        gradientSum = collective.isDistributed ? try GradientSum(gradientTensors) : nil
         let parameters = weights.namedTensors
         optimizer = try AdamW(
             parameters: parameters, hyper: hyper,
@@ -87,7 +98,7 @@ final class TrainingRun {
         evaluator = try EncoderForward(weights: average?.average ?? weights, packing: .none)
         stateFiles = TrainingStateFiles(
             weights: weights, optimizer: optimizer, average: average,
-            settings: TrainingRun.settings(config, labels: model.labels), dataHash: TrainingRun.hash(data), threads: threads)
+            settings: TrainingRun.settings(config, labels: model.labels, worldSize: collective.worldSize), dataHash: TrainingRun.hash(data), threads: threads)
         result = TrainingResult(
             epochs: [], bestEpoch: nil, outputDirectory: config.saveStrategy == .no ? nil : config.outputDirectory,
             trainExamples: n, trainTokensPerSecond: 0, cancelled: false, stepLosses: [])
@@ -120,6 +131,7 @@ final class TrainingRun {
                 state.rowLoss += step.loss; state.rowSteps += 1
                 state.logLoss += step.loss; state.logSteps += 1; state.logExamples += chunk.count
                 logSeconds += step.seconds
+                var cancelled = false
                 if state.step % config.loggingSteps == 0 || state.step == totalSteps {
                     let keepGoing = progress(.step(
                         epoch: state.epoch, step: state.step, totalSteps: totalSteps,
@@ -127,11 +139,15 @@ final class TrainingRun {
                         examplesPerSecond: Double(state.logExamples) / Swift.max(logSeconds, 1e-9)))
                     state.logLoss = 0; state.logSteps = 0; state.logExamples = 0; logSeconds = 0
                     if !keepGoing {
-                        stop = .cancelled
-                        break epochLoop
+                        // Several ranks stop together, after the step's row and save (afterStep's vote).
+                        guard collective.isDistributed else {
+                            stop = .cancelled
+                            break epochLoop
+                        }
+                        cancelled = true
                     }
                 }
-                stop = try afterStep(progress: progress)
+                stop = try afterStep(cancelled: cancelled, progress: progress)
             }
             if state.position >= n {
                 state.epoch += 1
@@ -159,34 +175,49 @@ final class TrainingRun {
     /// One optimizer step on the examples `chunk` (indices into the data).
     private func trainStep(_ chunk: [Int]) throws -> (loss: Double, lr: Float, seconds: Double, tokens: Int) {
         let t0 = Clock.now()
-        let lengths = chunk.map { data.ids[$0].count }
-        let parts = MicroBatches.split(
-            lengths: lengths, parts: config.gradientAccumulationSteps, maxTokens: config.maxTokensPerMicroBatch, copies: copies)
+        let shards = microBatches(chunk.map { data.ids[$0].count })
+        let micros = shards.reduce(0) { $0 + $1.count }
+        // Dropout masks follow the micro-batch's place in the whole step, whichever rank runs it.
+        let firstMicro = shards[..<collective.rank].reduce(0) { $0 + $1.count }
         hooks.beforeStep?(state.step, weights)
         var loss = 0.0, tokens = 0
-        for (k, range) in parts.enumerated() {
-            let members = chunk[range]
-            let sequences = members.map { data.ids[$0] }, labels = members.map { data.labels[$0] }
-            let types = data.types.map { t in members.map { t[$0] } }
-            let batch = try PackedBatch(
-                sequences: copies == 2 ? sequences + sequences : sequences,
-                tokenTypes: types.map { copies == 2 ? $0 + $0 : $0 })
-            // Each micro-batch's mean loss weighs its share of the batch's examples.
-            let share = parts.count == 1 ? 1 : Double(members.count) / Double(chunk.count)
-            let dropoutSeed = config.dropout ? Trainer.dropoutSeed(config.seed, step: state.step, micro: k) : nil
-            do {
-                let l = try stepper.lossAndGradients(
-                    batch: batch, labels: copies == 2 ? labels + labels : labels, gradients: gradients,
-                    dropoutSeed: dropoutSeed, lossScale: Float(share), accumulate: k > 0)
-                loss += parts.count == 1 ? l : share * l
-            } catch var e as SentimentError where e.status == .noMemory {
-                e.message = "step \(state.step + 1) (\(batch.count) sequences, \(batch.totalTokens) tokens): \(e.message); "
-                    + "lower train_batch_size or max_length, or split batches with gradient_accumulation_steps "
-                    + "(checkpoints saved before it are kept)"
-                e.field = "train_batch_size"
-                throw e
+        var failure: Error? = nil
+        do {
+            let mine = shards[collective.rank]
+            if mine.isEmpty { gradientTensors.forEach { $0.fill(0) } }
+            for (k, range) in mine.enumerated() {
+                let members = chunk[range]
+                let sequences = members.map { data.ids[$0] }, labels = members.map { data.labels[$0] }
+                let types = data.types.map { t in members.map { t[$0] } }
+                let batch = try PackedBatch(
+                    sequences: copies == 2 ? sequences + sequences : sequences,
+                    tokenTypes: types.map { copies == 2 ? $0 + $0 : $0 })
+                // Each micro-batch's mean loss weighs its share of the batch's examples.
+                let share = micros == 1 ? 1 : Double(members.count) / Double(chunk.count)
+                let dropoutSeed = config.dropout
+                    ? Trainer.dropoutSeed(config.seed, step: state.step, micro: firstMicro + k) : nil
+                do {
+                    let l = try stepper.lossAndGradients(
+                        batch: batch, labels: copies == 2 ? labels + labels : labels, gradients: gradients,
+                        dropoutSeed: dropoutSeed, lossScale: Float(share), accumulate: k > 0)
+                    loss += micros == 1 ? l : share * l
+                } catch let e as SentimentError where e.status == .noMemory {
+                    throw outOfMemory(e, "step \(state.step + 1) (\(batch.count) sequences, \(batch.totalTokens) tokens)")
+                }
+                tokens += batch.totalTokens / copies
             }
-            tokens += batch.totalTokens / copies
+        } catch {
+            failure = error
+        }
+        if let gradientSum {
+            // Every rank takes part in the sum, also one that failed, so none is left waiting.
+            let sums = try gradientSum.sum(
+                collective, extras: [Float(loss), Float(tokens), failure == nil ? 0 : 1], step: state.step + 1)
+            if let failure { throw failure }
+            if sums[2] > 0 { throw collective.peerFailed(Int(sums[2]), at: "step \(state.step + 1)") }
+            (loss, tokens) = (Double(sums[0]), Int(sums[1]))
+        } else if let failure {
+            throw failure
         }
         guard loss.isFinite else {
             throw SentimentError(
@@ -212,39 +243,50 @@ final class TrainingRun {
         return (loss, lr, Clock.now() - t0, tokens)
     }
 
-    /// Sizes the buffers for the largest micro-batch of the epoch with this order.
+    /// Sizes the buffers for the largest micro-batch this rank runs in the epoch with this order.
     private func reserve(_ order: [Int]) throws {
         let n = order.count, batchSize = config.trainBatchSize
         var largest = BatchShape()
         for lo in stride(from: 0, to: n, by: batchSize) {
             let lengths = order[lo..<Swift.min(n, lo + batchSize)].map { data.ids[$0].count }
-            for r in MicroBatches.split(
-                lengths: lengths, parts: config.gradientAccumulationSteps, maxTokens: config.maxTokensPerMicroBatch, copies: copies)
-            {
+            for r in microBatches(lengths)[collective.rank] {
                 largest = largest.union(BatchShape(lengths: Array(repeating: lengths[r], count: copies).joined()))
             }
         }
         do {
             try stepper.reserve(largest)
-        } catch var e as SentimentError where e.status == .noMemory {
-            e.message = "epoch \(state.epoch)'s largest batch (\(largest.sequences) sequences, \(largest.tokens) tokens): "
-                + "\(e.message); lower train_batch_size or max_length, or split batches with gradient_accumulation_steps "
-                + "(checkpoints saved before it are kept)"
-            e.field = "train_batch_size"
-            throw e
+        } catch let e as SentimentError where e.status == .noMemory {
+            throw outOfMemory(e, "epoch \(state.epoch)'s largest batch (\(largest.sequences) sequences, \(largest.tokens) tokens)")
         }
+    }
+
+    /// The micro-batches of a batch of sequences with these lengths, per rank.
+    private func microBatches(_ lengths: [Int]) -> [[Range<Int>]] {
+        MicroBatches.shards(
+            lengths: lengths, ranks: collective.worldSize, parts: config.gradientAccumulationSteps,
+            maxTokens: config.maxTokensPerMicroBatch, copies: copies)
+    }
+
+    /// A NOMEM error of `what`, with what to change.
+    private func outOfMemory(_ error: SentimentError, _ what: String) -> SentimentError {
+        var e = error
+        e.message = "\(what): \(e.message); lower train_batch_size or max_length, or split batches with "
+            + "gradient_accumulation_steps (checkpoints saved before it are kept)"
+        e.field = "train_batch_size"
+        return e
     }
 
     // MARK: After a step: the table, early stopping, saving
 
     /// Makes the step's row (if one is due), saves what save_strategy asks for and returns why
-    /// the run stops after this step (nil: it goes on).
-    private func afterStep(progress: (TrainingEvent) -> Bool) throws -> StopReason? {
+    /// the run stops after this step (nil: it goes on). `cancelled`: the step's event asked to
+    /// stop (on several ranks, which all stop here when one does).
+    private func afterStep(cancelled: Bool, progress: (TrainingEvent) -> Bool) throws -> StopReason? {
         let epochEnds = state.position >= data.labels.count
         let final = state.step >= totalSteps
         var stop: StopReason? = final ? (config.maxSteps > 0 ? .maxSteps : .finished) : nil
         let rowDue = config.evalStrategy == .steps ? state.step % evalEvery == 0 || final : epochEnds || final
-        var keepGoing = true
+        var keepGoing = !cancelled
         var improved = false
         if rowDue {
             let (row, better) = try makeRow()
@@ -264,7 +306,7 @@ final class TrainingRun {
 
         var targets: [String] = []
         var rotation: (folder: String, prefix: String)? = nil
-        if let out = config.outputDirectory {
+        if let out = config.outputDirectory, collective.isMain {
             switch config.saveStrategy {
             case .no: break
             case .last: break
@@ -278,14 +320,22 @@ final class TrainingRun {
             if last, config.saveStrategy != .no, config.saveStrategy != .best { targets.append(out) }
             if let rotation, improved { state.bestCheckpoint = FileSystem.join(out, rotation.folder) }
         }
-        for dir in targets {
-            try save(dir)
-            keepGoing = progress(.saved(path: dir)) && keepGoing
+        var failure: Error? = nil
+        do {
+            for dir in targets {
+                try save(dir)
+                keepGoing = progress(.saved(path: dir)) && keepGoing
+            }
+        } catch {
+            failure = error
         }
-        if let rotation, let limit = config.saveTotalLimit, let out = config.outputDirectory {
+        if let rotation, let limit = config.saveTotalLimit, let out = config.outputDirectory, failure == nil {
             CheckpointFolders.rotate(out, prefix: rotation.prefix, limit: limit, keep: state.bestCheckpoint)
         }
-        if !keepGoing && stop == nil { stop = .cancelled }
+        let votes = try collective.tally(failure != nil ? .failed : keepGoing ? .goOn : .cancel, at: state.step)
+        if let failure { throw failure }
+        if votes.failures > 0 { throw collective.peerFailed(votes.failures, at: "step \(state.step)'s save") }
+        if votes.cancels > 0 && stop == nil { stop = .cancelled }
         return stop
     }
 
@@ -296,9 +346,8 @@ final class TrainingRun {
         var row = EpochMetrics(
             epoch: state.epoch, step: state.step, trainLoss: state.rowLoss / Double(Swift.max(state.rowSteps, 1)),
             evalLoss: nil, evalAccuracy: nil, seconds: 0)
-        if config.evalStrategy != .no, let e = data.eval {
-            let m = try Trainer.evaluate(
-                evaluator, sequences: e.ids, tokenTypes: e.types, labels: e.labels, batchSize: config.evalBatchSize)
+        if config.evalStrategy != .no, config.evalFile != nil {
+            let m = try evaluation()
             row.evalLoss = m.loss
             row.evalAccuracy = m.metrics.accuracy
             row.evalMetrics = m.metrics
@@ -322,6 +371,40 @@ final class TrainingRun {
         state.rowLoss = 0
         state.rowSteps = 0
         return (row, better)
+    }
+
+    /// The evaluation on eval_file: rank 0's, on every rank (the loss in two floats, so that
+    /// every rank gets the same Double).
+    private func evaluation() throws -> (loss: Double, metrics: ClassificationMetrics) {
+        var figures: (loss: Double, metrics: ClassificationMetrics)? = nil
+        var failure: Error? = nil
+        if collective.isMain, let e = data.eval {
+            do {
+                figures = try Trainer.evaluate(
+                    evaluator, sequences: e.ids, tokenTypes: e.types, labels: e.labels, batchSize: config.evalBatchSize)
+            } catch {
+                failure = error
+            }
+        }
+        guard collective.isDistributed else {
+            if let failure { throw failure }
+            return figures!
+        }
+        let classes = weights.config.numLabels
+        var mine = [Float](repeating: 0, count: 3 + classes * classes)
+        if let f = figures {
+            let high = Float(f.loss)
+            mine[1] = high
+            mine[2] = Float(f.loss - Double(high))
+            for (i, count) in f.metrics.confusion.joined().enumerated() { mine[3 + i] = Float(count) }
+        } else if collective.isMain {
+            mine[0] = 1
+        }
+        let sums = try collective.sum(mine, what: "step \(state.step)'s evaluation")
+        if let failure { throw failure }
+        if sums[0] > 0 { throw collective.peerFailed(1, at: "step \(state.step)'s evaluation") }
+        let confusion = (0..<classes).map { t in (0..<classes).map { p in Int(sums[3 + t * classes + p]) } }
+        return (Double(sums[1]) + Double(sums[2]), ClassificationMetrics(confusion: confusion))
     }
 
     private func save(_ directory: String) throws {
@@ -358,7 +441,7 @@ final class TrainingRun {
     // MARK: What a resumed run must repeat
 
     /// The settings that shape the weights' trajectory, as the training state records them.
-    static func settings(_ c: TrainingConfig, labels: [String]) -> JSON {
+    static func settings(_ c: TrainingConfig, labels: [String], worldSize: Int) -> JSON {
         JSON([
             "learning_rate": JSON(c.learningRate), "train_batch_size": JSON(c.trainBatchSize),
             "num_train_epochs": JSON(c.numTrainEpochs), "max_steps": JSON(c.maxSteps), "seed": JSON(String(c.seed)),
@@ -371,7 +454,7 @@ final class TrainingRun {
             "dropout": JSON(c.dropout), "bf16": JSON(c.bf16),
             "gradient_accumulation_steps": JSON(c.gradientAccumulationSteps),
             "max_tokens_per_micro_batch": JSON(c.maxTokensPerMicroBatch),
-            "labels": .array(labels.map { JSON($0) }),
+            "labels": .array(labels.map { JSON($0) }), "world_size": JSON(worldSize),
         ])
     }
 

@@ -49,6 +49,8 @@ struct TrainingStateFiles {
     let settings: JSON
     let dataHash: String
     let threads: Int
+    /// Settings added after states were first saved, with the value older states had.
+    static let addedLater: [String: JSON] = ["world_size": JSON(1)]
 
     /// Writes both files into `directory` (a checkpoint's staging folder).
     func write(_ state: RunState, into directory: String, header: JSON) throws {
@@ -95,7 +97,7 @@ struct TrainingStateFiles {
         let r = try JSONObjectReader(mine, .file(jsonPath), unknownKeys: .ignore)
         guard let stored = r.value("settings")?.objectMembers else { throw r.error("has no settings", key: "settings") }
         for member in settings.objectMembers ?? [] {
-            let theirs = stored.first { $0.key == member.key }?.value ?? .null
+            let theirs = stored.first { $0.key == member.key }?.value ?? TrainingStateFiles.addedLater[member.key] ?? .null
             guard theirs == member.value else {
                 throw SentimentError.invalidArgument(
                     "resume_from_checkpoint \(directory) was trained with \(member.key) \(theirs.serialized()), "
