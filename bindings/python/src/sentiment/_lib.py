@@ -10,7 +10,7 @@ import ctypes
 import json
 import os
 import threading
-from ctypes import POINTER, c_char_p, c_int32, c_void_p
+from ctypes import POINTER, c_char_p, c_float, c_int32, c_size_t, c_void_p
 from pathlib import Path
 
 from ._errors import LibraryError, error_from_document
@@ -25,6 +25,8 @@ LIBRARY_NAME = "libsentiment.so"
 _BUILD_DIRS = (".build/release", ".build/x86_64-unknown-linux-gnu/release")
 
 _out = POINTER(c_void_p)  # char **out_json / sentiment_model **out_model
+# typedef int32_t (*sentiment_allreduce_fn)(float *buffer, size_t count, void *user_data);
+ALLREDUCE_FN = ctypes.CFUNCTYPE(c_int32, POINTER(c_float), c_size_t, c_void_p)
 
 _PROTOTYPES = (
     # const char *sentiment_version(void);  (static storage)
@@ -53,6 +55,11 @@ _PROTOTYPES = (
     # int32_t sentiment_train(const char *config_json, sentiment_progress_fn cb, void *user_data,
     #                         char **out_json);
     ("sentiment_train", [c_char_p, PROGRESS_FN, c_void_p, _out], c_int32),
+    # int32_t sentiment_train_distributed(const char *config_json, int32_t rank, int32_t world_size,
+    #                                     sentiment_allreduce_fn allreduce, void *allreduce_data,
+    #                                     sentiment_progress_fn cb, void *user_data, char **out_json);
+    ("sentiment_train_distributed",
+     [c_char_p, c_int32, c_int32, ALLREDUCE_FN, c_void_p, PROGRESS_FN, c_void_p, _out], c_int32),
 )
 
 

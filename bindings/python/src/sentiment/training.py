@@ -1,4 +1,5 @@
-"""Fine-tuning: sentiment.train(config, progress=...) over sentiment_train, with Ctrl-C support.
+"""Fine-tuning: sentiment.train(config, progress=..., distributed=...) over sentiment_train and
+sentiment_train_distributed, with Ctrl-C support.
 
     result = sentiment.train({"model_dir": "models/minilm", "train_file": "train.tsv",
                               "eval_file": "dev.tsv", "output_dir": "out"},
@@ -13,13 +14,13 @@ import sys
 import threading
 import time
 
-from . import _data, _lib
+from . import _data, _lib, distributed as _distributed
 from ._errors import CancelledError, error_from_document
 from ._progress import Progress
 from .model import _encode
 
 
-def train(config, progress=None):
+def train(config, progress=None, distributed=None):
     """Fine-tunes a model; returns the result dict.
 
     config holds the keys of sentiment_train (include/sentiment.h): model_dir, train_file,
@@ -43,18 +44,31 @@ def train(config, progress=None):
     duration that asks the library to stop after the current step, then raises
     KeyboardInterrupt with the partial result as `result` (checkpoints already saved stay).
     The previous handler is restored on return.
+
+    distributed: run as one rank of a data-parallel run (see sentiment.distributed): "mpi",
+    "torch", "auto" (whichever launcher started this process: torchrun or mpirun) or a
+    communicator object. Every rank calls train() with the same config; train_batch_size is the
+    global batch; rank 0 evaluates and saves; every rank returns the same result. A failed
+    collective or another rank's failure raises DistributedError (field "allreduce").
     """
+    comm = _distributed.communicator(distributed)
     with _data.training_files(config) as config:
-        return _train(config, progress)
+        return _train(config, progress, comm)
 
 
-def _train(config, progress):
+def _train(config, progress, comm):
     library = _lib.lib()
     request = _encode(config)
+    reducer = _Allreduce(comm) if comm is not None else None
     with _SigintFlag() as interrupted:
         trampoline = Progress(progress, stop=interrupted.is_set)
         out = ctypes.c_void_p()
-        status = library.sentiment_train(request, trampoline.function, None, ctypes.byref(out))
+        if reducer is None:
+            status = library.sentiment_train(request, trampoline.function, None, ctypes.byref(out))
+        else:
+            status = library.sentiment_train_distributed(
+                request, comm.rank, comm.world_size, reducer.function, None, trampoline.function, None,
+                ctypes.byref(out))
     text = _lib.take_string(library, out.value)
 
     result = None
@@ -80,8 +94,33 @@ def _train(config, progress):
         # A cancel is what Ctrl-C asked for; any other failure stays visible as the cause.
         raise interrupt from (None if isinstance(error, CancelledError) else error)
     if error is not None:
+        if reducer is not None and reducer.error is not None:
+            raise error from reducer.error   # the collective's own exception, as the cause
         raise error
     return result
+
+
+class _Allreduce:
+    """Wraps a communicator's allreduce as a sentiment_allreduce_fn (keep the instance alive
+    for the C call). An exception is stored and reported to the library as a failure."""
+
+    def __init__(self, comm):
+        import numpy  # mpi4py and torch both need it
+
+        self._as_array = numpy.ctypeslib.as_array
+        self.comm = comm
+        self.error = None
+        self.function = _lib.ALLREDUCE_FN(self._call)
+
+    def _call(self, buffer, count, _user_data):
+        if self.error is not None:
+            return 1
+        try:
+            self.comm.allreduce(self._as_array(buffer, shape=(count,)))
+            return 0
+        except BaseException as e:  # noqa: B036 -- must not cross into C
+            self.error = e
+            return 1
 
 
 def _partial_result(text):
