@@ -26,7 +26,9 @@ recipe is the reference one; otherwise followed by PyTorch's best figures), and 
 saved in OUTPUT_DIR, with its training state. Ctrl-C stops after the current step; what was done
 is still shown. --resume continues a stopped or killed run from the last checkpoint in OUTPUT_DIR
 (the best epoch so far): with the same arguments the result is the one the uninterrupted run
-would have given, bit for bit.
+would have given, bit for bit. --distributed runs it as one rank of a data-parallel run:
+`mpirun -n 4 python finetune.py ... --distributed mpi` or `torchrun --nproc-per-node 4 finetune.py
+... --distributed torch` (--batch stays the global batch; rank 0 shows and writes everything).
 """
 
 import argparse
@@ -68,7 +70,12 @@ def main():
     parser.add_argument("--no-reference", action="store_true", help="do not show the reference run")
     parser.add_argument("--resume", action="store_true",
                         help="continue from the last checkpoint in OUTPUT_DIR (a fresh run if there is none)")
+    parser.add_argument("--distributed", choices=("auto", "mpi", "torch"),
+                        help="one rank of a data-parallel run started by mpirun or torchrun (sentiment.distributed); "
+                             "--batch stays the global batch; rank 0 shows the progress and writes the outputs")
     args = parser.parse_args()
+    comm = sentiment.distributed.communicator(args.distributed)
+    main_rank = comm is None or comm.rank == 0
 
     config = recipe_config(args.recipe, args.model_dir)
     if args.config:
@@ -91,33 +98,38 @@ def main():
     isa = cpu_isa(args.model_dir)
     config.setdefault("bf16", not args.fp32 and isa in BF16_ISAS)
     learning_rate = config.get("learning_rate", 2e-5)
-    reference = None if args.no_reference else pytorch_reference(config)
+    reference = None if args.no_reference or not main_rank else pytorch_reference(config)
     reference_label = f"all-MiniLM-L6-v2, PyTorch, lr {_format_lr(learning_rate)}"
 
-    print(f"fine-tuning {args.model_dir} on {config['train_file']} in "
-          + (f"mixed precision bf16 (CPU: {isa})" if config["bf16"] else f"fp32 (CPU: {isa})"), file=sys.stderr)
-    progress = sentiment.TrainingProgress()
+    ranks = f" on {comm.world_size} ranks" if comm is not None and comm.world_size > 1 else ""
+    if main_rank:
+        print(f"fine-tuning {args.model_dir} on {config['train_file']}{ranks} in "
+              + (f"mixed precision bf16 (CPU: {isa})" if config["bf16"] else f"fp32 (CPU: {isa})"), file=sys.stderr)
+    progress = sentiment.TrainingProgress(stream=None if main_rank else open(os.devnull, "w"))
     interrupted = False
     try:
         try:
-            result = sentiment.train(config, progress=progress)
+            result = sentiment.train(config, progress=progress, distributed=comm)
         except sentiment.InvalidArgumentError as e:
             if not args.resume or "holds no checkpoint" not in str(e):
                 raise
             print(f"--resume: {args.output_dir} holds no checkpoint yet; starting from the beginning", file=sys.stderr)
             del config["resume_from_checkpoint"]
-            result = sentiment.train(config, progress=progress)
+            result = sentiment.train(config, progress=progress, distributed=comm)
     except KeyboardInterrupt as e:
         interrupted = True
         result = getattr(e, "result", None)
     except sentiment.SentimentError as e:
         progress.close()
         where = f" [{e.field}]" if e.field else ""
-        sys.exit(f"finetune.py: {e}{where}")
+        rank = f" (rank {comm.rank})" if comm is not None and comm.world_size > 1 else ""
+        sys.exit(f"finetune.py{rank}: {e}{where}")
     finally:
         progress.close()
     if result is None:
         sys.exit("finetune.py: interrupted before any result")
+    if not main_rank:
+        sys.exit(130 if interrupted else 0)
     if interrupted:
         print("interrupted: showing what was done so far", file=sys.stderr)
 
