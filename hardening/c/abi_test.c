@@ -550,6 +550,8 @@ static void test_busy_output_dir(const char *model_dir, const char *train_file)
     check(system(command) == 0, "remove the temporary output folder");
 }
 
+static void test_train_distributed(const char *model_dir, const char *tsv);
+
 static void test_train(const char *model_dir)
 {
     char *out = NULL;
@@ -596,8 +598,117 @@ static void test_train(const char *model_dir)
     free(config);
 
     test_busy_output_dir(model_dir, tsv);
+    test_train_distributed(model_dir, tsv);
     unlink(tsv);
     free(tsv);
+}
+
+/* ---------------------------------------------------------------------------------------
+ * Data-parallel training: two ranks on two threads, over an allreduce made of a barrier */
+
+struct world {
+    pthread_barrier_t barrier;
+    float *buffers[2];
+    size_t counts[2];
+    int mismatches;
+};
+
+struct rank {
+    struct world *world;
+    int32_t rank;
+    const char *config;
+    int32_t status;
+    char *out;
+};
+
+/* Both ranks sum buffer 0 + buffer 1 in that order, so they get the same bits. */
+static int32_t barrier_allreduce(float *buffer, size_t count, void *user_data)
+{
+    struct rank *r = user_data;
+    struct world *w = r->world;
+    w->buffers[r->rank] = buffer;
+    w->counts[r->rank] = count;
+    pthread_barrier_wait(&w->barrier);
+    float *sum = malloc(count * sizeof *sum + 1);
+    int same = w->counts[0] == w->counts[1];
+    for (size_t i = 0; sum && same && i < count; i++)
+        sum[i] = w->buffers[0][i] + w->buffers[1][i];
+    pthread_barrier_wait(&w->barrier);
+    if (!same && r->rank == 0)
+        w->mismatches++;
+    if (sum && same)
+        memcpy(buffer, sum, count * sizeof *sum);
+    free(sum);
+    return sum && same ? 0 : 1;
+}
+
+static void *rank_worker(void *arg)
+{
+    struct rank *r = arg;
+    r->status = sentiment_train_distributed(r->config, r->rank, 2, barrier_allreduce, r, NULL, NULL, &r->out);
+    return NULL;
+}
+
+/* The loss curve of a result document, or 0 values when it has none. */
+static size_t curve(json_object *doc, double *losses, size_t capacity)
+{
+    json_object *loss = member(member(doc, "curve", json_type_object), "loss", json_type_array);
+    size_t n = loss ? json_object_array_length(loss) : 0;
+    for (size_t i = 0; i < n && i < capacity; i++)
+        losses[i] = json_object_get_double(json_object_array_get_idx(loss, i));
+    return n < capacity ? n : capacity;
+}
+
+static void test_train_distributed(const char *model_dir, const char *tsv)
+{
+    char *out = NULL;
+    char *config = train_config(model_dir, tsv, NULL, 4);
+    expect_error("train_distributed(world_size 0)",
+                 sentiment_train_distributed(config, 0, 0, barrier_allreduce, NULL, NULL, NULL, &out), &out,
+                 SENTIMENT_INVALID_ARGUMENT, -1, "world_size");
+    expect_error("train_distributed(rank 2 of 2)",
+                 sentiment_train_distributed(config, 2, 2, barrier_allreduce, NULL, NULL, NULL, &out), &out,
+                 SENTIMENT_INVALID_ARGUMENT, -1, "rank");
+    expect_error("train_distributed(allreduce NULL, world_size 2)",
+                 sentiment_train_distributed(config, 0, 2, NULL, NULL, NULL, NULL, &out), &out,
+                 SENTIMENT_INVALID_ARGUMENT, -1, "allreduce");
+    json_object_put(expect_ok("train_distributed(world_size 1, allreduce NULL)",
+                              sentiment_train_distributed(config, 0, 1, NULL, NULL, NULL, NULL, &out), &out));
+
+    /* The reference: one process running the two shards as micro-batches. */
+    json_object *accumulated = json_tokener_parse(config);
+    json_object_object_add(accumulated, "gradient_accumulation_steps", json_object_new_int(2));
+    char *reference_config = strdup(json_object_to_json_string_ext(accumulated, JSON_FLAGS));
+    json_object_put(accumulated);
+    json_object *reference = expect_ok("train with gradient_accumulation_steps 2",
+                                       sentiment_train(reference_config, NULL, NULL, &out), &out);
+    free(reference_config);
+
+    struct world world = {0};
+    pthread_barrier_init(&world.barrier, NULL, 2);
+    struct rank ranks[2] = {{&world, 0, config, -1, NULL}, {&world, 1, config, -1, NULL}};
+    pthread_t threads[2];
+    for (int r = 0; r < 2; r++)
+        pthread_create(&threads[r], NULL, rank_worker, &ranks[r]);
+    for (int r = 0; r < 2; r++)
+        pthread_join(threads[r], NULL);
+    pthread_barrier_destroy(&world.barrier);
+    check(world.mismatches == 0, "both ranks made the same allreduce calls");
+
+    double want[8], got[2][8];
+    size_t n = curve(reference, want, 8), m[2];
+    for (int r = 0; r < 2; r++) {
+        json_object *doc = expect_ok(r == 0 ? "rank 0 of 2 trains" : "rank 1 of 2 trains", ranks[r].status,
+                                     &ranks[r].out);
+        m[r] = curve(doc, got[r], 8);
+        json_object_put(doc);
+    }
+    int close = n == 4 && m[0] == n && m[1] == n;
+    for (size_t i = 0; close && i < n; i++)
+        close = fabs(got[0][i] - want[i]) <= 1e-5 * fabs(want[i]) && got[0][i] == got[1][i];
+    check(close, "2 ranks' per-step losses equal each other and one process's within 1e-5 (%zu steps)", n);
+    json_object_put(reference);
+    free(config);
 }
 
 int main(int argc, char **argv)
