@@ -53,11 +53,12 @@
  *     the CPUs the process may use (its affinity mask and cgroup CPU quota). The library
  *     runs its parallel loops and oneDNN on the libgomp (OpenMP) thread pool.
  *   - Saved checkpoints are written as a set: into a staging folder beside the output
- *     folder, which then replaces it in one rename (or one renameat2 exchange when the
- *     folder holds plain files; with subfolders the files go in one by one, config.json
- *     last), so a process killed during a save leaves the previous checkpoint or the new
- *     one, never one that fails to load (hardening/durability.py checks this). The next save
- *     removes the staging folder a killed save left.
+ *     folder, which then replaces it in one rename (over a missing or empty folder) or one
+ *     renameat2 exchange (subfolders such as checkpoint-N move across first), so a process
+ *     killed during a save leaves the previous checkpoint or the new one, never one that
+ *     fails to load (hardening/durability.py checks this). Only where the exchange cannot
+ *     be done (another user's folder, a file system without it) do the files go in one by
+ *     one, config.json last. The next save recovers the staging folder a killed save left.
  *
  * This header is the API reference. docs/ARCHITECTURE.md describes the design behind it.
  */
