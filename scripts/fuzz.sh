@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Fuzzes the public C API with libFuzzer (clang from the Swift toolchain).
 #
-#   scripts/fuzz.sh TARGET [SECONDS]     one of: request tokenizer safetensors config vocab
+#   scripts/fuzz.sh TARGET [SECONDS]     one of: request tokenizer safetensors tensors config vocab
 #   scripts/fuzz.sh all [SECONDS]        every target, SECONDS each (default 60)
 #
 # Builds libsentiment.so with Swift's -sanitize=fuzzer,address (coverage + ASan) into
@@ -14,7 +14,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
-targets=(request tokenizer safetensors config vocab)
+targets=(request tokenizer safetensors tensors config vocab)
 [ $# -ge 1 ] || { echo "usage: $0 TARGET|all [SECONDS]   (targets: ${targets[*]})" >&2; exit 2; }
 [ "$1" = all ] || targets=("$1")
 seconds=${2:-60}
@@ -30,12 +30,15 @@ export SENTIMENT_FUZZ_MODEL=$build/work/checkpoints/base
 # Leaks are checked per input; the Swift runtime's one-time caches are not leaks of ours.
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:allocator_may_return_null=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
+# The Swift runtime's backtracer, run when a target aborts, reads freed memory and buries the
+# finding under an ASan report of its own.
+export SWIFT_BACKTRACE=${SWIFT_BACKTRACE:-enable=no}
 
 failed=0
 for t in "${targets[@]}"; do
     [ -f "hardening/fuzz/fuzz_$t.c" ] || { echo "no target $t" >&2; exit 2; }
-    "$clang" -g -O1 -fsanitize=fuzzer,address,undefined -fuse-ld=lld -Iinclude "hardening/fuzz/fuzz_$t.c" -o "$build/fuzz_$t" \
-        -L"$lib" -Wl,-rpath,"$lib" -lsentiment
+    "$clang" -g -O1 -fsanitize=fuzzer,address,undefined -fuse-ld=lld -Iinclude $(pkg-config --cflags json-c) \
+        "hardening/fuzz/fuzz_$t.c" -o "$build/fuzz_$t" -L"$lib" -Wl,-rpath,"$lib" -lsentiment $(pkg-config --libs json-c) -lm
     mkdir -p "$build/corpus/$t"
     log=$build/fuzz_$t.log
     before=$(ls "$build/crashes" | grep -c "^$t-" || true)

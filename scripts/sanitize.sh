@@ -7,8 +7,9 @@
 # build scripts/fuzz.sh uses; Swift has no UBSan, its own checks trap instead, which the
 # catalogue and the fuzzers would show as crashes), builds hardening/c with clang
 # -fsanitize=address,undefined against it, and runs the catalogue, the concurrency tests,
-# the load/classify/free cycles and the C ABI test program. Any sanitizer report or leak
-# fails the run.
+# the free and save races (with 2 compute threads), the load/classify/free cycles and the C
+# ABI test program. Any sanitizer report or leak fails the run. scripts/tsan.sh is the
+# ThreadSanitizer run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -28,6 +29,7 @@ export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=halt_on_error=
 model=$work/checkpoints/base
 "$bin/catalogue" "$work/cases.json"
 "$bin/concurrency" "$model" "$work/data/train.tsv" | tail -1
+"$bin/races" "$model" 2 | tail -1
 "$bin/cycles" "$model" "$work/data/train.tsv" "$cycles"
 if [ -n "${SENTIMENT_MODEL_DIR:-}" ]; then
     "$bin/abi_test" "$SENTIMENT_MODEL_DIR" | tail -1

@@ -8,9 +8,9 @@
 #   4. the Python binding's pytest suite (with the bad-input catalogue and the hardening tests),
 #   4b. the sentiment command (Tests/cli), scripts/install.sh with a pkg-config build, and the wheel
 #      of scripts/build_wheel.sh installed in a fresh venv (Tests/packaging),
-#   5. hardening: the catalogue, the concurrency and the fork tests through C (hardening/c), the SIGKILL
-#      durability test (hardening/durability.py),
-#   6. sanitizers: ASan/LSan/UBSan runs (scripts/sanitize.sh),
+#   5. hardening: the catalogue, the concurrency, races and fork tests through C (hardening/c), the
+#      SIGKILL durability test (hardening/durability.py),
+#   6. sanitizers: ASan/LSan/UBSan runs (scripts/sanitize.sh), ThreadSanitizer runs (scripts/tsan.sh),
 #   7. a fuzz smoke of FUZZ_SECONDS (default 60) per libFuzzer target (scripts/fuzz.sh all),
 #   8. valgrind's leak check over 1,000 load/classify/free cycles and a short train (scripts/leaks.sh).
 # Stops at the first failing stage; prints each stage's time at the end.
@@ -60,7 +60,7 @@ stage "CLI, install prefix, wheel"
 swift build -c release --product sentiment-cli
 python3 -m pytest -q Tests/cli Tests/packaging
 
-stage "hardening: catalogue, concurrency and fork through C, durability"
+stage "hardening: catalogue, concurrency, races and fork through C, durability"
 scripts/check_traps.sh
 make -s -C hardening/c LIBDIR="$root/.build/release"
 work=$(mktemp -d)
@@ -68,11 +68,13 @@ trap 'rm -rf "$work"' EXIT
 python3 hardening/catalogue/catalogue.py "$work"
 hardening/c/catalogue "$work/cases.json"
 hardening/c/concurrency "$work/checkpoints/base" "$work/data/train.tsv"
+hardening/c/races "$work/checkpoints/base" 2 | tail -1
 hardening/c/fork "$SENTIMENT_MODEL_DIR" | tail -1
 SENTIMENT_LIBRARY="$root/.build/release/libsentiment.so" python3 hardening/durability.py --kills 24 | tail -1
 
-stage "sanitizers (ASan, LSan, UBSan)"
+stage "sanitizers (ASan, LSan, UBSan, TSan)"
 scripts/sanitize.sh
+scripts/tsan.sh
 
 stage "fuzz smoke"
 scripts/fuzz.sh all "${FUZZ_SECONDS:-60}"

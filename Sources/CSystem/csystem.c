@@ -105,3 +105,17 @@ int csystem_fork_safe_mutex_init(pthread_mutex_t *mutex) {
     pthread_mutex_unlock(&fork_table_lock);
     return ok ? 0 : -1;
 }
+
+// Weak: resolved only when a TSan runtime is in the process.
+void __tsan_acquire(void *addr) __attribute__((weak));
+void __tsan_release(void *addr) __attribute__((weak));
+
+void csystem_tsan_release(void *addr) {
+    if (__tsan_release)
+        __tsan_release(addr);
+}
+
+void csystem_tsan_acquire(void *addr) {
+    if (__tsan_acquire)
+        __tsan_acquire(addr);
+}

@@ -4,8 +4,11 @@
     python3 hardening/fuzz/make_corpus.py
 
 safetensors/config/vocab: the intact tiny model's file plus every malformed variant of it
-in the catalogue; request: every catalogue request under 4 KB that names no temporary
-path; tokenizer: the tokenizer's hard test strings. Files are named by content hash.
+in the catalogue; tensors: the intact model.safetensors, the catalogue's int8 checkpoints
+and the library's own int8, bf16 and fp32-from-int8 saves of the tiny model (through the
+Python binding, so it needs a built library); request: every catalogue request under 4 KB
+that names no temporary path; tokenizer: the tokenizer's hard test strings. Files are named
+by content hash.
 """
 
 import hashlib
@@ -27,6 +30,17 @@ def put(target, content):
     (d / hashlib.sha1(content).hexdigest()).write_bytes(content)
 
 
+def library_saves(base, work):
+    """model.safetensors of the tiny model saved by the library: at int8, bf16, and fp32 from its int8 save."""
+    sys.path.insert(0, str(REPO / "bindings" / "python" / "src"))
+    from sentiment import Model
+
+    Model(str(base), precision="int8", max_length=64, threads=1).save(str(work / "lib-int8"), precision="int8")
+    Model(str(base), max_length=64, threads=1).save(str(work / "lib-bf16"), precision="bf16")
+    Model(str(work / "lib-int8"), precision="int8", max_length=64, threads=1).save(str(work / "lib-fp32"))
+    return [work / name / "model.safetensors" for name in ("lib-int8", "lib-bf16", "lib-fp32")]
+
+
 def main():
     work = Path(tempfile.mkdtemp())
     table = catalogue.build(work)
@@ -35,6 +49,10 @@ def main():
         for path in (work / "checkpoints").glob(f"*/{name}"):
             if path.is_file() and path.stat().st_size < 200_000:
                 put(target, path.read_bytes())
+    checkpoints = work / "checkpoints"
+    for path in [checkpoints / "base/model.safetensors", *sorted(checkpoints.glob("int8-*/model.safetensors")),
+                 *library_saves(checkpoints / "base", work)]:
+        put("tensors", path.read_bytes())
     for case in table["cases"]:
         request = case.get("request")
         if request and len(request) < 4096 and str(work) not in request and "/tmp" not in request:

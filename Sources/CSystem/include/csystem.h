@@ -34,4 +34,10 @@ int csystem_run_on_new_thread(void (*fn)(void *), void *context, size_t stack_by
 // At most 16 mutexes; returns 0, or -1 when the table is full (the mutex is still initialized).
 int csystem_fork_safe_mutex_init(pthread_mutex_t *mutex);
 
+// ThreadSanitizer does not see libgomp's (uninstrumented) fork and join. Under TSan (its
+// runtime in the process) these mark them: release before a parallel region and after each
+// thread's share, acquire before each share and after the region. Elsewhere they do nothing.
+void csystem_tsan_release(void *addr);
+void csystem_tsan_acquire(void *addr);
+
 #endif

@@ -244,12 +244,14 @@ public enum FileSystem {
             committed = true
             syncDirectory(parent)
             // The old set, now at the staging path: locked, its files unlinked, any subfolder
-            // that reached it moved into the new folder (open at `lock`).
+            // that reached it moved into the new folder (open at `lock`). The lock waits: a save
+            // that committed that set may still hold it, and then nobody else would remove it
+            // (that save only waits for older ones, so this never deadlocks).
             let parentFD = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
             if parentFD >= 0 {
                 let old = openat(parentFD, baseName(staging), directoryFlags)
                 var st = stat()
-                if old >= 0, flock(old, LOCK_EX | LOCK_NB) == 0, fstat(old, &st) == 0, drain(old, into: lock) {
+                if old >= 0, flock(old, LOCK_EX) == 0, fstat(old, &st) == 0, st.st_nlink > 0, drain(old, into: lock) {
                     removeEntry(baseName(staging), at: parentFD, ifSameAs: st)
                 }
                 if old >= 0 { close(old) }

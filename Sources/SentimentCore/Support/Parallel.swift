@@ -78,8 +78,12 @@ public enum Parallel {
         withoutActuallyEscaping(body) { escapable in
             let job = Job(tasks: tasks, body: escapable)
             withExtendedLifetime(job) {
+                let token = Unmanaged.passUnretained(job).toOpaque()
+                csystem_tsan_release(token)   // the fork and join, for ThreadSanitizer
                 GOMP_parallel({ raw in
                     guard let raw else { return }
+                    csystem_tsan_acquire(raw)
+                    defer { csystem_tsan_release(raw) }
                     let job = Unmanaged<Job>.fromOpaque(raw).takeUnretainedValue()
                     var i = Int(omp_get_thread_num())
                     let stride = Int(omp_get_num_threads())
@@ -87,7 +91,8 @@ public enum Parallel {
                         job.body(i)
                         i += stride
                     }
-                }, Unmanaged.passUnretained(job).toOpaque(), UInt32(team), 0)
+                }, token, UInt32(team), 0)
+                csystem_tsan_acquire(token)
             }
         }
     }
