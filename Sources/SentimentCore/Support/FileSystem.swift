@@ -244,17 +244,21 @@ public enum FileSystem {
             committed = true
             syncDirectory(parent)
             // The old set, now at the staging path: locked, its files unlinked, any subfolder
-            // that reached it moved into the new folder (open at `lock`).
-            let parentFD = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-            if parentFD >= 0 {
+            // that reached it moved into the new folder (open at `lock`). Tried twice: a
+            // transient error (EINTR, EIO) must not leave it behind.
+            func removeOldSet() -> Bool {
+                let parentFD = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+                guard parentFD >= 0 else { return false }
+                defer { close(parentFD) }
                 let old = openat(parentFD, baseName(staging), directoryFlags)
+                guard old >= 0 else { return false }
+                defer { close(old) }
                 var st = stat()
-                if old >= 0, flock(old, LOCK_EX | LOCK_NB) == 0, fstat(old, &st) == 0, drain(old, into: lock) {
-                    removeEntry(baseName(staging), at: parentFD, ifSameAs: st)
-                }
-                if old >= 0 { close(old) }
-                close(parentFD)
+                guard flock(old, LOCK_EX | LOCK_NB) == 0, fstat(old, &st) == 0, drain(old, into: lock) else { return false }
+                removeEntry(baseName(staging), at: parentFD, ifSameAs: st)
+                return !hasEntry(staging)
             }
+            if !removeOldSet() { _ = removeOldSet() }
             return value
         }
         var names = try listDirectory(staging)
