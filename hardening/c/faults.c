@@ -11,7 +11,8 @@
  *   faults_arm(FAULTS_IO, n, errno, 0, sticky)   write, fsync, rename, renameat2 (also through
  *       syscall(2)), mkdtemp, mkstemp, open, openat, opendir, fdopendir, mkdir, mkdirat, linkat
  * The nth counted call (1-based) fails with the errno, and with sticky every later one too.
- * faults_disarm() stops counting and returns how many calls were counted.
+ * faults_disarm() stops counting and returns how many calls were counted; faults_pause(1) stops
+ * it until faults_pause(0) (a test's own calls in between are not counted).
  * Allocations go to glibc's __libc_* functions, file-system calls to the next definition (dlsym).
  */
 #define _GNU_SOURCE
@@ -39,7 +40,8 @@ extern void *__libc_memalign(size_t, size_t);
 extern void *__libc_valloc(size_t);
 extern void *__libc_pvalloc(size_t);
 
-static _Atomic int armed;   /* 0, FAULTS_ALLOC or FAULTS_IO */
+static _Atomic int armed;   /* 0, FAULTS_ALLOC, FAULTS_ALIGNED or FAULTS_IO */
+static _Atomic int paused;
 static _Atomic long counted, nth, fired;
 static int fault_errno, sticky;
 static size_t min_bytes;
@@ -52,6 +54,7 @@ void faults_arm(int kind, long n, int err, size_t min, int keep_failing)
     fault_errno = err;
     min_bytes = min;
     sticky = keep_failing;
+    atomic_store(&paused, 0);
     atomic_store(&armed, kind);
 }
 
@@ -63,10 +66,14 @@ long faults_disarm(void)
 
 long faults_fired(void) { return atomic_load(&fired); }
 
+long faults_counted(void) { return atomic_load(&counted); }
+
+void faults_pause(int on) { atomic_store(&paused, on); }
+
 /* Counts a call of `kind`; true (errno set) if it is to fail. */
 static int fail(int kind)
 {
-    if (atomic_load_explicit(&armed, memory_order_relaxed) != kind)
+    if (atomic_load_explicit(&armed, memory_order_relaxed) != kind || atomic_load(&paused))
         return 0;
     long n = atomic_fetch_add(&counted, 1) + 1, at = atomic_load(&nth);
     if (n != at && !(sticky && n > at))
