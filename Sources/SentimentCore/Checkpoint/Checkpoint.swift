@@ -286,6 +286,7 @@ public enum Checkpoint {
             }
         } catch var e as SentimentError where e.status == .io {
             e.field = "output_dir"   // the request key of both callers, not a staging file's path
+            if !e.message.contains(directory) { e.message = "cannot save \(directory): " + e.message }
             throw e
         }
         return SavedCheckpoint(directory: directory, modelType: staged.modelType, architecture: staged.architecture,
