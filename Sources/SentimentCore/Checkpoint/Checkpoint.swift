@@ -269,17 +269,25 @@ public enum Checkpoint {
     /// The files are written as one set (`FileSystem.writeDirectoryAtomically`, config.json
     /// last), so a crash mid-save never leaves a folder that fails to load. `alsoWrite` adds
     /// files of its own to the set (it gets the staging folder), e.g. a training state.
+    /// An I/O error names "output_dir" as its field.
     @discardableResult
     public static func save(
         weights: EncoderWeights, rawConfig: JSON, tokenizerFrom sourceDirectory: String?, to directory: String,
         metadata: [String: String] = [:], int8: [String: Int8Tensor] = [:], bf16: Bool = false,
         alsoWrite: ((String) throws -> Void)? = nil
     ) throws -> SavedCheckpoint {
-        let staged = try FileSystem.writeDirectoryAtomically(directory, last: configName) { staging in
-            let saved = try saveFiles(weights: weights, rawConfig: rawConfig, tokenizerFrom: sourceDirectory, to: staging,
-                                      metadata: metadata, int8: int8, bf16: bf16)
-            try alsoWrite?(staging)
-            return saved
+        let staged: SavedCheckpoint
+        do {
+            staged = try FileSystem.writeDirectoryAtomically(directory, last: configName) { staging in
+                let saved = try saveFiles(weights: weights, rawConfig: rawConfig, tokenizerFrom: sourceDirectory, to: staging,
+                                          metadata: metadata, int8: int8, bf16: bf16)
+                try alsoWrite?(staging)
+                return saved
+            }
+        } catch var e as SentimentError where e.status == .io {
+            e.field = "output_dir"   // the request key of both callers, not a staging file's path
+            if !e.message.contains(directory) { e.message = "cannot save \(directory): " + e.message }
+            throw e
         }
         return SavedCheckpoint(directory: directory, modelType: staged.modelType, architecture: staged.architecture,
                                files: staged.files.map { FileSystem.join(directory, FileSystem.baseName($0)) })

@@ -246,17 +246,25 @@ public enum FileSystem {
             // The old set, now at the staging path: locked, its files unlinked, any subfolder
             // that reached it moved into the new folder (open at `lock`). The lock waits: a save
             // that committed that set may still hold it, and then nobody else would remove it
-            // (that save only waits for older ones, so this never deadlocks).
-            let parentFD = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-            if parentFD >= 0 {
+            // (that save only waits for older ones, so this never deadlocks). Tried twice: a
+            // transient error (EINTR, EIO) must not leave it behind.
+            func removeOldSet() -> Bool {
+                let parentFD = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+                guard parentFD >= 0 else { return false }
+                defer { close(parentFD) }
                 let old = openat(parentFD, baseName(staging), directoryFlags)
+                guard old >= 0 else { return !hasEntry(staging) }
+                defer { close(old) }
                 var st = stat()
-                if old >= 0, flock(old, LOCK_EX) == 0, fstat(old, &st) == 0, st.st_nlink > 0, drain(old, into: lock) {
+                guard flock(old, LOCK_EX) == 0, fstat(old, &st) == 0 else { return false }
+                // A link count of 0: the save that held the lock removed it meanwhile.
+                if st.st_nlink > 0 {
+                    guard drain(old, into: lock) else { return false }
                     removeEntry(baseName(staging), at: parentFD, ifSameAs: st)
                 }
-                if old >= 0 { close(old) }
-                close(parentFD)
+                return !hasEntry(staging)
             }
+            if !removeOldSet() { _ = removeOldSet() }
             return value
         }
         var names = try listDirectory(staging)
