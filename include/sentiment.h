@@ -298,7 +298,7 @@ SENTIMENT_API void sentiment_model_free(sentiment_model *model);
  *    "best_epoch": 2, "best_step": 528, "best_metric": 0.90, "output_dir": "...",
  *    "train_examples": 67349, "train_tokens_per_second": 1500.0, "isa": "avx512_bf16",
  *    "bf16": false, "cancelled": false, "stop_reason": "finished" | "max_steps" |
- *    "early_stopping" | "cancelled", "steps": 1320, "resumed_from_step": null,
+ *    "early_stopping" | "cancelled" | "error", "steps": 1320, "resumed_from_step": null,
  *    "labels": ["NEGATIVE", "POSITIVE"], "notes": [],
  *    "curve": {"steps": [1, 2, ...], "loss": [0.69, 0.68, ...]}}
  *   a row's train_loss is the mean over the steps since the previous row.
@@ -320,7 +320,9 @@ SENTIMENT_API void sentiment_model_free(sentiment_model *model);
  * Errors name their key or file in "field": an unknown or bad key (INVALID_ARGUMENT), a
  *   missing model_dir/train_file/eval_file (IO), a malformed data row (FORMAT, the message
  *   gives file:line). A loss that turns NaN or infinite stops the run with SENTIMENT_ERROR
- *   naming "learning_rate"; checkpoints saved before stay.
+ *   naming "learning_rate"; checkpoints saved before stay. An error after the first step
+ *   (a failed save naming "output_dir", NOMEM, a NaN loss) adds "result" to the error
+ *   document: the partial result, with "stop_reason": "error".
  * Threading: runs on the calling thread with "threads" compute threads. Runs in different
  *   threads may train concurrently into different output folders; one whose output_dir
  *   is being saved into by another run in this process fails with SENTIMENT_BUSY. */

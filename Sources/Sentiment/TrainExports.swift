@@ -45,7 +45,14 @@ private func train(
     defer { claim.map { ActiveOutputDirectories.shared.release($0) } }
 
     let events = TrainingEvents(callback: callback, userData: userData)
-    let result = try Trainer.run(config: config, collective: collective) { events.forward($0) }
+    var partial: TrainingResult? = nil
+    let result: TrainingResult
+    do {
+        result = try Trainer.run(config: config, collective: collective, progress: { events.forward($0) },
+                                 partial: { partial = $0 })
+    } catch let error as SentimentError where partial != nil {
+        return (error.status, Documents.error(error).setting("result", Documents.trainingResult(partial!)))
+    }
     let document = Documents.trainingResult(result)
     guard result.cancelled else { return (.ok, document) }
     let steps = result.steps

@@ -231,15 +231,20 @@ final class TinyTrainingSetup {
         let setup = try TinyTrainingSetup()
         var c = setup.config(.epoch)
         c.numTrainEpochs = 3
+        var partial: TrainingResult? = nil
         do {
-            _ = try Trainer.run(config: c, progress: { _ in true }, beforeStep: { step, w in
+            let hooks = Trainer.Hooks(beforeStep: { step, w in
                 if step == 13 { w.layers[0][.ffnIn].data[5] = .nan }   // inside epoch 2
             })
+            _ = try Trainer.run(config: c, progress: { _ in true }, hooks: hooks, partial: { partial = $0 })
             Issue.record("expected an error")
         } catch let e as SentimentError {
             #expect(e.status == .error)
             #expect(e.message.hasPrefix("loss became NaN at step 14"), "\(e.message)")
         }
+        // The error comes with the 13 steps that finished.
+        #expect(partial?.steps == 13 && partial?.stopReason == .error && partial?.stepLosses.count == 13)
+        #expect(partial?.epochs.count == 1 && partial?.cancelled == false)
         let good = try Checkpoint.load(directory: setup.out + "/epoch-1")
         #expect(good.weights.namedTensors.allSatisfy { $0.tensor.array.allSatisfy(\.isFinite) })
         #expect(FileSystem.kind(setup.out + "/epoch-2") == .missing)

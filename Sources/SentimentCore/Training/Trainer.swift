@@ -16,11 +16,13 @@ public enum Trainer {
     /// `field` names the config key or file concerned; a loss that becomes NaN or infinite stops
     /// the run with `.error` (checkpoints saved before stay as they are).
     /// With `collective` of several ranks, this process is one rank of a data-parallel run
-    /// (Collective.swift); every rank returns the same result.
+    /// (Collective.swift); every rank returns the same result. An error after the first step
+    /// hands `partial` the result of the steps that finished (stop reason `.error`) first.
     public static func run(
-        config: TrainingConfig, collective: Collective = .single, progress: (TrainingEvent) -> Bool = { _ in true }
+        config: TrainingConfig, collective: Collective = .single, progress: (TrainingEvent) -> Bool = { _ in true },
+        partial: ((TrainingResult) -> Void)? = nil
     ) throws -> TrainingResult {
-        try run(config: config, progress: progress, hooks: Hooks(), collective: collective)
+        try run(config: config, progress: progress, hooks: Hooks(), collective: collective, partial: partial)
     }
 
     /// Test hooks: `beforeStep(step, weights)` runs before each step's forward (0-based step);
@@ -38,7 +40,8 @@ public enum Trainer {
     }
 
     static func run(
-        config: TrainingConfig, progress: (TrainingEvent) -> Bool, hooks: Hooks, collective: Collective = .single
+        config: TrainingConfig, progress: (TrainingEvent) -> Bool, hooks: Hooks, collective: Collective = .single,
+        partial: ((TrainingResult) -> Void)? = nil
     ) throws -> TrainingResult {
         try config.validate()
         // Ranks agree that all of them are ready (only rank 0 reads eval_file and makes output_dir),
@@ -52,7 +55,7 @@ public enum Trainer {
         }
         let votes = try collective.tally(.goOn, at: 0)
         if votes.failures > 0 { throw collective.peerFailed(votes.failures, at: "the set-up of the run") }
-        return try run.run(progress: progress)
+        return try run.run(progress: progress) { if $0.steps > 0 { partial?($0) } }
     }
 
     /// Reads, checks and tokenizes everything the run needs, and resumes its state.

@@ -53,6 +53,8 @@ public enum StopReason: String, Sendable {
     case earlyStopping = "early_stopping"
     /// The progress callback asked to stop.
     case cancelled
+    /// An error stopped the run (a partial result goes with the error).
+    case error
 }
 
 /// The outcome of `Trainer.run`.

@@ -113,7 +113,17 @@ final class TrainingRun {
         result.resumedFromStep = state.step
     }
 
-    func run(progress: (TrainingEvent) -> Bool) throws -> TrainingResult {
+    /// Runs the loop; on an error, `partial` gets what finished before it is rethrown.
+    func run(progress: (TrainingEvent) -> Bool, partial: ((TrainingResult) -> Void)? = nil) throws -> TrainingResult {
+        do {
+            return try loop(progress: progress)
+        } catch {
+            partial?(finish(.error))
+            throw error
+        }
+    }
+
+    private func loop(progress: (TrainingEvent) -> Bool) throws -> TrainingResult {
         let n = data.labels.count
         var stop = state.stopReason
         rowStart = Clock.now()
@@ -154,12 +164,16 @@ final class TrainingRun {
                 state.position = 0
             }
         }
+        return finish(stop ?? .finished)
+    }
 
+    /// The result of the steps run so far, stopped for `stop`.
+    func finish(_ stop: StopReason) -> TrainingResult {
         result.epochs = state.rows
         (result.bestEpoch, result.bestStep, result.bestMetric) = (state.bestEpoch, state.bestStep, state.bestMetric)
         result.stepLosses = state.stepLosses
         result.steps = state.step
-        result.stopReason = stop ?? .finished
+        result.stopReason = stop
         result.cancelled = stop == .cancelled
         result.trainSeconds = state.trainSeconds
         result.trainTokens = state.trainTokens

@@ -38,7 +38,9 @@ def train(config, progress=None, distributed=None):
 
     progress, if given, is called with each event dict ('step', 'eval', 'saved'; ignore
     others). If it raises, training stops and the exception propagates with the partial
-    result as its `result` attribute (when it accepts one).
+    result as its `result` attribute (when it accepts one). A SentimentError raised after the
+    first step (a failed save, a NaN loss, CancelledError) has the partial result as `result`
+    too ('stop_reason': 'error' or 'cancelled'); before it, `result` is None.
 
     Ctrl-C: called from the main thread, train() installs a SIGINT handler for its
     duration that asks the library to stop after the current step, then raises
@@ -77,9 +79,9 @@ def _train(config, progress, comm):
         result = json.loads(text)
     else:
         error = error_from_document(status, text, library.sentiment_status_string(status))
-        if isinstance(error, CancelledError):
-            result = _partial_result(text)
-            error.result = result
+        # A cancelled run, or one that failed after its first step, carries its partial result.
+        result = _partial_result(text)
+        error.result = result
 
     if trampoline.error is not None:
         _attach_result(trampoline.error, result)
