@@ -181,6 +181,33 @@ def test_a_failing_allreduce_is_a_distributed_error_with_its_cause(model_dir, de
     assert isinstance(caught.value.__cause__, RuntimeError)
 
 
+class FailsLater:
+    """Rank 0 of 2 alone: its allreduce keeps its own figures (as if rank 1 added zeros) until
+    the given call, then raises."""
+    rank, world_size = 0, 2
+
+    def __init__(self, fail_at):
+        self.calls, self.fail_at = 0, fail_at
+
+    def allreduce(self, array):
+        self.calls += 1
+        if self.calls >= self.fail_at:
+            raise RuntimeError("connection lost")
+
+
+def test_a_failure_after_some_steps_carries_the_partial_result(model_dir, dev_tsv, tmp_path):
+    # Calls: 1 set-up vote, then per step the gradient buckets and 1 stop vote.
+    config = dict(killable(model_dir, dev_tsv, tmp_path), max_steps=5)
+    counting = FailsLater(fail_at=10 ** 9)
+    sentiment.train(dict(config, max_steps=1), distributed=counting)
+    per_step = counting.calls - 1
+    with pytest.raises(sentiment.DistributedError) as caught:
+        sentiment.train(config, distributed=FailsLater(fail_at=1 + 2 * per_step + 1))
+    partial = caught.value.result
+    assert partial["steps"] == 2 and partial["stop_reason"] == "error", partial
+    assert len(partial["curve"]["loss"]) == 2
+
+
 def test_bad_communicators_are_refused(model_dir, dev_tsv, tmp_path):
     config = killable(model_dir, dev_tsv, tmp_path)
     with pytest.raises(ValueError, match="distributed"):
