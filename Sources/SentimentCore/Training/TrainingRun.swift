@@ -98,7 +98,8 @@ final class TrainingRun {
         evaluator = try EncoderForward(weights: average?.average ?? weights, packing: .none)
         stateFiles = TrainingStateFiles(
             weights: weights, optimizer: optimizer, average: average,
-            settings: TrainingRun.settings(config, labels: model.labels, worldSize: collective.worldSize), dataHash: TrainingRun.hash(data), threads: threads)
+            settings: TrainingRun.settings(config, labels: model.labels, worldSize: collective.worldSize),
+            dataHash: TrainingRun.hash(data), threads: threads)
         result = TrainingResult(
             epochs: [], bestEpoch: nil, outputDirectory: config.saveStrategy == .no ? nil : config.outputDirectory,
             trainExamples: n, trainTokensPerSecond: 0, cancelled: false, stepLosses: [])
