@@ -87,7 +87,8 @@ def test_one_model_per_worker_process_with_the_tasks_cpus(spark, dev, model_dir)
         yield pd.DataFrame({"pid": [os.getpid()],
                             "threads": [[m.info["threads"] for m in _workers._models.values()]]})
 
-    assert sentiment.spark.classify(df.repartition(8), model_dir, text_col="sentence", prefix="p_").count() == 872
+    small = df.limit(64).repartition(8)
+    assert sentiment.spark.classify(small, model_dir, text_col="sentence", prefix="p_").count() == 64
     workers = spark.range(8, numPartitions=8).mapInPandas(models, "pid long, threads array<long>").collect()
     assert all(r.threads == [1] for r in workers), workers
     assert len({r.pid for r in workers}) <= 2
