@@ -66,13 +66,14 @@ def check_columns(columns, text_col, names):
 
 
 def result_columns(model, texts, text_col, names, batch_size):
-    """{name: list} for label, score (and probabilities, in label-id order) of texts."""
+    """{name: list} for label, score (and probabilities, in label-id order) of texts, the column
+    text_col (None: a UDF's input)."""
     texts = list(texts)
     # Checked here, not left to the library: pandas holds a missing text as NaN, not None.
     for row, text in enumerate(texts):
         if not isinstance(text, str):
-            raise InvalidArgumentError(f"column {text_col!r}: row {row} of the batch is {text!r}, not a string",
-                                       field=text_col)
+            where = "the UDF's input" if text_col is None else f"column {text_col!r}"
+            raise InvalidArgumentError(f"{where}: row {row} of the batch is {text!r}, not a string", field=text_col)
     results = model.classify(texts, batch_size=batch_size)
     keys = ["label", "score", "probabilities"][:len(names)]
     return {name: [r[key] for r in results] for name, key in zip(names, keys)}

@@ -63,7 +63,7 @@ class _Scorer:
         import pandas as pd
         model = self._model()
         for texts in batches:
-            yield pd.DataFrame(result_columns(model, texts, texts.name or "text", self.names, self.batch_size))
+            yield pd.DataFrame(result_columns(model, texts, None, self.names, self.batch_size))
 
     def _model(self):
         threads = self.threads
@@ -83,4 +83,5 @@ def _pyspark():
     """pyspark.sql's functions and types modules; pandas UDFs also need pandas and pyarrow."""
     for module in ("pandas", "pyarrow"):
         require(module, module, "sentiment.spark")
-    return require("pyspark.sql.functions", "pyspark", "sentiment.spark"), require("pyspark.sql.types", "pyspark", "sentiment.spark")
+    return tuple(require(module, "pyspark", "sentiment.spark") for module in ("pyspark.sql.functions",
+                                                                             "pyspark.sql.types"))
