@@ -65,6 +65,7 @@
 #ifndef SENTIMENT_H
 #define SENTIMENT_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #ifdef __cplusplus
