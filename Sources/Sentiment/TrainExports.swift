@@ -50,8 +50,9 @@ private func train(
     do {
         result = try Trainer.run(config: config, collective: collective, progress: { events.forward($0) },
                                  partial: { partial = $0 })
-    } catch let error as SentimentError where partial != nil {
-        return (error.status, Documents.error(error).setting("result", Documents.trainingResult(partial!)))
+    } catch let error as SentimentError {
+        guard let partial else { throw error }
+        return (error.status, Documents.error(error).setting("result", Documents.trainingResult(partial)))
     }
     let document = Documents.trainingResult(result)
     guard result.cancelled else { return (.ok, document) }

@@ -26,13 +26,17 @@ public struct Collective {
         guard rank >= 0, rank < worldSize else {
             throw SentimentError.invalidArgument("rank must be in 0..<world_size (\(worldSize)), got \(rank)", field: "rank")
         }
+        self.init(checked: rank, worldSize, allreduce)
+    }
+
+    private init(checked rank: Int, _ worldSize: Int, _ allreduce: @escaping (UnsafeMutableBufferPointer<Float>) -> Bool) {
         self.rank = rank
         self.worldSize = worldSize
         self.allreduce = allreduce
     }
 
     /// One process on its own.
-    public static var single: Collective { try! Collective(rank: 0, worldSize: 1) { _ in true } }
+    public static var single: Collective { Collective(checked: 0, 1) { _ in true } }
 
     public var isDistributed: Bool { worldSize > 1 }
     /// The rank that evaluates, saves and reports saves.

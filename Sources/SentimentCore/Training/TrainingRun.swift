@@ -402,8 +402,8 @@ final class TrainingRun {
             }
         }
         guard collective.isDistributed else {
-            if let failure { throw failure }
-            return figures!
+            guard let figures else { throw failure ?? SentimentError(.internal, "eval_file was not read") }
+            return figures
         }
         let classes = weights.config.numLabels
         var mine = [Float](repeating: 0, count: 3 + classes * classes)
