@@ -138,6 +138,22 @@ static int load_models(const char *model_dir, sentiment_model **valid, sentiment
     return 1;
 }
 
+/* Reads the catalogue table at `path` (catalogue.py's cases.json): *table (to json_object_put)
+ * and its *cases, with `valid` and `stale` loaded from its model_dir (load_models). Returns 0
+ * (having said why) if it is not a table or the model does not load. */
+static int open_table(const char *path, json_object **table, json_object **cases, sentiment_model **valid,
+                      sentiment_model **stale)
+{
+    *table = json_object_from_file(path);
+    *cases = member(*table, "cases", json_type_array);
+    const char *model_dir = string_member(*table, "model_dir");
+    if (!*cases || !model_dir) {
+        fprintf(stderr, "%s: not a catalogue table\n", path);
+        return 0;
+    }
+    return load_models(model_dir, valid, stale);
+}
+
 /* Runs one case; returns 1 if it behaved as expected (printing why not otherwise). */
 static int run_case(json_object *c, sentiment_model *valid, sentiment_model *stale, struct outcome *o)
 {

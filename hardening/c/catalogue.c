@@ -32,16 +32,10 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: %s CASES_JSON   (from hardening/catalogue/catalogue.py WORKDIR)\n", argv[0]);
         return 2;
     }
-    json_object *table = json_object_from_file(argv[1]);
-    json_object *cases = member(table, "cases", json_type_array);
-    const char *model_dir = string_member(table, "model_dir");
     signal(SIGALRM, on_alarm);
-    if (!cases || !model_dir) {
-        fprintf(stderr, "%s: not a catalogue table\n", argv[1]);
-        return 2;
-    }
+    json_object *table = NULL, *cases = NULL;
     sentiment_model *valid = NULL, *stale = NULL;
-    if (!load_models(model_dir, &valid, &stale))
+    if (!open_table(argv[1], &table, &cases, &valid, &stale))
         return 2;
 
     size_t n = json_object_array_length(cases);

@@ -535,15 +535,9 @@ int main(int argc, char **argv)
         before_call = arm_now;
         after_call = disarm_now;
     }
-    json_object *table = json_object_from_file(argv[2]);
-    json_object *cases = member(table, "cases", json_type_array);
-    const char *model_dir = string_member(table, "model_dir");
-    if (!cases || !model_dir) {
-        fprintf(stderr, "%s: not a catalogue table\n", argv[2]);
-        return 2;
-    }
+    json_object *table = NULL, *cases = NULL;
     sentiment_model *valid = NULL, *stale = NULL;
-    if (!load_models(model_dir, &valid, &stale))
+    if (!open_table(argv[2], &table, &cases, &valid, &stale))
         return 2;
     shared = mmap(NULL, sizeof *shared, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     if (shared == MAP_FAILED) {
@@ -560,7 +554,7 @@ int main(int argc, char **argv)
         snprintf(work, sizeof work, "%s", argv[2]);
         plan.kind = FAULTS_IO;
         save_model = valid;
-        train_model = model_dir;
+        train_model = string_member(table, "model_dir");
         long counts[VERDICTS] = {0}, points = 0;
         long failures = save_ladder(dirname(work), every, timeout, only, at_point, counts, &points);
         printf("ladder save: %zu scenarios, %ld points (each call with 5 errnos)\n", sizeof SCENARIOS / sizeof SCENARIOS[0],

@@ -55,7 +55,6 @@ def environment():
     env = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
                OMP_NUM_THREADS="1", PYTHONPATH=os.pathsep.join(filter(None, [
                    str(HERE.parents[0] / "src"), os.environ.get("PYTHONPATH")])))
-    env.pop("CUDA_VISIBLE_DEVICES", None)
     return env
 
 
