@@ -92,9 +92,9 @@ class Ours:
             raise RuntimeError(doc)
         return doc
 
-    def save(self, path, precision="fp32"):
+    def save(self, path, precision="fp32", **extra):
         self._call(self.lib.sentiment_model_save, self.handle,
-                   json.dumps({"output_dir": path, "precision": precision}).encode())
+                   json.dumps({"output_dir": path, "precision": precision, **extra}).encode())
 
     def logits(self, texts):
         req = json.dumps({"texts": texts, "batch_size": len(texts)}).encode()

@@ -125,6 +125,13 @@ SENTIMENT_API void sentiment_string_free(char *s);
  * activations per token; embeddings, LayerNorm, softmax and the head stay float): a float
  * checkpoint is quantized at load, an int8 checkpoint (sentiment_model_save with
  * "precision": "int8") is loaded as is. A text's int8 result does not depend on its batch.
+ * Quantizing a float checkpoint can be calibrated, which keeps int8 labels much closer to
+ * fp32's: "calibration_file" (sentences: TSV, CSV or JSON Lines by extension, with a
+ * "sentence" or "text" column, or any other file one sentence per line), "calibration_samples"
+ * (how many of its first sentences, default 512, 1..100000) and "smoothquant_alpha" (0..1,
+ * default 0.5) calibrate SmoothQuant: per input channel, activation outliers are moved into the
+ * weights (docs/ARCHITECTURE.md). Either key without precision "int8", or with an int8
+ * checkpoint, is INVALID_ARGUMENT; info's "quantization" says how the layers were quantized.
  * precision "bf16" runs them with bf16 operands and fp32 accumulation (weights rounded once
  * at load; LayerNorm, softmax and the head stay fp32); it needs a CPU with AVX512-BF16 or AMX,
  * else INVALID_ARGUMENT naming the CPU's "isa". A text's bf16 result does not depend on its
@@ -138,7 +145,9 @@ SENTIMENT_API int32_t sentiment_model_load(const char *config_json, sentiment_mo
 
 /* Effective settings: model_type, hidden_size, layers, heads, parameters, precision,
  * isa (the matrix instructions in use: "avx2", "avx512", "avx512_vnni", "avx512_bf16" or
- * "amx"), labels, threads, max_length, head, fresh_head, load_seconds, version. */
+ * "amx"), quantization (int8: {"method": "dynamic"} or {"method": "smoothquant",
+ * "smoothquant_alpha", "calibration_samples", "calibration_file"}; null otherwise), labels,
+ * threads, max_length, head, fresh_head, load_seconds, version. */
 SENTIMENT_API int32_t sentiment_model_info(const sentiment_model *model, char **out_json);
 
 /* {"texts": ["...", ...], "text_pairs": [...], "max_length": 128} ->
@@ -200,9 +209,11 @@ SENTIMENT_API int32_t sentiment_evaluate(const sentiment_model *model, const cha
 /* {"output_dir": "...", "precision": "fp32"} -> {"output_dir": "...", "files": [...]}
  * Writes a Hugging Face folder (config.json, model.safetensors, vocab.txt, ...) that
  * transformers.AutoModelForSequenceClassification.from_pretrained() loads. "precision":
- * "int8" writes an int8 checkpoint instead (I8 weights with F32 "<name>_scale" tensors, the
- * scheme in the safetensors metadata; about a quarter of the fp32 size) that this library
- * loads (transformers does not). "bf16" writes every float tensor as BF16 and says "bfloat16"
+ * "int8" writes an int8 checkpoint instead (I8 weights with F32 "<name>_scale" tensors and,
+ * when calibrated, "<name>_smoothing" tensors; the scheme and "quantization_config" in the
+ * safetensors metadata; about a quarter of the fp32 size) that this library loads with the
+ * same logits (transformers does not). An int8 save of a float model takes the load's
+ * "calibration_file", "calibration_samples" and "smoothquant_alpha". "bf16" writes every float tensor as BF16 and says "bfloat16"
  * in config.json's dtype keys (transformers loads it; not from an int8 model). "fp32" writes the weights the
  * model computes with: a model loaded at int8 writes its dequantized weights, one loaded at
  * bf16 its bf16 values. The files are staged beside output_dir and

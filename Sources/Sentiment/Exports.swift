@@ -137,7 +137,7 @@ public func sentiment_model_save(_ model: OpaquePointer?, _ configJSON: UnsafePo
     Documents.run(outJSON) {
         let m = try ModelRegistry.shared.model(model)
         let request = try SaveOptions.parse(configJSON)
-        let files = try m.save(to: request.outputDirectory, precision: request.precision)
+        let files = try m.save(to: request.outputDirectory, precision: request.precision, calibration: request.calibration)
         return JSON(["output_dir": JSON(request.outputDirectory), "files": .array(files.map { JSON($0) })])
     }
 }
@@ -159,6 +159,7 @@ extension Documents {
             "parameters": JSON(m.parameterCount),
             "precision": JSON(m.options.precision.rawValue),
             "isa": JSON(m.isa.name),
+            "quantization": m.quantized.map { $0.config.json } ?? .null,
             "head": JSON(c.headKind.rawValue),
             "fresh_head": JSON(m.freshHead),
             "labels": .array(c.labels.map { JSON($0) }),

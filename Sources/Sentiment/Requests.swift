@@ -80,13 +80,14 @@ extension ModelOptions {
     /// sentiment_model_load's config_json.
     static func parse(_ configJSON: UnsafePointer<CChar>?) throws -> ModelOptions {
         let r = try requestReader(configJSON, argument: "config_json",
-                                  allowed: ["model_dir", "precision", "max_length", "threads", "head", "seed"])
+                                  allowed: ["model_dir", "precision", "max_length", "threads", "head", "seed"] + calibrationKeys)
         var o = ModelOptions(modelDirectory: try r.requiredPath("model_dir"))
         o.precision = try r.choice("precision", default: o.precision)
         o.maxLength = try r.int("max_length", in: ModelOptions.maxLengthRange, default: o.maxLength)
         o.threads = try r.int("threads", in: ModelOptions.threadsRange, default: o.threads)
         o.head = try r.choice("head", default: o.head)
         o.seed = try r.seed(default: o.seed)
+        o.calibration = try r.calibration()
         return o
     }
 }
@@ -163,9 +164,10 @@ extension EvaluateOptions {
 extension SaveOptions {
     /// sentiment_model_save's config_json.
     static func parse(_ configJSON: UnsafePointer<CChar>?) throws -> SaveOptions {
-        let r = try requestReader(configJSON, argument: "config_json", allowed: ["output_dir", "precision"])
+        let r = try requestReader(configJSON, argument: "config_json", allowed: ["output_dir", "precision"] + calibrationKeys)
         var o = SaveOptions(outputDirectory: try r.requiredPath("output_dir"))
         o.precision = try r.choice("precision", default: o.precision)
+        o.calibration = try r.calibration()
         return o
     }
 }
@@ -262,7 +264,27 @@ extension TrainingConfig {
     }
 }
 
+/// The keys of an int8 calibration (a quantizing load or save).
+let calibrationKeys = ["calibration_file", "calibration_samples", "smoothquant_alpha"]
+
 extension JSONObjectReader {
+    /// `calibration_file` with `calibration_samples` and `smoothquant_alpha`, or nil without a
+    /// file (the other two alone are refused).
+    func calibration() throws -> CalibrationOptions? {
+        guard has("calibration_file") else {
+            if let key = calibrationKeys.dropFirst().first(where: { has($0) }) {
+                throw SentimentError.invalidArgument("\(key) needs calibration_file", field: key)
+            }
+            return nil
+        }
+        var c = CalibrationOptions(file: try requiredPath("calibration_file"))
+        c.samples = try int("calibration_samples", in: CalibrationOptions.samplesRange, default: c.samples)
+        c.alpha = Float(try double("smoothquant_alpha", default: Double(c.alpha), rule: "in [0, 1]") {
+            CalibrationOptions.alphaRange.contains($0)
+        })
+        return c
+    }
+
     /// The keys that say how to read a data file (`data_file`, `train_file`, `eval_file`).
     static let dataFileKeys = ["format", "text_column", "text_pair_column", "label_column"]
 

@@ -16,13 +16,15 @@ struct ModelFlags: ParsableArguments {
     @Option(help: "Tokens per text, [CLS] and [SEP] included. Default: 128.")
     var maxLength: Int?
 
+    @OptionGroup var calibration: CalibrationFlags
+
     /// The sentiment_model_load request, with `precision` instead of the flag when given.
     func request(precision override: String? = nil) -> JSON {
         var members = [JSON.Member("model_dir", JSON(model))]
         if let p = override ?? precision { members.append(JSON.Member("precision", JSON(p))) }
         if let threads { members.append(JSON.Member("threads", JSON(threads))) }
         if let maxLength { members.append(JSON.Member("max_length", JSON(maxLength))) }
-        return .object(members)
+        return .object(members + calibration.members)
     }
 
     func load(precision override: String? = nil) throws -> Model { try Model(request(precision: override)) }
@@ -30,3 +32,24 @@ struct ModelFlags: ParsableArguments {
 
 /// The load request's keys that are spelled differently as flags.
 let modelFieldFlags = ["model_dir": "--model", "config_json": "--model"]
+
+/// The int8 calibration keys of a quantizing load or save (sentiment.h).
+struct CalibrationFlags: ParsableArguments {
+    @Option(help: "int8: calibrate SmoothQuant on these sentences (TSV, CSV, JSON Lines, or one per line).")
+    var calibrationFile: String?
+
+    @Option(help: "int8: sentences read from the calibration file. Default: 512.")
+    var calibrationSamples: Int?
+
+    @Option(help: "int8: SmoothQuant's migration strength, 0 to 1. Default: 0.5.")
+    var smoothquantAlpha: Double?
+
+    /// Only the flags given, so the defaults (and the checks) are the library's.
+    var members: [JSON.Member] {
+        var m: [JSON.Member] = []
+        if let calibrationFile { m.append(JSON.Member("calibration_file", JSON(calibrationFile))) }
+        if let calibrationSamples { m.append(JSON.Member("calibration_samples", JSON(calibrationSamples))) }
+        if let smoothquantAlpha { m.append(JSON.Member("smoothquant_alpha", JSON(smoothquantAlpha))) }
+        return m
+    }
+}

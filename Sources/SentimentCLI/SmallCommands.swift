@@ -28,13 +28,16 @@ struct Quantize: ParsableCommand, FieldFlags {
     @Option(help: "Compute threads.")
     var threads: Int?
 
+    @OptionGroup var calibration: CalibrationFlags
+
     var fieldFlags: [String: String] {
         ["model_dir": "--model", "precision": "--to", "output_dir": "--output-dir", "config_json": "--model"]
     }
 
     func run() throws {
         let m = try ModelFlags.parse(["--model", model] + (threads.map { ["--threads", "\($0)"] } ?? [])).load()
-        let saved = try m.save(JSON(["output_dir": JSON(outputDir), "precision": JSON(precision)]))
+        let saved = try m.save(.object([JSON.Member("output_dir", JSON(outputDir)), JSON.Member("precision", JSON(precision))]
+                                        + calibration.members))
         let before = fileSize(model + "/model.safetensors"), after = fileSize(outputDir + "/model.safetensors")
         var line = "wrote \(outputDir) (\(precision)): " + (saved["files"]?.arrayValue ?? []).compactMap(\.stringValue).joined(separator: ", ")
         if let before, let after, before > 0 {

@@ -4,11 +4,13 @@
  * --text-column / --label-column name others; --text-pair-column names the second text of
  * sentence pairs.
  *
- *   evaluate [--precision fp32|int8|bf16] [--format tsv|csv|jsonl] [--text-column NAME]
- *            [--text-pair-column NAME] [--label-column NAME] MODEL_DIR DATA_FILE [BATCH_SIZE]
+ *   evaluate [--precision fp32|int8|bf16] [--calibration-file FILE] [--format tsv|csv|jsonl]
+ *            [--text-column NAME] [--text-pair-column NAME] [--label-column NAME]
+ *            MODEL_DIR DATA_FILE [BATCH_SIZE]
  *
  * Prints examples, accuracy, loss, seconds and the model's load time on stdout and progress
- * on stderr. --precision int8 quantizes a float model at load (or loads an int8 checkpoint).
+ * on stderr. --precision int8 quantizes a float model at load (or loads an int8 checkpoint);
+ * with --calibration-file it calibrates SmoothQuant on that file's first 512 sentences.
  * Ctrl-C cancels through the progress callback.
  */
 #include <json-c/json.h>
@@ -116,10 +118,15 @@ int main(int argc, char **argv)
                                   {"--text-pair-column", "text_pair_column"}, {"--label-column", "label_column"}};
     enum { DATA_KEYS = sizeof data_keys / sizeof data_keys[0] };
     const char *data_values[DATA_KEYS] = {NULL};
+    const char *calibration_file = NULL; /* int8: SmoothQuant calibrated on these sentences */
     while (argc >= 3 && strncmp(argv[1], "--", 2) == 0) {
         int known = strcmp(argv[1], "--precision") == 0;
         if (known)
             precision = argv[2];
+        if (strcmp(argv[1], "--calibration-file") == 0) {
+            calibration_file = argv[2];
+            known = 1;
+        }
         for (int k = 0; k < DATA_KEYS; k++) {
             if (strcmp(argv[1], data_keys[k][0]) == 0) {
                 data_values[k] = argv[2];
@@ -132,7 +139,7 @@ int main(int argc, char **argv)
         argc -= 2;
     }
     if (argc < 3 || argc > 4) {
-        fprintf(stderr, "usage: evaluate [--precision fp32|int8|bf16] [--format tsv|csv|jsonl] [--text-column NAME]\n"
+        fprintf(stderr, "usage: evaluate [--precision fp32|int8|bf16] [--calibration-file FILE] [--format tsv|csv|jsonl] [--text-column NAME]\n"
                         "                [--text-pair-column NAME] [--label-column NAME] MODEL_DIR DATA_FILE [BATCH_SIZE]\n");
         return 2;
     }
@@ -142,6 +149,8 @@ int main(int argc, char **argv)
     json_object *config = json_object_new_object();
     json_object_object_add(config, "model_dir", json_object_new_string(argv[1]));
     json_object_object_add(config, "precision", json_object_new_string(precision));
+    if (calibration_file)
+        json_object_object_add(config, "calibration_file", json_object_new_string(calibration_file));
     sentiment_model *model = NULL;
     char *out = NULL;
     int32_t status = sentiment_model_load(json_object_to_json_string_ext(config, JSON_FLAGS), &model, &out);

@@ -694,6 +694,48 @@ def build(workdir):
     d = checkpoint_with_safetensors(w, "int8-scale-f16", safetensors_from(t, meta8))
     load_dir("int8-scale-f16", d, "FORMAT", scale)
 
+    # int8 calibration (issue 15): the keys' values, files that are not sentences, and a bad
+    # `_smoothing` tensor, each refused naming the key or tensor.
+    sentences = write(w / "data" / "calibration.txt", "a good movie\nthe film was dull\n")
+    calibrated = {"model_dir": model, "max_length": 64, "precision": "int8", "calibration_file": str(sentences)}
+    load("calibration-ok", calibrated, "OK")
+    case("save/calibration-ok", "save", j({"output_dir": str(w / "calibrated"), "precision": "int8",
+                                           "calibration_file": str(sentences), "calibration_samples": 1}), "OK")
+    for key, value in [("calibration_file", 5), ("calibration_file", ["a"]), ("calibration_file", ""),
+                       ("calibration_file", str(sentences) + nul + "x"), ("calibration_samples", 0),
+                       ("calibration_samples", 100001), ("calibration_samples", "5"), ("calibration_samples", 1.5),
+                       ("smoothquant_alpha", -0.1), ("smoothquant_alpha", 1.5), ("smoothquant_alpha", "0.5")]:
+        load(f"calibration-{key}-{json.dumps(value)}", {**calibrated, key: value}, "INVALID_ARGUMENT", key)
+        case(f"save/calibration-{key}-{json.dumps(value)}", "save",
+             j({"output_dir": str(w / "never-calibrated"), "precision": "int8", "calibration_file": str(sentences),
+                key: value}), "INVALID_ARGUMENT", key)
+    load("calibration_samples-without-file", {"model_dir": model, "precision": "int8", "calibration_samples": 8},
+         "INVALID_ARGUMENT", "calibration_samples")
+    load("calibration-at-fp32", {**calibrated, "precision": "fp32"}, "INVALID_ARGUMENT", "calibration_file")
+    case("save/calibration-at-fp32", "save", j({"output_dir": str(w / "never-calibrated"),
+                                                "calibration_file": str(sentences)}), "INVALID_ARGUMENT", "calibration_file")
+    load("calibration-missing-file", {**calibrated, "calibration_file": str(w / "data" / "nope.txt")}, "IO", "nope.txt")
+    load("calibration-empty-file", {**calibrated, "calibration_file": str(write(w / "data" / "empty.txt", "\n\n"))},
+         "INVALID_ARGUMENT", "calibration_file")
+    bad_utf8 = w / "data" / "calibration-latin1.txt"
+    bad_utf8.write_bytes(b"caf\xe9 cr\xe8me\n")
+    load("calibration-invalid-utf8", {**calibrated, "calibration_file": str(bad_utf8)}, "FORMAT", "calibration-latin1.txt")
+    for kind in ("fifo", "socket", "dev-zero", "symlink-loop"):
+        path = special_file(w / "data" / f"special-calibration-{kind}.txt", kind)
+        load(f"calibration-file-{kind}", {**calibrated, "calibration_file": str(path)}, "IO", "calibration_file",
+             timeout=60)
+    d = checkpoint_with_safetensors(w, "int8-valid-for-calibration", safetensors_from(q8, meta8))
+    load("calibration-of-an-int8-checkpoint", {**calibrated, "model_dir": str(d)}, "INVALID_ARGUMENT", "calibration_file")
+    weight = scale[:-len("_scale")]
+    cols = q8[weight][1][1]
+    for label, values in [("zero", [0.0] * cols), ("negative", [-1.0] * cols), ("inf", [float("inf")] * cols),
+                          ("1e-39", [1e-39] * cols), ("wrong-shape", [1.0] * (cols - 1))]:
+        t = {**q8, weight + "_smoothing": ["F32", [len(values)], array.array("f", values).tobytes()]}
+        d = checkpoint_with_safetensors(w, f"int8-smoothing-{label}", safetensors_from(t, meta8))
+        for precision in ("fp32", "int8"):
+            load(f"int8-smoothing-{label}-{precision}", {"model_dir": str(d), "max_length": 64, "precision": precision},
+                 "FORMAT", weight + "_smoothing")
+
     # threads 1024 runs on at most the CPUs the process may use (libgomp exits when it cannot
     # create a thread).
     load("threads-1024-clamped", {"model_dir": model, "max_length": 64, "threads": 1024}, "OK", timeout=60)

@@ -63,6 +63,9 @@ public struct LoadedCheckpoint: @unchecked Sendable {
     /// For an int8 checkpoint: the per-row scales of each int8 tensor, by canonical name
     /// (`EncoderWeights.namedTensors`); the tensor itself holds the dequantized values.
     public let int8Scales: [String: [Float]]
+    /// For an int8 checkpoint: the smoothing factors of each smoothed int8 linear weight, by
+    /// canonical name (the dequantized values are already divided by them).
+    public let int8Smoothing: [String: [Float]]
     /// Whether the checkpoint was written in int8 (metadata "quantization": "sentiment-int8").
     public var isInt8: Bool { metadata["quantization"] == Int8Scheme.name }
 
@@ -70,13 +73,16 @@ public struct LoadedCheckpoint: @unchecked Sendable {
     public var parameterCount: Int { weights.parameterCount }
 }
 
-/// An int8 tensor to save: [rows, ...] int8 bytes and one F32 scale per row.
+/// An int8 tensor to save: [rows, ...] int8 bytes, one F32 scale per row and, for a smoothed
+/// linear weight, one F32 smoothing factor per column.
 public struct Int8Tensor: Sendable {
     public let bytes: [UInt8]
     public let scales: [Float]
-    public init(bytes: [UInt8], scales: [Float]) {
+    public let smoothing: [Float]?
+    public init(bytes: [UInt8], scales: [Float], smoothing: [Float]? = nil) {
         self.bytes = bytes
         self.scales = scales
+        self.smoothing = smoothing
     }
 }
 
@@ -201,13 +207,16 @@ public enum Checkpoint {
         }
         let used = files.used
         let dtypes = Set(used.compactMap { files.entry($0)?.1.dtype.rawValue }).sorted()
-        var scales: [String: [Float]] = [:]
-        for (name, t) in weights.namedTensors { if let s = files.rowScales[ObjectIdentifier(t)] { scales[name] = s } }
+        var scales: [String: [Float]] = [:], smoothing: [String: [Float]] = [:]
+        for (name, t) in weights.namedTensors {
+            if let s = files.rowScales[ObjectIdentifier(t)] { scales[name] = s }
+            if let s = files.columnSmoothing[ObjectIdentifier(t)] { smoothing[name] = s }
+        }
         return LoadedCheckpoint(
             directory: directory, weights: weights, rawConfig: raw, freshTensors: fresh,
             usedTensors: used.sorted(), ignoredTensors: files.allNames.filter { !used.contains($0) },
             metadata: files.metadata, files: files.files.map(\.path), fileBytes: files.totalBytes, sourceDTypes: dtypes,
-            int8Scales: scales)
+            int8Scales: scales, int8Smoothing: smoothing)
     }
 
     static func readConfig(_ path: String) throws -> JSON {
@@ -323,6 +332,10 @@ public enum Checkpoint {
             entries.append(try SafeTensorsWriter.Entry(name: name, dtype: "I8", shape: t.shape, bytes: q.bytes))
             let scales = try Tensor(shape: [q.scales.count], values: q.scales)
             entries.append(SafeTensorsWriter.Entry(name: name + Int8Scheme.scaleSuffix, tensor: scales))
+            if let s = q.smoothing {
+                let smoothing = try Tensor(shape: [s.count], values: s)
+                entries.append(SafeTensorsWriter.Entry(name: name + Int8Scheme.smoothingSuffix, tensor: smoothing))
+            }
         }
         var meta = metadata.merging(["format": "pt"]) { mine, _ in mine }
         if !int8.isEmpty {

@@ -13,6 +13,8 @@ struct CheckpointFiles {
     private(set) var used: Set<String> = []
     /// Per-row scales of the tensors read from int8 ("I8" + F32 `<name>_scale`), by the loaded tensor.
     private(set) var rowScales: [ObjectIdentifier: [Float]] = [:]
+    /// The smoothing factors of each smoothed int8 tensor loaded (by tensor identity).
+    private(set) var columnSmoothing: [ObjectIdentifier: [Float]] = [:]
 
     /// Opens `model.safetensors` in `directory`, else the sharded index. Neither -> `.io` naming the folder.
     init(directory: String) throws {
@@ -131,17 +133,41 @@ struct CheckpointFiles {
                 field: scaleName)
         }
         used.insert(scaleName)
-        let t = try Tensor(shape: e.shape)
         let cols = rows > 0 ? e.count / rows : 0
+        let smoothing = try loadSmoothing(name, columns: cols, file: file)
+        let t = try Tensor(shape: e.shape)
         try file.withRawBytes(name) { raw in
             guard let p = raw.baseAddress else { return }
             let q = p.assumingMemoryBound(to: Int8.self)
             for r in 0..<rows {
                 let s = scales[r]
                 for c in 0..<cols { t.data[r * cols + c] = Float(q[r * cols + c]) * s }
+                // The order of `Linear.unpacked`, so a float save of the int8 model writes these values.
+                if let smoothing { for c in 0..<cols { t.data[r * cols + c] /= smoothing[c] } }
             }
         }
         rowScales[ObjectIdentifier(t)] = scales
+        if let smoothing { columnSmoothing[ObjectIdentifier(t)] = smoothing }
         return t
+    }
+
+    /// An int8 weight's F32 `<name>_smoothing` [cols], if the checkpoint has one: every factor
+    /// positive, finite and with a finite inverse, else `.format` naming it.
+    private mutating func loadSmoothing(_ name: String, columns cols: Int, file: SafeTensorsFile) throws -> [Float]? {
+        let smoothingName = name + Int8Scheme.smoothingSuffix
+        guard let (smoothingFile, se) = entry(smoothingName) else { return nil }
+        guard se.dtype == .f32, se.shape == [cols] else {
+            throw SentimentError.format(
+                "\(smoothingName) in \(smoothingFile.path) must be F32 of shape [\(cols)] (the columns of \(name))",
+                field: smoothingName)
+        }
+        let smoothing = try smoothingFile.floatTensor(smoothingName).array
+        guard smoothing.allSatisfy({ $0 > 0 && $0.isFinite && (1 / $0).isFinite && (127 / $0).isFinite }) else {
+            throw SentimentError.format(
+                "\(smoothingName) in \(smoothingFile.path) has a factor that is not positive and finite, or too small to divide by",
+                field: smoothingName)
+        }
+        used.insert(smoothingName)
+        return smoothing
     }
 }

@@ -21,6 +21,9 @@ public struct ModelOptions: Sendable {
     public var head: LoadOptions.Head = .auto
     /// Seed for a fresh (untrained) classification head.
     public var seed: UInt64 = 42
+    /// Precision int8 of a float checkpoint: SmoothQuant calibrated on these sentences (nil:
+    /// activations quantized per token only).
+    public var calibration: CalibrationOptions? = nil
 
     public init(modelDirectory: String) { self.modelDirectory = modelDirectory }
 
@@ -110,6 +113,8 @@ public struct EvaluateOptions: Sendable {
 public struct SaveOptions: Sendable {
     public var outputDirectory: String
     public var precision: Precision = .fp32
+    /// An int8 save of a float model: SmoothQuant calibrated on these sentences.
+    public var calibration: CalibrationOptions? = nil
 
     public init(outputDirectory: String) { self.outputDirectory = outputDirectory }
 }

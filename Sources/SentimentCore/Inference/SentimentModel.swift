@@ -34,8 +34,11 @@ public final class SentimentModel: @unchecked Sendable {
     public let freshHead: Bool
     /// config.json as read (a save keeps its unknown keys).
     let rawConfig: JSON
-    /// An int8 checkpoint's per-row scales (see `LoadedCheckpoint.int8Scales`; a save reuses them).
+    /// An int8 checkpoint's per-row scales, smoothing factors and recorded config (see
+    /// `LoadedCheckpoint.int8Scales`; a save reuses them).
     let int8Scales: [String: [Float]]
+    let int8Smoothing: [String: [Float]]
+    let int8Config: Int8Config?
     /// The int8 linear layers (precision int8 only).
     public let quantized: QuantizedEncoderWeights?
     /// Per-row scales of the int8-stored word embeddings (precision int8 only; what a save reuses).
@@ -78,6 +81,9 @@ public final class SentimentModel: @unchecked Sendable {
         self.freshHead = checkpoint.freshHead
         self.rawConfig = checkpoint.rawConfig
         self.int8Scales = checkpoint.int8Scales
+        self.int8Smoothing = checkpoint.int8Smoothing
+        let int8Config = checkpoint.isInt8 ? Int8Config(metadata: checkpoint.metadata) ?? Int8Config() : nil
+        self.int8Config = int8Config
         guard options.maxLength >= 2, options.maxLength <= config.maxPositions else {
             throw SentimentError.invalidArgument(
                 "max_length must be in 2...\(config.maxPositions) for this model, got \(options.maxLength)",
@@ -89,17 +95,25 @@ public final class SentimentModel: @unchecked Sendable {
                 "vocab.txt has \(tokenizer.vocabSize) tokens but the model's embedding has \(config.vocabSize) rows",
                 field: FileSystem.join(options.modelDirectory, "vocab.txt"))
         }
+        if options.calibration != nil && options.precision != .int8 {
+            throw SentimentError.invalidArgument("calibration_file calibrates int8 quantization; it needs precision \"int8\"",
+                                                 field: "calibration_file")
+        }
         switch options.precision {
         case .fp32:
             self.quantized = nil
             self.wordEmbeddingScales = nil
             self.encoder = try EncoderForward(weights: checkpoint.weights)
         case .int8:
+            // Calibrated on the float weights, before the word embeddings are rounded, as a
+            // quantizing save calibrates.
+            let q = try SentimentModel.quantize(
+                checkpoint.weights, scales: checkpoint.int8Scales, smoothing: checkpoint.int8Smoothing, config: int8Config,
+                calibration: options.calibration, tokenizer: tokenizer, maxLength: options.maxLength, field: "calibration_file")
             // The int8 model computes with the int8-stored word embeddings (see QuantizedEncoder.swift).
             self.wordEmbeddingScales = try EmbeddingRows.quantize(
                 checkpoint.weights.embeddings.word, knownScales: checkpoint.int8Scales[TensorSlot.embedding(.word).name], roundInPlace: true
             ).scales
-            let q = try QuantizedEncoderWeights(checkpoint.weights, knownScales: checkpoint.int8Scales)
             self.quantized = q
             self.encoder = try EncoderForward(weights: checkpoint.weights, packing: .int8(q))
         case .bf16:
@@ -217,14 +231,28 @@ public final class SentimentModel: @unchecked Sendable {
     // MARK: Save
 
     /// Writes a Hugging Face checkpoint folder; returns the files written. `.int8` writes the
-    /// int8 checkpoint (I8 weights + F32 scales, see `Int8Scheme`), quantizing a float model first;
+    /// int8 checkpoint (I8 weights + F32 scales, see `Int8Scheme`), quantizing a float model first
+    /// (calibrated on `calibration`'s sentences when given);
     /// `.fp32` writes float32 tensors: the weights the model computes with (an int8 model's
     /// dequantized ones, a bf16 model's bf16 values); `.bf16` writes them as BF16.
-    public func save(to directory: String, precision: Precision) throws -> [String] {
+    public func save(to directory: String, precision: Precision, calibration: CalibrationOptions? = nil) throws -> [String] {
         let weights = try floatWeights()
         var int8: [String: Int8Tensor] = [:]
+        var metadata: [String: String] = [:]
+        if calibration != nil && precision != .int8 {
+            throw SentimentError.invalidArgument("calibration_file calibrates an int8 save; it needs precision \"int8\"",
+                                                 field: "calibration_file")
+        }
+        if calibration != nil, quantized != nil {
+            throw SentimentError.invalidArgument(
+                "this model is already quantized; load its float checkpoint with precision \"int8\" and calibration_file",
+                field: "calibration_file")
+        }
         if precision == .int8 {
-            let q = try quantized ?? QuantizedEncoderWeights(weights, knownScales: int8Scales)
+            let q = try quantized ?? SentimentModel.quantize(
+                weights, scales: int8Scales, smoothing: int8Smoothing, config: int8Config, calibration: calibration,
+                tokenizer: tokenizer, maxLength: options.maxLength, field: "calibration_file")
+            metadata[Int8Scheme.configKey] = q.config.json.serialized()
             let word = try EmbeddingRows.quantize(
                 weights.embeddings.word, knownScales: wordEmbeddingScales ?? int8Scales[TensorSlot.embedding(.word).name],
                 roundInPlace: false)
@@ -234,7 +262,30 @@ public final class SentimentModel: @unchecked Sendable {
             throw SentimentError.invalidArgument("an int8 model saves as int8 or fp32, not bf16", field: "precision")
         }
         let saved = try Checkpoint.save(weights: weights, rawConfig: rawConfig, tokenizerFrom: options.modelDirectory,
-                                        to: directory, int8: int8, bf16: precision == .bf16)
+                                        to: directory, metadata: metadata, int8: int8, bf16: precision == .bf16)
         return saved.files
+    }
+}
+
+extension SentimentModel {
+    /// The int8 layers of `weights`: an int8 checkpoint's own (`scales`, `smoothing` and `config`
+    /// reproduce its integers), or quantized now, with SmoothQuant factors calibrated on
+    /// `calibration`'s sentences when given. Calibrating an int8 checkpoint is `.invalidArgument`.
+    static func quantize(
+        _ weights: EncoderWeights, scales: [String: [Float]], smoothing: [String: [Float]], config: Int8Config?,
+        calibration: CalibrationOptions?, tokenizer: BertTokenizer, maxLength: Int, field: String
+    ) throws -> QuantizedEncoderWeights {
+        guard let calibration else {
+            return try QuantizedEncoderWeights(weights, knownScales: scales, smoothing: smoothing, config: config ?? Int8Config())
+        }
+        guard scales.isEmpty else {
+            throw SentimentError.invalidArgument(
+                "the checkpoint is already int8; calibrate when quantizing its float checkpoint", field: field)
+        }
+        let texts = try calibration.texts()
+        let ranges = try ActivationRanges.collect(weights, sequences: texts.map { tokenizer.encode($0, maxLength: maxLength) })
+        return try QuantizedEncoderWeights(
+            weights, smoothing: ranges.smoothing(weights, alpha: calibration.alpha),
+            config: Int8Config(smoothQuant: calibration, samples: texts.count))
     }
 }

@@ -7,6 +7,10 @@
 // Then
 //   y[m, n] = sx[m] * sw[n] * (acc[m, n] - zx[m] * colsum[n]) + bias[n]
 // with acc = qx * qw^T accumulated in s32 and colsum[n] = sum_k qw[n, k] precomputed.
+// With smoothing (SmoothQuant, Model/Calibration.swift) a layer also has per-input-channel factors
+// s[k]: its weight columns are multiplied by s before quantizing, and each input row is
+// multiplied by 1/s as it is quantized, so x W^T is unchanged and activation outliers move into
+// the weights.
 // The s32 accumulation is exact (|acc| <= K * 255 * 127 < 2^31 for K < 66,000; both kernels use
 // vpdpbusd, which does not saturate, and the kernel tests check them against an exact reference),
 // and every other step works on one row, so a row's output does not depend on the other rows of
@@ -69,18 +73,24 @@ public final class Int8Matrix: @unchecked Sendable {
     let scales: AlignedBuffer<Float>
     let columnSums: AlignedBuffer<Int32>
     let bias: AlignedBuffer<Float>
+    /// The smoothing factors s [K] the weight columns were multiplied by (nil: none), and 1/s,
+    /// which the inputs are multiplied by.
+    let smoothing: [Float]?
+    let inputScale: AlignedBuffer<Float>?
     /// Unless `packed`: the weights packed for oneDNN's matmul, for every row range `view` serves
     /// (the whole matrix, and each run of the parts it was stacked from).
     private var onednn: [Range<Int>: PackedMatrix] = [:]
 
-    /// Quantizes `weight` ([N, K] row-major) and copies `bias` ([N]). Row n's scale is
-    /// `knownScales[n]` when given (re-quantizing an int8 checkpoint's dequantized weights with
-    /// its own scales gives back exactly its integers), else max|W[n, :]| / 127 (1 for a zero row).
-    /// Throws `.invalidArgument` for a non-finite weight or scale, `.format` for K too large.
-    /// `vnni: false` keeps the weights row-major for oneDNN (tests compare the two kernels).
+    /// Quantizes `weight` ([N, K] row-major), its columns first multiplied by `smoothing` [K]
+    /// when given, and copies `bias` ([N]). Row n's scale is `knownScales[n]` when given
+    /// (re-quantizing an int8 checkpoint's dequantized weights with its own scales and smoothing
+    /// gives back exactly its integers), else max|W[n, :]| / 127 (1 for a zero row).
+    /// Throws `.invalidArgument` for a non-finite weight, scale or smoothing factor, `.format`
+    /// for K too large. `vnni: false` keeps the weights row-major for oneDNN (tests compare the
+    /// two kernels).
     public init(
         weight: UnsafePointer<Float>, bias: UnsafePointer<Float>, n: Int, k: Int, knownScales: [Float]? = nil,
-        vnni: Bool = Int8Kernel.vnniPacked
+        smoothing: [Float]? = nil, vnni: Bool = Int8Kernel.vnniPacked
     ) throws {
         guard k <= int8MaxInnerDimension else {
             throw SentimentError.format("int8 linear layers need at most \(int8MaxInnerDimension) inputs, got \(k)")
@@ -96,8 +106,24 @@ public final class Int8Matrix: @unchecked Sendable {
         columnSums = try AlignedBuffer(count: n)
         self.bias = try AlignedBuffer(count: n)
         self.bias.pointer.update(from: bias, count: n)
+        self.smoothing = smoothing
+        if let smoothing {
+            guard smoothing.count == k, smoothing.allSatisfy({ $0 > 0 && $0.isFinite && (1 / $0).isFinite }) else {
+                throw SentimentError.invalidArgument("int8 smoothing needs \(k) positive finite factors")
+            }
+            let inverse = try AlignedBuffer<Float>(count: k)
+            for c in 0..<k { inverse.pointer[c] = 1 / smoothing[c] }
+            inputScale = inverse
+        } else {
+            inputScale = nil
+        }
+        let smoothed = try AlignedBuffer<Float>(count: smoothing == nil ? 0 : k)
         for r in 0..<n {
-            let row = weight + r * k
+            var row = weight + r * k
+            if let smoothing {
+                for c in 0..<k { smoothed.pointer[c] = row[c] * smoothing[c] }
+                row = UnsafePointer(smoothed.pointer)
+            }
             let scale = knownScales?[r] ?? Int8Matrix.symmetricScale(row, count: k)
             guard scale.isFinite, scale > 0 else {
                 throw SentimentError.invalidArgument("int8 weight row \(r) has scale \(scale); the weights must be finite")
@@ -122,11 +148,17 @@ public final class Int8Matrix: @unchecked Sendable {
         }
     }
 
-    /// Stacks matrices with the same K row-wise ([sum N, K]). A packed part's 16-row blocks start
-    /// at row * K like row-major rows, so packed parts stack by plain concatenation too.
+    /// Stacks matrices with the same K and smoothing row-wise ([sum N, K]). A packed part's 16-row
+    /// blocks start at row * K like row-major rows, so packed parts stack by plain concatenation too.
     init(stacking parts: [Int8Matrix]) throws {
         let k = parts.first?.k ?? 0
         guard parts.allSatisfy({ $0.k == k }) else { throw SentimentError(.internal, "stacked int8 matrices differ in K") }
+        let smoothing = parts.first?.smoothing
+        self.smoothing = smoothing
+        inputScale = parts.first?.inputScale
+        guard parts.allSatisfy({ $0.smoothing == smoothing }) else {
+            throw SentimentError(.internal, "stacked int8 matrices differ in smoothing")
+        }
         let packed = parts.first?.packed ?? false
         self.packed = packed
         guard parts.allSatisfy({ $0.packed == packed }) else {
@@ -165,7 +197,8 @@ public final class Int8Matrix: @unchecked Sendable {
         let r = range.lowerBound
         return Int8Linear(
             weights: weights.pointer + r * k, scales: scales.pointer + r, columnSums: columnSums.pointer + r,
-            bias: bias.pointer + r, n: range.count, k: k, packed: packed, onednn: onednn[range])
+            bias: bias.pointer + r, inputScale: inputScale.map { UnsafePointer($0.pointer) }, smoothing: smoothing,
+            n: range.count, k: k, packed: packed, onednn: onednn[range])
     }
 
     /// max|x| / 127 over `count` floats (1 when all are zero; NaN/inf pass through for the caller to reject).
@@ -197,6 +230,10 @@ struct Int8Linear {
     let scales: UnsafePointer<Float>       // [N]
     let columnSums: UnsafePointer<Int32>   // [N]
     let bias: UnsafePointer<Float>         // [N]
+    /// 1/s [K] for a smoothed layer: what inputs are multiplied by as they are quantized.
+    let inputScale: UnsafePointer<Float>?
+    /// The smoothing factors s [K] (what a checkpoint stores), or nil.
+    let smoothing: [Float]?
     let n: Int, k: Int
     /// `weights` are in the VNNI kernel's layout (see vnni_gemm.h), not row-major.
     let packed: Bool
@@ -217,25 +254,36 @@ struct Int8Linear {
 
 // MARK: - Activations
 
-/// Quantizes one row of `count` floats to u8 with its own scale and zero point
-/// (range widened to include 0): x ~ scale * (q - zero).
+/// Quantizes one row of `count` floats, each first multiplied by `multiplier[i]` when given (a
+/// smoothed layer's 1/s), to u8 with its own scale and zero point (range widened to include 0):
+/// x ~ scale * (q - zero).
 @inline(__always)
 func quantizeRowAsymmetric(
-    _ x: UnsafePointer<Float>, count: Int, into q: UnsafeMutablePointer<UInt8>
+    _ x: UnsafePointer<Float>, count: Int, multiplier: UnsafePointer<Float>? = nil, into q: UnsafeMutablePointer<UInt8>
 ) -> (scale: Float, zero: Int32) {
     let full = count & ~15
     var lo = F16(repeating: 0), hi = F16(repeating: 0)
     var c = 0
-    while c < full {
-        let v = load16(x + c)
-        lo = min16(lo, v)
-        hi = max16(hi, v)
-        c += 16
+    if let m = multiplier {
+        while c < full {
+            let v = load16(x + c) * load16(m + c)
+            lo = min16(lo, v)
+            hi = max16(hi, v)
+            c += 16
+        }
+    } else {
+        while c < full {
+            let v = load16(x + c)
+            lo = min16(lo, v)
+            hi = max16(hi, v)
+            c += 16
+        }
     }
     var mn = -hmax16(-lo), mx = hmax16(hi)
     for i in full..<count {
-        mn = Swift.min(mn, x[i])
-        mx = Swift.max(mx, x[i])
+        let v = multiplier.map { x[i] * $0[i] } ?? x[i]
+        mn = Swift.min(mn, v)
+        mx = Swift.max(mx, v)
     }
     var scale = (mx - mn) / 255
     if !(scale > 0) || !scale.isFinite { scale = 1 }
@@ -244,10 +292,18 @@ func quantizeRowAsymmetric(
     // A plain loop that vectorizes (SIMD `.rounded()` and float->int conversions scalarize):
     // v in [0, 255] plus 1.5 * 2^23 rounds v to the nearest integer (ties to even) in the low mantissa bits.
     let magic: Float = 12_582_912
-    for i in 0..<count {
-        let v = x[i] * inv + zero
-        let c = v < 0 ? 0 : (v > 255 ? 255 : v)
-        q[i] = UInt8(truncatingIfNeeded: (c + magic).bitPattern)
+    if let m = multiplier {
+        for i in 0..<count {
+            let v = (x[i] * m[i]) * inv + zero
+            let c = v < 0 ? 0 : (v > 255 ? 255 : v)
+            q[i] = UInt8(truncatingIfNeeded: (c + magic).bitPattern)
+        }
+    } else {
+        for i in 0..<count {
+            let v = x[i] * inv + zero
+            let c = v < 0 ? 0 : (v > 255 ? 255 : v)
+            q[i] = UInt8(truncatingIfNeeded: (c + magic).bitPattern)
+        }
     }
     return (scale, Int32(zero))
 }
@@ -285,12 +341,14 @@ enum Int8Epilogue {
     case gelu
 }
 
-/// Quantizes inp[M, K] (row stride `ldInp`) into `scratch.input` with per-row scales.
-func quantizeRows(_ inp: UnsafePointer<Float>, rows: Int, k: Int, ldInp: Int, scratch: Int8Scratch) {
+/// Quantizes inp[M, K] (row stride `ldInp`) into `scratch.input` with per-row scales, as the
+/// input of `w` (times its `inputScale` when smoothed).
+func quantizeRows(_ inp: UnsafePointer<Float>, rows: Int, for w: Int8Linear, ldInp: Int, scratch: Int8Scratch) {
     let q = scratch.input.pointer, s = scratch.rowScale.pointer, z = scratch.rowZero.pointer
+    let k = w.k, multiplier = w.inputScale
     Parallel.forRanges(rows, grain: Swift.max(1, 16384 / Swift.max(k, 1))) { range in
         for r in range {
-            let (scale, zero) = quantizeRowAsymmetric(inp + r * ldInp, count: k, into: q + r * k)
+            let (scale, zero) = quantizeRowAsymmetric(inp + r * ldInp, count: k, multiplier: multiplier, into: q + r * k)
             s[r] = scale
             z[r] = zero
         }
@@ -298,16 +356,18 @@ func quantizeRows(_ inp: UnsafePointer<Float>, rows: Int, k: Int, ldInp: Int, sc
 }
 
 /// out[M, N] (row stride `ldOut`) = dequant(quantized input in `scratch` * W^T) (+ bias) (+ GELU).
-/// The input must already be in `scratch` (`quantizeRows`). If `requantize`, each finished output
-/// row is quantized back into `scratch.input` (as the next layer's input; N becomes its K).
-/// Throws `.internal` if oneDNN rejects the call.
+/// The input must already be in `scratch` (`quantizeRows`). With `requantizeFor` (the next
+/// layer, whose K is this one's N), each finished output row is quantized back into
+/// `scratch.input` as that layer's input. Throws `.internal` if oneDNN rejects the call.
 func int8LinearQuantized(
     _ w: Int8Linear, rows m: Int, out: UnsafeMutablePointer<Float>, ldOut: Int,
-    addBias: Bool, epilogue: Int8Epilogue = .none, requantize: Bool = false, scratch: Int8Scratch
+    addBias: Bool, epilogue: Int8Epilogue = .none, requantizeFor next: Int8Linear? = nil, scratch: Int8Scratch
 ) throws {
     guard m > 0, w.n > 0 else { return }
     let n = w.n, k = w.k
-    let step = Int8Epilogue.Step(w, out: out, ldOut: ldOut, addBias: addBias, epilogue: epilogue, scratch: scratch)
+    let requantize = next != nil
+    let step = Int8Epilogue.Step(w, out: out, ldOut: ldOut, addBias: addBias, epilogue: epilogue,
+                                 nextInputScale: next?.inputScale, scratch: scratch)
     let a = UnsafePointer(scratch.input.pointer), acc = scratch.acc.pointer
     let requantGrain = Swift.max(1, 32768 / n)
     if w.packed && m * n * k < 1 << 20 {
@@ -357,9 +417,11 @@ extension Int8Epilogue {
         let scales: UnsafePointer<Float>, columnSums: UnsafePointer<Int32>, bias: UnsafePointer<Float>
         let out: UnsafeMutablePointer<Float>, ldOut: Int
         let addBias: Bool, epilogue: Int8Epilogue
+        /// The next layer's 1/s, which `requantize` multiplies by.
+        let nextInputScale: UnsafePointer<Float>?
 
         init(_ w: Int8Linear, out: UnsafeMutablePointer<Float>, ldOut: Int, addBias: Bool, epilogue: Int8Epilogue,
-             scratch: Int8Scratch) {
+             nextInputScale: UnsafePointer<Float>? = nil, scratch: Int8Scratch) {
             acc = scratch.acc.pointer
             n = w.n
             rowScale = scratch.rowScale.pointer
@@ -372,6 +434,7 @@ extension Int8Epilogue {
             self.ldOut = ldOut
             self.addBias = addBias
             self.epilogue = epilogue
+            self.nextInputScale = nextInputScale
         }
 
         /// out[rows, columns] = dequantized acc (+ bias) (+ GELU).
@@ -400,7 +463,8 @@ extension Int8Epilogue {
         /// replacing their scales and zero points. Only after every column of these rows is finished.
         func requantize(rows: Range<Int>) {
             for r in rows {
-                let (scale, zero) = quantizeRowAsymmetric(out + r * ldOut, count: n, into: input + r * n)
+                let (scale, zero) = quantizeRowAsymmetric(out + r * ldOut, count: n, multiplier: nextInputScale,
+                                                          into: input + r * n)
                 rowScale[r] = scale
                 rowZero[r] = zero
             }
@@ -415,6 +479,6 @@ func int8Linear(
     scratch: Int8Scratch
 ) throws {
     try scratch.reserve(rows: m, k: w.k, n: w.n)
-    quantizeRows(inp, rows: m, k: w.k, ldInp: ldInp ?? w.k, scratch: scratch)
+    quantizeRows(inp, rows: m, for: w, ldInp: ldInp ?? w.k, scratch: scratch)
     try int8LinearQuantized(w, rows: m, out: out, ldOut: ldOut ?? w.n, addBias: addBias, epilogue: epilogue, scratch: scratch)
 }

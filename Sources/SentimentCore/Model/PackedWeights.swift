@@ -50,7 +50,7 @@ struct Linear {
     }
 
     /// The weight as a new [n, k] (Hugging Face [out, in]) tensor: copied, transposed back, or
-    /// dequantized (q * scale).
+    /// dequantized (q * scale, divided by the smoothing factor of its column).
     func unpacked() throws -> Tensor {
         let t = try Tensor(shape: [n, k])
         switch weight {
@@ -63,6 +63,7 @@ struct Linear {
             for o in 0..<n {
                 let scale = q.scales[o]
                 for i in 0..<k { t.data[o * k + i] = Float(Int8(bitPattern: bytes[o * k + i])) * scale }
+                if let s = q.smoothing { for i in 0..<k { t.data[o * k + i] /= s[i] } }
             }
         case .bf16(let w):
             return try w.unpacked()

@@ -2,7 +2,8 @@
 //
 // Quantized: the six linear layers of every block (Q, K, V, attention output, FFN in, FFN out):
 // int8 weights per output channel, symmetric; activations quantized per token at run time
-// (Kernels/QuantizedLinear.swift). Float: embeddings, LayerNorm, attention (softmax), the head.
+// (Kernels/QuantizedLinear.swift); with calibration, SmoothQuant factors per input channel
+// (Calibration.swift). Float: embeddings, LayerNorm, attention (softmax), the head.
 // The word-embedding table is *stored* as int8 rows (per-row symmetric scale) so an int8 checkpoint
 // is a quarter of the fp32 one; it is dequantized to float at load and computed in float. The
 // in-memory int8 model uses those same rounded embeddings, so a saved and reloaded int8 model gives
@@ -14,11 +15,59 @@ public enum Int8Scheme {
     public static let name = "sentiment-int8"
     /// `__metadata__["quantization_scheme"]`: a readable description.
     public static let description =
-        "linear weights: int8 per output channel, symmetric (I8 [out, in] + F32 <name>_scale [out]); "
+        "linear weights: int8 per output channel, symmetric (I8 [out, in] + F32 <name>_scale [out]; "
+        + "calibrated: the integers of W x diag(s) with F32 <name>_smoothing s [in], inputs divided by s); "
         + "activations: dynamic per token, asymmetric u8; word embeddings: int8 per row (dequantized at load); "
         + "everything else F32"
     /// Suffix of the F32 scale tensor that goes with an I8 tensor.
     public static let scaleSuffix = "_scale"
+    /// Suffix of the F32 [in] smoothing factors of a smoothed I8 linear weight: the stored
+    /// integers are of W x diag(s), and the layer's inputs are divided by s.
+    public static let smoothingSuffix = "_smoothing"
+    /// `__metadata__` key of the quantization's settings (`Int8Config`, JSON).
+    public static let configKey = "quantization_config"
+}
+
+/// How an int8 model was quantized: written to an int8 checkpoint's metadata
+/// (`Int8Scheme.configKey`) and reported by `sentiment_model_info` as "quantization".
+/// What reproduces a model is in its tensors (integers, scales, smoothing factors); this
+/// records how they were made.
+public struct Int8Config: Sendable, Equatable {
+    /// "dynamic" (activations quantized per token, nothing calibrated) or "smoothquant".
+    public var method = "dynamic"
+    /// SmoothQuant's alpha, the calibration sentences read and the calibration file's name.
+    public var alpha: Float? = nil
+    public var calibrationSamples: Int? = nil
+    public var calibrationFile: String? = nil
+
+    public init() {}
+
+    /// SmoothQuant calibrated as `options` say, on `samples` sentences.
+    init(smoothQuant options: CalibrationOptions, samples: Int) {
+        method = "smoothquant"
+        alpha = options.alpha
+        calibrationSamples = samples
+        calibrationFile = FileSystem.baseName(options.file)
+    }
+
+    public var json: JSON {
+        var m: [JSON.Member] = [JSON.Member("method", JSON(method))]
+        if let alpha { m.append(JSON.Member("smoothquant_alpha", JSON(Double(alpha)))) }
+        if let calibrationSamples { m.append(JSON.Member("calibration_samples", JSON(calibrationSamples))) }
+        if let calibrationFile { m.append(JSON.Member("calibration_file", JSON(calibrationFile))) }
+        return .object(m)
+    }
+
+    /// The config an int8 checkpoint's metadata records (nil when absent or unreadable: an
+    /// older checkpoint; its tensors still say everything needed to compute).
+    init?(metadata: [String: String]) {
+        guard let text = metadata[Int8Scheme.configKey], let j = try? JSON.parse(text), let method = j["method"]?.stringValue
+        else { return nil }
+        self.method = method
+        alpha = j["smoothquant_alpha"]?.doubleValue.map { Float($0) }
+        calibrationSamples = j["calibration_samples"]?.int64Value.map { Int($0) }
+        calibrationFile = j["calibration_file"]?.stringValue
+    }
 }
 
 /// Int8 linear layers of an encoder, built from its float weights. Immutable, shareable.
@@ -30,11 +79,15 @@ public final class QuantizedEncoderWeights: @unchecked Sendable {
 
     let layers: [Layer]
     let hiddenSize: Int
+    public let config: Int8Config
 
-    /// Quantizes every linear layer of `weights`. `knownScales` (canonical name -> per-row scales)
-    /// comes from an int8 checkpoint and reproduces its integers exactly.
-    public init(_ weights: EncoderWeights, knownScales: [String: [Float]] = [:]) throws {
+    /// Quantizes every linear layer of `weights`. `knownScales` (canonical name -> per-row
+    /// scales) and `smoothing` (canonical name -> per-input-channel factors) come from an int8
+    /// checkpoint, and reproduce its integers exactly, or from calibration (`smoothing` only).
+    public init(_ weights: EncoderWeights, knownScales: [String: [Float]] = [:], smoothing: [String: [Float]] = [:],
+                config: Int8Config = Int8Config()) throws {
         hiddenSize = weights.config.hiddenSize
+        self.config = config
         var out: [Layer] = []
         for (i, l) in weights.layers.enumerated() {
             func q(_ t: LayerTensor) throws -> Int8Matrix {
@@ -43,7 +96,7 @@ public final class QuantizedEncoderWeights: @unchecked Sendable {
                 let w = l[t]
                 do {
                     return try Int8Matrix(weight: w.data, bias: l[bias].data, n: w.shape[0], k: w.shape[1],
-                                          knownScales: knownScales[name])
+                                          knownScales: knownScales[name], smoothing: smoothing[name])
                 } catch let e as SentimentError {
                     throw SentimentError(e.status, "\(name): \(e.message)", field: name)
                 }
@@ -70,11 +123,13 @@ public final class QuantizedEncoderWeights: @unchecked Sendable {
         return out
     }
 
-    /// The tensors an int8 checkpoint stores as I8, by canonical name: every linear weight, and the
-    /// word embeddings (`wordEmbeddings`, see `EmbeddingRows`).
+    /// The tensors an int8 checkpoint stores as I8, by canonical name: every linear weight (with
+    /// its smoothing factors), and the word embeddings (`wordEmbeddings`, see `EmbeddingRows`).
     func checkpointTensors(wordEmbeddings: Int8Tensor) -> [String: Int8Tensor] {
         var out: [String: Int8Tensor] = [TensorSlot.embedding(.word).name: wordEmbeddings]
-        for (name, l) in namedLinears { out[name] = Int8Tensor(bytes: l.weightBytes, scales: l.scaleValues) }
+        for (name, l) in namedLinears {
+            out[name] = Int8Tensor(bytes: l.weightBytes, scales: l.scaleValues, smoothing: l.smoothing)
+        }
         return out
     }
 

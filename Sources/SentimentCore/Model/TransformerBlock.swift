@@ -243,8 +243,8 @@ extension EncoderForward {
         if case .int8(let qIn) = layer.ffnIn.weight, case .int8(let qOut) = layer.ffnOut.weight, preActivation == nil {
             let scratch = try ws.int8Scratch()
             try scratch.reserve(rows: rows, k: Swift.max(d, f), n: Swift.max(d, f))
-            quantizeRows(inp, rows: rows, k: d, ldInp: d, scratch: scratch)
-            try int8LinearQuantized(qIn, rows: rows, out: act, ldOut: f, addBias: true, epilogue: .gelu, requantize: true,
+            quantizeRows(inp, rows: rows, for: qIn, ldInp: d, scratch: scratch)
+            try int8LinearQuantized(qIn, rows: rows, out: act, ldOut: f, addBias: true, epilogue: .gelu, requantizeFor: qOut,
                                     scratch: scratch)
             try int8LinearQuantized(qOut, rows: rows, out: out, ldOut: d, addBias: outBias, scratch: scratch)
             return

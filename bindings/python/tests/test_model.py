@@ -241,6 +241,51 @@ def test_int8_save_and_reload(int8_model, model_dir, tmp_path):
             assert [r["logits"] for r in again.classify(SENTENCES)] == [r["logits"] for r in reloaded.classify(SENTENCES)]
 
 
+# int8 calibrated with SmoothQuant (calibration_file): the scheme is reported and saved, results stay
+# batch-invariant, and a quantizing save writes the same checkpoint as a quantizing load.
+
+@pytest.fixture(scope="module")
+def calibration_file(dev_tsv, tmp_path_factory):
+    """The first 64 training sentences (dev stays unseen), as a plain text file."""
+    train = dev_tsv.parent / "train.tsv"
+    if not train.is_file():
+        pytest.skip(f"{train} not found")
+    lines = train.read_text(encoding="utf-8").splitlines()[1:65]
+    path = tmp_path_factory.mktemp("calibration") / "sentences.txt"
+    path.write_text("\n".join(line.rsplit("\t", 1)[0] for line in lines) + "\n", encoding="utf-8")
+    return path
+
+
+def test_calibrated_int8(model, model_dir, calibration_file, tmp_path):
+    with sentiment.Model(model_dir, precision="int8", calibration_file=calibration_file, calibration_samples=32,
+                         smoothquant_alpha=0.6) as m:
+        assert m.info["quantization"] == {"method": "smoothquant", "smoothquant_alpha": pytest.approx(0.6),
+                                          "calibration_samples": 32, "calibration_file": "sentences.txt"}
+        batched = [r["logits"] for r in m.classify(SENTENCES, batch_size=32)]
+        assert [m.classify([s], batch_size=1)[0]["logits"] for s in SENTENCES] == batched
+        m.save(tmp_path / "loaded", precision="int8")
+    model.save(tmp_path / "saved", precision="int8", calibration_file=calibration_file, calibration_samples=32,
+               smoothquant_alpha=0.6)
+    assert (tmp_path / "loaded" / "model.safetensors").read_bytes() == (tmp_path / "saved" / "model.safetensors").read_bytes()
+    with sentiment.Model(tmp_path / "saved", precision="int8") as reloaded:
+        assert reloaded.info["quantization"]["method"] == "smoothquant"
+        again = [r["logits"] for r in reloaded.classify(SENTENCES)]
+        # The DistilBERT-layout save rounds the position table in the last bits (see above).
+        assert max(abs(a - b) for x, y in zip(again, batched) for a, b in zip(x, y)) < 1e-4
+
+
+def test_calibration_keys_are_checked(model_dir, calibration_file):
+    with pytest.raises(sentiment.InvalidArgumentError) as e:
+        sentiment.Model(model_dir, precision="int8", calibration_samples=8)
+    assert e.value.field == "calibration_samples"
+    with pytest.raises(sentiment.InvalidArgumentError) as e:
+        sentiment.Model(model_dir, calibration_file=calibration_file)
+    assert e.value.field == "calibration_file"
+    with pytest.raises(sentiment.InvalidArgumentError) as e:
+        sentiment.Model(model_dir, precision="int8", calibration_file=calibration_file, smoothquant_alpha=2)
+    assert e.value.field == "smoothquant_alpha"
+
+
 def test_unknown_precision_names_the_field(model_dir):
     with pytest.raises(sentiment.InvalidArgumentError) as e:
         sentiment.Model(model_dir, precision="int4")

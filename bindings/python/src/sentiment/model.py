@@ -20,8 +20,8 @@ class Model:
 
     precision is "fp32", "int8" or "bf16" (bf16 needs a CPU with AVX512-BF16 or AMX; info["isa"]
     says what the library runs on). Keyword arguments beyond the named ones go into the load
-    JSON unchanged (e.g.
-    head="auto", seed=42). The model is immutable: its methods may be called from many
+    JSON unchanged (e.g. head="auto", seed=42; for int8, calibration_file="train.tsv" calibrates
+    SmoothQuant on its first calibration_samples=512 sentences). The model is immutable: its methods may be called from many
     threads at once. close() frees it; later calls raise MisuseError.
 
     A Model pickles as its load config (the folder path and options), so a worker process
@@ -133,12 +133,13 @@ class Model:
             return _lib.call_with_progress(_lib.lib().sentiment_evaluate, handle, _encode(request),
                                            progress=progress)
 
-    def save(self, output_dir, precision="fp32"):
+    def save(self, output_dir, precision="fp32", **extra):
         """Writes a Hugging Face checkpoint folder; returns {'output_dir', 'files'}.
 
         precision "fp32", "bf16" (BF16 tensors, which transformers loads) or "int8" (this
-        library's int8 checkpoint)."""
-        request = {"output_dir": output_dir, "precision": precision}
+        library's int8 checkpoint). An int8 save of a float model takes calibration_file (sentences
+        for SmoothQuant), calibration_samples and smoothquant_alpha, as a load does."""
+        request = {"output_dir": os.fspath(output_dir), "precision": precision, **extra}
         with self._use() as handle:
             return _lib.call(_lib.lib().sentiment_model_save, handle, _encode(request))
 
