@@ -1,14 +1,15 @@
 #!/usr/bin/env python3
 """int8 accuracy against fp32 on fine-tuned models: ours without calibration (activations per
-token only), ours with SmoothQuant calibrated on training sentences, and ONNX Runtime int8
-(`quantize_dynamic`, its defaults), all in one run.
+token only), ours calibrated on training sentences (SmoothQuant with the largest-range input
+channels in fp32), and ONNX Runtime int8 (`quantize_dynamic`, its defaults), all in one run.
 
 For each model folder: SST-2 dev accuracy of our fp32, then for each int8 form its accuracy, the
 difference in points, the share of dev labels equal to fp32's, the label flips, the max and mean
 |logit difference| against our fp32, and the int8 file's size as a share of fp32's. ONNX
 Runtime's int8 is compared with its own fp32 (the same weights exported), and with ours.
 
-    python3 bench/int8_accuracy.py MODEL_DIR [MODEL_DIR ...] [--calibration TRAIN.tsv] [--samples 512] [--alpha 0.5]
+    python3 bench/int8_accuracy.py MODEL_DIR [MODEL_DIR ...] [--calibration TRAIN.tsv] [--samples 512]
+                                   [--alpha 0.4] [--outliers 16]
 
 The calibration file defaults to SST-2's train.tsv (its first --samples sentences; dev is never
 used). Needs torch, transformers, onnxruntime and onnx (for the ONNX Runtime rows), and a built
@@ -48,9 +49,9 @@ def evaluate_model(model_dir, args, texts, labels):
         size = os.path.getsize(os.path.join(fp32_dir, "model.safetensors"))
         rows["sentiment fp32"] = compare(fp32, fp32, labels)
         forms = {"sentiment int8 (no calibration)": {},
-                 f"sentiment int8 (SmoothQuant, alpha {args.alpha})": {
+                 f"sentiment int8 (calibrated: alpha {args.alpha}, {args.outliers} fp32 ch.)": {
                      "calibration_file": args.calibration, "calibration_samples": args.samples,
-                     "smoothquant_alpha": args.alpha}}
+                     "smoothquant_alpha": args.alpha, "outlier_channels": args.outliers}}
         for name, extra in forms.items():
             out = os.path.join(tmp, name.replace(" ", "_"))
             Ours(fp32_dir, args.threads).save(out, precision="int8", **extra)
@@ -73,7 +74,8 @@ def main():
     ap.add_argument("--data", default=None, help="folder with dev.tsv (and train.tsv, the default calibration)")
     ap.add_argument("--calibration", help="calibration sentences (default: DATA/train.tsv)")
     ap.add_argument("--samples", type=int, default=512)
-    ap.add_argument("--alpha", type=float, default=0.5)
+    ap.add_argument("--alpha", type=float, default=0.4, help="smoothquant_alpha")
+    ap.add_argument("--outliers", type=int, default=16, help="outlier_channels: input channels per layer in fp32")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--no-onnx", action="store_true", help="skip the ONNX Runtime rows")
     ap.add_argument("--json", help="also write the results here")

@@ -127,10 +127,12 @@ SENTIMENT_API void sentiment_string_free(char *s);
  * "precision": "int8") is loaded as is. A text's int8 result does not depend on its batch.
  * Quantizing a float checkpoint can be calibrated, which keeps int8 labels much closer to
  * fp32's: "calibration_file" (sentences: TSV, CSV or JSON Lines by extension, with a
- * "sentence" or "text" column, or any other file one sentence per line), "calibration_samples"
- * (how many of its first sentences, default 512, 1..100000) and "smoothquant_alpha" (0..1,
- * default 0.5) calibrate SmoothQuant: per input channel, activation outliers are moved into the
- * weights (docs/ARCHITECTURE.md). Either key without precision "int8", or with an int8
+ * "sentence" or "text" column, or any other file one sentence per line) and
+ * "calibration_samples" (how many of its first sentences, default 512, 1..100000). A float
+ * forward over them finds each linear layer's "outlier_channels" input channels of largest
+ * range (default 16, 0..64), which are then computed in fp32, and SmoothQuant moves the rest of
+ * the activations' range into the weights with "smoothquant_alpha" (0..1, default 0.4); see
+ * docs/ARCHITECTURE.md. A calibration key without precision "int8", or with an int8
  * checkpoint, is INVALID_ARGUMENT; info's "quantization" says how the layers were quantized.
  * precision "bf16" runs them with bf16 operands and fp32 accumulation (weights rounded once
  * at load; LayerNorm, softmax and the head stay fp32); it needs a CPU with AVX512-BF16 or AMX,
@@ -146,7 +148,8 @@ SENTIMENT_API int32_t sentiment_model_load(const char *config_json, sentiment_mo
 /* Effective settings: model_type, hidden_size, layers, heads, parameters, precision,
  * isa (the matrix instructions in use: "avx2", "avx512", "avx512_vnni", "avx512_bf16" or
  * "amx"), quantization (int8: {"method": "dynamic"} or {"method": "smoothquant",
- * "smoothquant_alpha", "calibration_samples", "calibration_file"}; null otherwise), labels,
+ * "smoothquant_alpha", "outlier_channels", "calibration_samples", "calibration_file"}; null
+ * otherwise), labels,
  * threads, max_length, head, fresh_head, load_seconds, version. */
 SENTIMENT_API int32_t sentiment_model_info(const sentiment_model *model, char **out_json);
 
@@ -210,10 +213,10 @@ SENTIMENT_API int32_t sentiment_evaluate(const sentiment_model *model, const cha
  * Writes a Hugging Face folder (config.json, model.safetensors, vocab.txt, ...) that
  * transformers.AutoModelForSequenceClassification.from_pretrained() loads. "precision":
  * "int8" writes an int8 checkpoint instead (I8 weights with F32 "<name>_scale" tensors and,
- * when calibrated, "<name>_smoothing" tensors; the scheme and "quantization_config" in the
- * safetensors metadata; about a quarter of the fp32 size) that this library loads with the
- * same logits (transformers does not). An int8 save of a float model takes the load's
- * "calibration_file", "calibration_samples" and "smoothquant_alpha". "bf16" writes every float tensor as BF16 and says "bfloat16"
+ * when calibrated, "<name>_smoothing", "<name>_outlier_columns" and "<name>_outlier_weight"
+ * tensors; the scheme and "quantization_config" in the safetensors metadata; about a quarter
+ * of the fp32 size) that this library loads with the same logits (transformers does not). An
+ * int8 save of a float model takes the load's calibration keys. "bf16" writes every float tensor as BF16 and says "bfloat16"
  * in config.json's dtype keys (transformers loads it; not from an int8 model). "fp32" writes the weights the
  * model computes with: a model loaded at int8 writes its dequantized weights, one loaded at
  * bf16 its bf16 values. The files are staged beside output_dir and

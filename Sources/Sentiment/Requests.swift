@@ -265,11 +265,11 @@ extension TrainingConfig {
 }
 
 /// The keys of an int8 calibration (a quantizing load or save).
-let calibrationKeys = ["calibration_file", "calibration_samples", "smoothquant_alpha"]
+let calibrationKeys = ["calibration_file", "calibration_samples", "smoothquant_alpha", "outlier_channels"]
 
 extension JSONObjectReader {
-    /// `calibration_file` with `calibration_samples` and `smoothquant_alpha`, or nil without a
-    /// file (the other two alone are refused).
+    /// `calibration_file` with `calibration_samples`, `smoothquant_alpha` and `outlier_channels`,
+    /// or nil without a file (the others alone are refused).
     func calibration() throws -> CalibrationOptions? {
         guard has("calibration_file") else {
             if let key = calibrationKeys.dropFirst().first(where: { has($0) }) {
@@ -279,6 +279,7 @@ extension JSONObjectReader {
         }
         var c = CalibrationOptions(file: try requiredPath("calibration_file"))
         c.samples = try int("calibration_samples", in: CalibrationOptions.samplesRange, default: c.samples)
+        c.outlierChannels = try int("outlier_channels", in: CalibrationOptions.outlierChannelsRange, default: c.outlierChannels)
         c.alpha = Float(try double("smoothquant_alpha", default: Double(c.alpha), rule: "in [0, 1]") {
             CalibrationOptions.alphaRange.contains($0)
         })

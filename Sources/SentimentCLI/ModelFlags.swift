@@ -41,8 +41,11 @@ struct CalibrationFlags: ParsableArguments {
     @Option(help: "int8: sentences read from the calibration file. Default: 512.")
     var calibrationSamples: Int?
 
-    @Option(help: "int8: SmoothQuant's migration strength, 0 to 1. Default: 0.5.")
+    @Option(help: "int8: SmoothQuant's migration strength, 0 to 1. Default: 0.4.")
     var smoothquantAlpha: Double?
+
+    @Option(help: "int8: input channels per layer computed in fp32 (the largest calibrated ranges). Default: 16.")
+    var outlierChannels: Int?
 
     /// Only the flags given, so the defaults (and the checks) are the library's.
     var members: [JSON.Member] {
@@ -50,6 +53,7 @@ struct CalibrationFlags: ParsableArguments {
         if let calibrationFile { m.append(JSON.Member("calibration_file", JSON(calibrationFile))) }
         if let calibrationSamples { m.append(JSON.Member("calibration_samples", JSON(calibrationSamples))) }
         if let smoothquantAlpha { m.append(JSON.Member("smoothquant_alpha", JSON(smoothquantAlpha))) }
+        if let outlierChannels { m.append(JSON.Member("outlier_channels", JSON(outlierChannels))) }
         return m
     }
 }

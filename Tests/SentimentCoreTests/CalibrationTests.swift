@@ -1,5 +1,6 @@
-// int8 calibration (SmoothQuant): the smoothed product, calibration files, the smoothed int8
-// checkpoint's round trip and batch invariance, and the errors.
+// int8 calibration (SmoothQuant and fp32 outlier channels): the smoothed and split products,
+// calibration files, the calibrated int8 checkpoint's round trip and batch invariance, and the
+// errors.
 import Testing
 @testable import SentimentCore
 
@@ -32,6 +33,24 @@ import Testing
         let smoothed = try error(Int8Matrix(weight: w.p, bias: b.p, n: n, k: k, smoothing: s))
         #expect(smoothed < plain / 2, "max error smoothed \(smoothed), plain \(plain)")
         #expect(smoothed < 0.1)
+        // The two outlier channels in fp32, the rest smoothed: the outliers add no error at all.
+        var rest = s
+        rest[5] = 1
+        rest[40] = 1
+        let split = try error(Int8Matrix(weight: w.p, bias: b.p, n: n, k: k, smoothing: rest, outlierColumns: [5, 40]))
+        #expect(split < smoothed, "max error split \(split), smoothed \(smoothed)")
+        // Without smoothing too, on both kernels, and in a stacked matrix.
+        for vnni in [false, Int8Kernel.vnniPacked] {
+            let alone = try Int8Matrix(weight: w.p, bias: b.p, n: n, k: k, outlierColumns: [5, 40], vnni: vnni)
+            #expect(try error(alone) < plain / 2)
+            let stacked = try Int8Matrix(stacking: [alone, alone])
+            let out = try Buf(count: m * 2 * n), one = try Buf(count: m * n)
+            try int8Linear(stacked.linear, inp: x.p, rows: m, out: out.p, scratch: try Int8Scratch())
+            try int8Linear(alone.linear, inp: x.p, rows: m, out: one.p, scratch: try Int8Scratch())
+            for r in 0..<m {
+                for j in 0..<n { #expect(out.p[r * 2 * n + n + j] == one.p[r * n + j]) }
+            }
+        }
     }
 
     @Test func badSmoothingIsRefused() throws {
@@ -41,6 +60,11 @@ import Testing
         }
         expectError(.invalidArgument, mentions: ["smoothing"]) {
             _ = try Int8Matrix(weight: w.p, bias: b.p, n: 2, k: 2, smoothing: [1])
+        }
+        for columns in [[2], [1, 0], [0, 0]] {
+            expectError(.invalidArgument, mentions: ["outlier"]) {
+                _ = try Int8Matrix(weight: w.p, bias: b.p, n: 2, k: 2, outlierColumns: columns)
+            }
         }
     }
 
@@ -92,11 +116,14 @@ import Testing
         _ = try m.save(to: out.path, precision: .int8)
 
         let file = try SafeTensorsFile(path: out.sub("model.safetensors"))
-        let smoothing = file.names.filter { $0.hasSuffix(Int8Scheme.smoothingSuffix) }
-        #expect(smoothing.count == 6 * m.config.numLayers)
+        for suffix in [Int8Scheme.smoothingSuffix, Int8Scheme.outlierColumnsSuffix, Int8Scheme.outlierWeightSuffix] {
+            #expect(file.names.filter { $0.hasSuffix(suffix) }.count == 6 * m.config.numLayers, "\(suffix)")
+        }
+        #expect(file.names.first { $0.hasSuffix(Int8Scheme.outlierColumnsSuffix) }.flatMap { file[$0]?.dtype } == .i32)
         let config = try JSON.parse(file.metadata[Int8Scheme.configKey] ?? "")
         #expect(config["method"]?.stringValue == "smoothquant")
         #expect(config["calibration_file"]?.stringValue == "calibration.txt")
+        #expect(config["outlier_channels"]?.int64Value == Int64(CalibrationOptions.defaultOutlierChannels))
 
         let again = try Self.load(out.path, .int8)
         #expect(again.quantized?.config == m.quantized?.config)

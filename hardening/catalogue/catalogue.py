@@ -736,6 +736,44 @@ def build(workdir):
             load(f"int8-smoothing-{label}-{precision}", {"model_dir": str(d), "max_length": 64, "precision": precision},
                  "FORMAT", weight + "_smoothing")
 
+    # An fp32 outlier split on FFN in (any layer but Q, K and V, which share one input and so
+    # need the same columns).
+    weight = next(k for k in q8 if k.endswith("intermediate.dense.weight"))
+    rows, cols = q8[weight][1]
+    good_columns = array.array("i", [1, 5]).tobytes()
+    good_weight = array.array("f", [0.5] * (rows * 2)).tobytes()
+    for label, extra in [
+            ("valid", {"_outlier_columns": ["I32", [2], good_columns], "_outlier_weight": ["F32", [rows, 2], good_weight]}),
+            ("decreasing", {"_outlier_columns": ["I32", [2], array.array("i", [5, 1]).tobytes()],
+                            "_outlier_weight": ["F32", [rows, 2], good_weight]}),
+            ("out-of-range", {"_outlier_columns": ["I32", [2], array.array("i", [1, cols]).tobytes()],
+                              "_outlier_weight": ["F32", [rows, 2], good_weight]}),
+            ("negative", {"_outlier_columns": ["I32", [2], array.array("i", [-1, 5]).tobytes()],
+                          "_outlier_weight": ["F32", [rows, 2], good_weight]}),
+            ("columns-f32", {"_outlier_columns": ["F32", [2], array.array("f", [1, 5]).tobytes()],
+                             "_outlier_weight": ["F32", [rows, 2], good_weight]}),
+            ("columns-empty", {"_outlier_columns": ["I32", [0], b""], "_outlier_weight": ["F32", [rows, 0], b""]}),
+            ("weight-missing", {"_outlier_columns": ["I32", [2], good_columns]}),
+            ("columns-missing", {"_outlier_weight": ["F32", [rows, 2], good_weight]}),
+            ("weight-wrong-shape", {"_outlier_columns": ["I32", [2], good_columns],
+                                    "_outlier_weight": ["F32", [rows, 1], good_weight[:rows * 4]]}),
+            ("weight-nan", {"_outlier_columns": ["I32", [2], good_columns],
+                            "_outlier_weight": ["F32", [rows, 2], array.array("f", [float("nan")] * (rows * 2)).tobytes()]})]:
+        t = {**q8, **{weight + suffix: v for suffix, v in extra.items()}}
+        d = checkpoint_with_safetensors(w, f"int8-outliers-{label}", safetensors_from(t, meta8))
+        for precision in ("fp32", "int8"):
+            load(f"int8-outliers-{label}-{precision}", {"model_dir": str(d), "max_length": 64, "precision": precision},
+                 "OK" if label == "valid" else "FORMAT", None if label == "valid" else weight)
+    query = scale[:-len("_scale")]
+    t = {**q8, query + "_smoothing": ["F32", [q8[query][1][1]], array.array("f", [2.0] * q8[query][1][1]).tobytes()]}
+    d = checkpoint_with_safetensors(w, "int8-query-smoothed-alone", safetensors_from(t, meta8))
+    load("int8-query-smoothed-alone-fp32", {"model_dir": str(d), "max_length": 64, "precision": "fp32"}, "OK")
+    load("int8-query-smoothed-alone-int8", {"model_dir": str(d), "max_length": 64, "precision": "int8"}, "FORMAT",
+         "query")
+    for value in (-1, 65, "16"):
+        load(f"calibration-outlier_channels-{json.dumps(value)}", {**calibrated, "outlier_channels": value},
+             "INVALID_ARGUMENT", "outlier_channels")
+
     # threads 1024 runs on at most the CPUs the process may use (libgomp exits when it cannot
     # create a thread).
     load("threads-1024-clamped", {"model_dir": model, "max_length": 64, "threads": 1024}, "OK", timeout=60)

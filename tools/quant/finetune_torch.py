@@ -15,6 +15,7 @@ import argparse
 import csv
 import os
 import random
+import shutil
 
 import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer, get_linear_schedule_with_warmup
@@ -70,6 +71,10 @@ def main():
     print(f"dev accuracy {correct / len(dev_texts):.4f}")
     model.save_pretrained(args.out_dir)
     tok.save_pretrained(args.out_dir)
+    # transformers 5 writes tokenizer.json only; the library reads vocab.txt.
+    for name in ("vocab.txt", "tokenizer_config.json", "special_tokens_map.json"):
+        if not os.path.exists(os.path.join(args.out_dir, name)) and os.path.exists(os.path.join(args.model_dir, name)):
+            shutil.copy(os.path.join(args.model_dir, name), args.out_dir)
 
 
 if __name__ == "__main__":

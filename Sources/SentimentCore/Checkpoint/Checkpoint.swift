@@ -63,9 +63,11 @@ public struct LoadedCheckpoint: @unchecked Sendable {
     /// For an int8 checkpoint: the per-row scales of each int8 tensor, by canonical name
     /// (`EncoderWeights.namedTensors`); the tensor itself holds the dequantized values.
     public let int8Scales: [String: [Float]]
-    /// For an int8 checkpoint: the smoothing factors of each smoothed int8 linear weight, by
-    /// canonical name (the dequantized values are already divided by them).
+    /// For an int8 checkpoint: the smoothing factors of each smoothed int8 linear weight, and the
+    /// input channels each keeps in fp32, by canonical name (the dequantized values are already
+    /// divided by the factors and hold the fp32 columns).
     public let int8Smoothing: [String: [Float]]
+    public let int8Outliers: [String: [Int]]
     /// Whether the checkpoint was written in int8 (metadata "quantization": "sentiment-int8").
     public var isInt8: Bool { metadata["quantization"] == Int8Scheme.name }
 
@@ -73,16 +75,22 @@ public struct LoadedCheckpoint: @unchecked Sendable {
     public var parameterCount: Int { weights.parameterCount }
 }
 
-/// An int8 tensor to save: [rows, ...] int8 bytes, one F32 scale per row and, for a smoothed
-/// linear weight, one F32 smoothing factor per column.
+/// An int8 tensor to save: [rows, ...] int8 bytes, one F32 scale per row and, for a calibrated
+/// linear weight, one F32 smoothing factor per column and the columns kept in fp32 with their
+/// weights ([rows, count]).
 public struct Int8Tensor: Sendable {
     public let bytes: [UInt8]
     public let scales: [Float]
     public let smoothing: [Float]?
-    public init(bytes: [UInt8], scales: [Float], smoothing: [Float]? = nil) {
+    public let outlierColumns: [Int32]?
+    public let outlierWeights: [Float]?
+    public init(bytes: [UInt8], scales: [Float], smoothing: [Float]? = nil, outlierColumns: [Int32]? = nil,
+                outlierWeights: [Float]? = nil) {
         self.bytes = bytes
         self.scales = scales
         self.smoothing = smoothing
+        self.outlierColumns = outlierColumns
+        self.outlierWeights = outlierWeights
     }
 }
 
@@ -207,16 +215,17 @@ public enum Checkpoint {
         }
         let used = files.used
         let dtypes = Set(used.compactMap { files.entry($0)?.1.dtype.rawValue }).sorted()
-        var scales: [String: [Float]] = [:], smoothing: [String: [Float]] = [:]
+        var scales: [String: [Float]] = [:], smoothing: [String: [Float]] = [:], outliers: [String: [Int]] = [:]
         for (name, t) in weights.namedTensors {
             if let s = files.rowScales[ObjectIdentifier(t)] { scales[name] = s }
             if let s = files.columnSmoothing[ObjectIdentifier(t)] { smoothing[name] = s }
+            if let c = files.outlierColumns[ObjectIdentifier(t)] { outliers[name] = c }
         }
         return LoadedCheckpoint(
             directory: directory, weights: weights, rawConfig: raw, freshTensors: fresh,
             usedTensors: used.sorted(), ignoredTensors: files.allNames.filter { !used.contains($0) },
             metadata: files.metadata, files: files.files.map(\.path), fileBytes: files.totalBytes, sourceDTypes: dtypes,
-            int8Scales: scales, int8Smoothing: smoothing)
+            int8Scales: scales, int8Smoothing: smoothing, int8Outliers: outliers)
     }
 
     static func readConfig(_ path: String) throws -> JSON {
@@ -335,6 +344,13 @@ public enum Checkpoint {
             if let s = q.smoothing {
                 let smoothing = try Tensor(shape: [s.count], values: s)
                 entries.append(SafeTensorsWriter.Entry(name: name + Int8Scheme.smoothingSuffix, tensor: smoothing))
+            }
+            if let columns = q.outlierColumns, let w = q.outlierWeights, !columns.isEmpty {
+                let bytes = columns.flatMap { c in withUnsafeBytes(of: c.littleEndian) { Array($0) } }
+                entries.append(try SafeTensorsWriter.Entry(
+                    name: name + Int8Scheme.outlierColumnsSuffix, dtype: "I32", shape: [columns.count], bytes: bytes))
+                let weight = try Tensor(shape: [q.scales.count, columns.count], values: w)
+                entries.append(SafeTensorsWriter.Entry(name: name + Int8Scheme.outlierWeightSuffix, tensor: weight))
             }
         }
         var meta = metadata.merging(["format": "pt"]) { mine, _ in mine }

@@ -13,8 +13,10 @@ struct CheckpointFiles {
     private(set) var used: Set<String> = []
     /// Per-row scales of the tensors read from int8 ("I8" + F32 `<name>_scale`), by the loaded tensor.
     private(set) var rowScales: [ObjectIdentifier: [Float]] = [:]
-    /// The smoothing factors of each smoothed int8 tensor loaded (by tensor identity).
+    /// The smoothing factors of each smoothed int8 tensor loaded, and the columns each keeps in
+    /// fp32 (by tensor identity).
     private(set) var columnSmoothing: [ObjectIdentifier: [Float]] = [:]
+    private(set) var outlierColumns: [ObjectIdentifier: [Int]] = [:]
 
     /// Opens `model.safetensors` in `directory`, else the sharded index. Neither -> `.io` naming the folder.
     init(directory: String) throws {
@@ -135,6 +137,7 @@ struct CheckpointFiles {
         used.insert(scaleName)
         let cols = rows > 0 ? e.count / rows : 0
         let smoothing = try loadSmoothing(name, columns: cols, file: file)
+        let outliers = try loadOutliers(name, rows: rows, columns: cols)
         let t = try Tensor(shape: e.shape)
         try file.withRawBytes(name) { raw in
             guard let p = raw.baseAddress else { return }
@@ -144,11 +147,50 @@ struct CheckpointFiles {
                 for c in 0..<cols { t.data[r * cols + c] = Float(q[r * cols + c]) * s }
                 // The order of `Linear.unpacked`, so a float save of the int8 model writes these values.
                 if let smoothing { for c in 0..<cols { t.data[r * cols + c] /= smoothing[c] } }
+                if let (columns, weights) = outliers {
+                    for (j, c) in columns.enumerated() { t.data[r * cols + c] = weights[r * columns.count + j] }
+                }
             }
         }
         rowScales[ObjectIdentifier(t)] = scales
         if let smoothing { columnSmoothing[ObjectIdentifier(t)] = smoothing }
+        if let (columns, _) = outliers { outlierColumns[ObjectIdentifier(t)] = columns }
         return t
+    }
+
+    /// An int8 weight's I32 `<name>_outlier_columns` [count] (at most `OutlierColumns.maxCount`
+    /// increasing input channels) and F32 `<name>_outlier_weight` [rows, count], if it has them:
+    /// both or neither, else `.format` naming the one at fault.
+    private mutating func loadOutliers(_ name: String, rows: Int, columns cols: Int) throws -> ([Int], [Float])? {
+        let columnsName = name + Int8Scheme.outlierColumnsSuffix, weightName = name + Int8Scheme.outlierWeightSuffix
+        guard let (columnsFile, ce) = entry(columnsName) else {
+            if entry(weightName) != nil {
+                throw SentimentError.format("\(weightName) needs an I32 tensor \(columnsName)", field: columnsName)
+            }
+            return nil
+        }
+        guard ce.dtype == .i32, ce.shape.count == 1, (1...Swift.min(cols, OutlierColumns.maxCount)).contains(ce.shape[0]) else {
+            throw SentimentError.format(
+                "\(columnsName) in \(columnsFile.path) must be I32 of shape [count], count 1...\(Swift.min(cols, OutlierColumns.maxCount))",
+                field: columnsName)
+        }
+        let count = ce.shape[0]
+        let columns = try columnsFile.withRawBytes(columnsName) { raw in
+            (0..<count).map { Int(Int32(littleEndian: raw.loadUnaligned(fromByteOffset: $0 * 4, as: Int32.self))) }
+        }
+        guard columns.allSatisfy({ (0..<cols).contains($0) }), zip(columns, columns.dropFirst()).allSatisfy({ $0 < $1 }) else {
+            throw SentimentError.format(
+                "\(columnsName) in \(columnsFile.path) must list increasing input channels of \(name) (0..<\(cols))",
+                field: columnsName)
+        }
+        guard let (weightFile, we) = entry(weightName), we.dtype == .f32, we.shape == [rows, count] else {
+            throw SentimentError.format(
+                "int8 tensor \(name) needs an F32 tensor \(weightName) of shape [\(rows), \(count)]", field: weightName)
+        }
+        let weights = try weightFile.floatTensor(weightName).array
+        used.insert(columnsName)
+        used.insert(weightName)
+        return (columns, weights)
     }
 
     /// An int8 weight's F32 `<name>_smoothing` [cols], if the checkpoint has one: every factor

@@ -38,6 +38,7 @@ public final class SentimentModel: @unchecked Sendable {
     /// `LoadedCheckpoint.int8Scales`; a save reuses them).
     let int8Scales: [String: [Float]]
     let int8Smoothing: [String: [Float]]
+    let int8Outliers: [String: [Int]]
     let int8Config: Int8Config?
     /// The int8 linear layers (precision int8 only).
     public let quantized: QuantizedEncoderWeights?
@@ -82,6 +83,7 @@ public final class SentimentModel: @unchecked Sendable {
         self.rawConfig = checkpoint.rawConfig
         self.int8Scales = checkpoint.int8Scales
         self.int8Smoothing = checkpoint.int8Smoothing
+        self.int8Outliers = checkpoint.int8Outliers
         let int8Config = checkpoint.isInt8 ? Int8Config(metadata: checkpoint.metadata) ?? Int8Config() : nil
         self.int8Config = int8Config
         guard options.maxLength >= 2, options.maxLength <= config.maxPositions else {
@@ -108,7 +110,8 @@ public final class SentimentModel: @unchecked Sendable {
             // Calibrated on the float weights, before the word embeddings are rounded, as a
             // quantizing save calibrates.
             let q = try SentimentModel.quantize(
-                checkpoint.weights, scales: checkpoint.int8Scales, smoothing: checkpoint.int8Smoothing, config: int8Config,
+                checkpoint.weights, scales: checkpoint.int8Scales, smoothing: checkpoint.int8Smoothing,
+                outliers: checkpoint.int8Outliers, config: int8Config,
                 calibration: options.calibration, tokenizer: tokenizer, maxLength: options.maxLength, field: "calibration_file")
             // The int8 model computes with the int8-stored word embeddings (see QuantizedEncoder.swift).
             self.wordEmbeddingScales = try EmbeddingRows.quantize(
@@ -250,7 +253,8 @@ public final class SentimentModel: @unchecked Sendable {
         }
         if precision == .int8 {
             let q = try quantized ?? SentimentModel.quantize(
-                weights, scales: int8Scales, smoothing: int8Smoothing, config: int8Config, calibration: calibration,
+                weights, scales: int8Scales, smoothing: int8Smoothing, outliers: int8Outliers, config: int8Config,
+                calibration: calibration,
                 tokenizer: tokenizer, maxLength: options.maxLength, field: "calibration_file")
             metadata[Int8Scheme.configKey] = q.config.json.serialized()
             let word = try EmbeddingRows.quantize(
@@ -268,15 +272,17 @@ public final class SentimentModel: @unchecked Sendable {
 }
 
 extension SentimentModel {
-    /// The int8 layers of `weights`: an int8 checkpoint's own (`scales`, `smoothing` and `config`
-    /// reproduce its integers), or quantized now, with SmoothQuant factors calibrated on
-    /// `calibration`'s sentences when given. Calibrating an int8 checkpoint is `.invalidArgument`.
+    /// The int8 layers of `weights`: an int8 checkpoint's own (`scales`, `smoothing`, `outliers`
+    /// and `config` reproduce its integers), or quantized now, calibrated on `calibration`'s
+    /// sentences when given (SmoothQuant factors and fp32 outlier channels). Calibrating an int8
+    /// checkpoint is `.invalidArgument`.
     static func quantize(
-        _ weights: EncoderWeights, scales: [String: [Float]], smoothing: [String: [Float]], config: Int8Config?,
-        calibration: CalibrationOptions?, tokenizer: BertTokenizer, maxLength: Int, field: String
+        _ weights: EncoderWeights, scales: [String: [Float]], smoothing: [String: [Float]], outliers: [String: [Int]],
+        config: Int8Config?, calibration: CalibrationOptions?, tokenizer: BertTokenizer, maxLength: Int, field: String
     ) throws -> QuantizedEncoderWeights {
         guard let calibration else {
-            return try QuantizedEncoderWeights(weights, knownScales: scales, smoothing: smoothing, config: config ?? Int8Config())
+            return try QuantizedEncoderWeights(weights, knownScales: scales, smoothing: smoothing, outliers: outliers,
+                                               config: config ?? Int8Config())
         }
         guard scales.isEmpty else {
             throw SentimentError.invalidArgument(
@@ -284,8 +290,9 @@ extension SentimentModel {
         }
         let texts = try calibration.texts()
         let ranges = try ActivationRanges.collect(weights, sequences: texts.map { tokenizer.encode($0, maxLength: maxLength) })
+        let outliers = ranges.outliers(count: calibration.outlierChannels)
         return try QuantizedEncoderWeights(
-            weights, smoothing: ranges.smoothing(weights, alpha: calibration.alpha),
+            weights, smoothing: ranges.smoothing(weights, alpha: calibration.alpha, outliers: outliers), outliers: outliers,
             config: Int8Config(smoothQuant: calibration, samples: texts.count))
     }
 }

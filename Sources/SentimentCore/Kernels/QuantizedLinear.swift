@@ -10,7 +10,7 @@
 // With smoothing (SmoothQuant, Model/Calibration.swift) a layer also has per-input-channel factors
 // s[k]: its weight columns are multiplied by s before quantizing, and each input row is
 // multiplied by 1/s as it is quantized, so x W^T is unchanged and activation outliers move into
-// the weights.
+// the weights. A layer may also keep a few input channels in fp32 (OutlierColumns.swift).
 // The s32 accumulation is exact (|acc| <= K * 255 * 127 < 2^31 for K < 66,000; both kernels use
 // vpdpbusd, which does not saturate, and the kernel tests check them against an exact reference),
 // and every other step works on one row, so a row's output does not depend on the other rows of
@@ -73,24 +73,27 @@ public final class Int8Matrix: @unchecked Sendable {
     let scales: AlignedBuffer<Float>
     let columnSums: AlignedBuffer<Int32>
     let bias: AlignedBuffer<Float>
-    /// The smoothing factors s [K] the weight columns were multiplied by (nil: none), and 1/s,
-    /// which the inputs are multiplied by.
+    /// The smoothing factors s [K] the weight columns were multiplied by (nil: none), and what
+    /// the inputs are multiplied by as they are quantized: 1/s, and 0 for the outlier columns.
     let smoothing: [Float]?
     let inputScale: AlignedBuffer<Float>?
+    /// The input channels kept in fp32 (their int8 weight columns are zero).
+    let outliers: OutlierColumns?
     /// Unless `packed`: the weights packed for oneDNN's matmul, for every row range `view` serves
     /// (the whole matrix, and each run of the parts it was stacked from).
     private var onednn: [Range<Int>: PackedMatrix] = [:]
 
     /// Quantizes `weight` ([N, K] row-major), its columns first multiplied by `smoothing` [K]
-    /// when given, and copies `bias` ([N]). Row n's scale is `knownScales[n]` when given
-    /// (re-quantizing an int8 checkpoint's dequantized weights with its own scales and smoothing
-    /// gives back exactly its integers), else max|W[n, :]| / 127 (1 for a zero row).
-    /// Throws `.invalidArgument` for a non-finite weight, scale or smoothing factor, `.format`
-    /// for K too large. `vnni: false` keeps the weights row-major for oneDNN (tests compare the
-    /// two kernels).
+    /// when given and its `outlierColumns` kept in fp32 instead, and copies `bias` ([N]). Row n's
+    /// scale is `knownScales[n]` when given (re-quantizing an int8 checkpoint's dequantized
+    /// weights with its own scales, smoothing and outlier columns gives back exactly its
+    /// integers), else max|W[n, :]| / 127 over the quantized columns (1 for a zero row).
+    /// Throws `.invalidArgument` for a non-finite weight, scale or smoothing factor or bad outlier
+    /// columns, `.format` for K too large. `vnni: false` keeps the weights row-major for oneDNN
+    /// (tests compare the two kernels).
     public init(
         weight: UnsafePointer<Float>, bias: UnsafePointer<Float>, n: Int, k: Int, knownScales: [Float]? = nil,
-        smoothing: [Float]? = nil, vnni: Bool = Int8Kernel.vnniPacked
+        smoothing: [Float]? = nil, outlierColumns: [Int] = [], vnni: Bool = Int8Kernel.vnniPacked
     ) throws {
         guard k <= int8MaxInnerDimension else {
             throw SentimentError.format("int8 linear layers need at most \(int8MaxInnerDimension) inputs, got \(k)")
@@ -111,18 +114,24 @@ public final class Int8Matrix: @unchecked Sendable {
             guard smoothing.count == k, smoothing.allSatisfy({ $0 > 0 && $0.isFinite && (1 / $0).isFinite }) else {
                 throw SentimentError.invalidArgument("int8 smoothing needs \(k) positive finite factors")
             }
-            let inverse = try AlignedBuffer<Float>(count: k)
-            for c in 0..<k { inverse.pointer[c] = 1 / smoothing[c] }
-            inputScale = inverse
-        } else {
-            inputScale = nil
         }
-        let smoothed = try AlignedBuffer<Float>(count: smoothing == nil ? 0 : k)
+        let outliers = outlierColumns.isEmpty ? nil : try OutlierColumns(columns: outlierColumns, weight: weight, n: n, k: k)
+        self.outliers = outliers
+        var inputScale: AlignedBuffer<Float>? = nil
+        if smoothing != nil || outliers != nil {
+            let multiplier = try AlignedBuffer<Float>(count: k)
+            for c in 0..<k { multiplier.pointer[c] = smoothing.map { 1 / $0[c] } ?? 1 }
+            for c in outlierColumns { multiplier.pointer[c] = 0 }
+            inputScale = multiplier
+        }
+        self.inputScale = inputScale
+        let adjusted = try AlignedBuffer<Float>(count: inputScale == nil ? 0 : k)
         for r in 0..<n {
             var row = weight + r * k
-            if let smoothing {
-                for c in 0..<k { smoothed.pointer[c] = row[c] * smoothing[c] }
-                row = UnsafePointer(smoothed.pointer)
+            if inputScale != nil {
+                for c in 0..<k { adjusted.pointer[c] = row[c] * (smoothing?[c] ?? 1) }
+                for c in outlierColumns { adjusted.pointer[c] = 0 }
+                row = UnsafePointer(adjusted.pointer)
             }
             let scale = knownScales?[r] ?? Int8Matrix.symmetricScale(row, count: k)
             guard scale.isFinite, scale > 0 else {
@@ -156,9 +165,11 @@ public final class Int8Matrix: @unchecked Sendable {
         let smoothing = parts.first?.smoothing
         self.smoothing = smoothing
         inputScale = parts.first?.inputScale
-        guard parts.allSatisfy({ $0.smoothing == smoothing }) else {
-            throw SentimentError(.internal, "stacked int8 matrices differ in smoothing")
+        guard parts.allSatisfy({ $0.smoothing == smoothing && ($0.outliers == nil) == (parts.first?.outliers == nil) }) else {
+            throw SentimentError(.internal, "stacked int8 matrices differ in smoothing or outlier columns")
         }
+        let outlierParts = parts.compactMap(\.outliers)
+        outliers = outlierParts.isEmpty ? nil : try OutlierColumns(stacking: outlierParts)
         let packed = parts.first?.packed ?? false
         self.packed = packed
         guard parts.allSatisfy({ $0.packed == packed }) else {
@@ -198,7 +209,7 @@ public final class Int8Matrix: @unchecked Sendable {
         return Int8Linear(
             weights: weights.pointer + r * k, scales: scales.pointer + r, columnSums: columnSums.pointer + r,
             bias: bias.pointer + r, inputScale: inputScale.map { UnsafePointer($0.pointer) }, smoothing: smoothing,
-            n: range.count, k: k, packed: packed, onednn: onednn[range])
+            outliers: outliers?.view(range), n: range.count, k: k, packed: packed, onednn: onednn[range])
     }
 
     /// max|x| / 127 over `count` floats (1 when all are zero; NaN/inf pass through for the caller to reject).
@@ -230,10 +241,12 @@ struct Int8Linear {
     let scales: UnsafePointer<Float>       // [N]
     let columnSums: UnsafePointer<Int32>   // [N]
     let bias: UnsafePointer<Float>         // [N]
-    /// 1/s [K] for a smoothed layer: what inputs are multiplied by as they are quantized.
+    /// What inputs are multiplied by as they are quantized (1/s, 0 for outlier columns), or nil.
     let inputScale: UnsafePointer<Float>?
     /// The smoothing factors s [K] (what a checkpoint stores), or nil.
     let smoothing: [Float]?
+    /// The input channels computed in fp32, or nil.
+    let outliers: OutlierView?
     let n: Int, k: Int
     /// `weights` are in the VNNI kernel's layout (see vnni_gemm.h), not row-major.
     let packed: Bool
@@ -316,22 +329,35 @@ final class Int8Scratch {
     private(set) var rowScale: AlignedBuffer<Float>
     private(set) var rowZero: AlignedBuffer<Int32>
     private(set) var acc: AlignedBuffer<Int32>
+    /// The outlier inputs of the rows in `input` ([rows, count]), and of the rows a requantizing
+    /// call writes for the next layer (swapped in when it is done).
+    private(set) var outlierInput: AlignedBuffer<Float>
+    private(set) var outlierNext: AlignedBuffer<Float>
 
     init() throws {
         input = try AlignedBuffer(count: 0)
         rowScale = try AlignedBuffer(count: 0)
         rowZero = try AlignedBuffer(count: 0)
         acc = try AlignedBuffer(count: 0)
+        outlierInput = try AlignedBuffer(count: 0)
+        outlierNext = try AlignedBuffer(count: 0)
     }
 
-    func reserve(rows: Int, k: Int, n: Int) throws {
+    func reserve(rows: Int, k: Int, n: Int, outliers: Int = 0) throws {
         if rows * k > input.count { input = try AlignedBuffer(count: rows * k) }
         if rows > rowScale.count {
             rowScale = try AlignedBuffer(count: rows)
             rowZero = try AlignedBuffer(count: rows)
         }
         if rows * n > acc.count { acc = try AlignedBuffer(count: rows * n) }
+        if rows * outliers > outlierInput.count {
+            outlierInput = try AlignedBuffer(count: rows * outliers)
+            outlierNext = try AlignedBuffer(count: rows * outliers)
+        }
     }
+
+    /// The next layer's outlier inputs become the current ones.
+    func swapOutlierBuffers() { swap(&outlierInput, &outlierNext) }
 }
 
 /// What the int8 epilogue applies after dequantization and bias.
@@ -345,9 +371,10 @@ enum Int8Epilogue {
 /// input of `w` (times its `inputScale` when smoothed).
 func quantizeRows(_ inp: UnsafePointer<Float>, rows: Int, for w: Int8Linear, ldInp: Int, scratch: Int8Scratch) {
     let q = scratch.input.pointer, s = scratch.rowScale.pointer, z = scratch.rowZero.pointer
-    let k = w.k, multiplier = w.inputScale
+    let k = w.k, multiplier = w.inputScale, outliers = w.outliers, xo = scratch.outlierInput.pointer
     Parallel.forRanges(rows, grain: Swift.max(1, 16384 / Swift.max(k, 1))) { range in
         for r in range {
+            if let outliers { outliers.gather(inp + r * ldInp, into: xo + r * outliers.count) }
             let (scale, zero) = quantizeRowAsymmetric(inp + r * ldInp, count: k, multiplier: multiplier, into: q + r * k)
             s[r] = scale
             z[r] = zero
@@ -366,8 +393,8 @@ func int8LinearQuantized(
     guard m > 0, w.n > 0 else { return }
     let n = w.n, k = w.k
     let requantize = next != nil
-    let step = Int8Epilogue.Step(w, out: out, ldOut: ldOut, addBias: addBias, epilogue: epilogue,
-                                 nextInputScale: next?.inputScale, scratch: scratch)
+    let step = Int8Epilogue.Step(w, out: out, ldOut: ldOut, addBias: addBias, epilogue: epilogue, next: next, scratch: scratch)
+    defer { if next?.outliers != nil { scratch.swapOutlierBuffers() } }
     let a = UnsafePointer(scratch.input.pointer), acc = scratch.acc.pointer
     let requantGrain = Swift.max(1, 32768 / n)
     if w.packed && m * n * k < 1 << 20 {
@@ -417,11 +444,14 @@ extension Int8Epilogue {
         let scales: UnsafePointer<Float>, columnSums: UnsafePointer<Int32>, bias: UnsafePointer<Float>
         let out: UnsafeMutablePointer<Float>, ldOut: Int
         let addBias: Bool, epilogue: Int8Epilogue
-        /// The next layer's 1/s, which `requantize` multiplies by.
+        /// This layer's fp32 columns and the outlier inputs of its rows.
+        let outliers: OutlierView?, outlierInput: UnsafePointer<Float>
+        /// The next layer's input multiplier and fp32 columns, which `requantize` applies and gathers.
         let nextInputScale: UnsafePointer<Float>?
+        let nextOutliers: OutlierView?, outlierNext: UnsafeMutablePointer<Float>
 
         init(_ w: Int8Linear, out: UnsafeMutablePointer<Float>, ldOut: Int, addBias: Bool, epilogue: Int8Epilogue,
-             nextInputScale: UnsafePointer<Float>? = nil, scratch: Int8Scratch) {
+             next: Int8Linear? = nil, scratch: Int8Scratch) {
             acc = scratch.acc.pointer
             n = w.n
             rowScale = scratch.rowScale.pointer
@@ -434,7 +464,11 @@ extension Int8Epilogue {
             self.ldOut = ldOut
             self.addBias = addBias
             self.epilogue = epilogue
-            self.nextInputScale = nextInputScale
+            outliers = w.outliers
+            outlierInput = UnsafePointer(scratch.outlierInput.pointer)
+            nextInputScale = next?.inputScale
+            nextOutliers = next?.outliers
+            outlierNext = scratch.outlierNext.pointer
         }
 
         /// out[rows, columns] = dequantized acc (+ bias) (+ GELU).
@@ -451,6 +485,7 @@ extension Int8Epilogue {
                 } else {
                     for c in 0..<width { y[c] = Float(a[c] &- zx &* cs[c]) * (sx * ws[c]) }
                 }
+                if let outliers { outliers.addProducts(outlierInput + r * outliers.count, into: y, from: c0, width: width) }
                 if case .gelu = epilogue {
                     var c = 0
                     while c < full { store16(gelu16(load16(y + c)), y + c); c += 16 }
@@ -463,6 +498,7 @@ extension Int8Epilogue {
         /// replacing their scales and zero points. Only after every column of these rows is finished.
         func requantize(rows: Range<Int>) {
             for r in rows {
+                if let o = nextOutliers { o.gather(out + r * ldOut, into: outlierNext + r * o.count) }
                 let (scale, zero) = quantizeRowAsymmetric(out + r * ldOut, count: n, multiplier: nextInputScale,
                                                           into: input + r * n)
                 rowScale[r] = scale
@@ -478,7 +514,7 @@ func int8Linear(
     out: UnsafeMutablePointer<Float>, ldOut: Int? = nil, addBias: Bool = true, epilogue: Int8Epilogue = .none,
     scratch: Int8Scratch
 ) throws {
-    try scratch.reserve(rows: m, k: w.k, n: w.n)
+    try scratch.reserve(rows: m, k: w.k, n: w.n, outliers: w.outliers?.count ?? 0)
     quantizeRows(inp, rows: m, for: w, ldInp: ldInp ?? w.k, scratch: scratch)
     try int8LinearQuantized(w, rows: m, out: out, ldOut: ldOut ?? w.n, addBias: addBias, epilogue: epilogue, scratch: scratch)
 }

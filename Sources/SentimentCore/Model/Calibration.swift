@@ -1,19 +1,22 @@
-// Calibration of the int8 layers on sample sentences (SmoothQuant, Xiao et al. 2023).
+// Calibration of the int8 layers on sample sentences.
 //
 // Per-token activation quantization loses most where a few input channels carry values far
 // larger than the rest (the LayerNorm outputs' outlier dimensions, the GELU output's heavy
-// tails): each token's step size is set by its outliers. SmoothQuant divides input channel c by
-//   s[c] = max|X[:, c]|^alpha / max|W[:, c]|^(1 - alpha)
-// and multiplies the weight column by it, which leaves x W^T unchanged and moves the outliers'
-// range into the weights, quantized per output channel. max|X| comes from a float forward over
-// the calibration sentences. bench/README.md ("int8 that keeps fp32's answers") has the measured
-// sensitivity table and why this method was chosen.
+// tails): each token's step size is set by its outliers. A float forward over the calibration
+// sentences records max|X[:, c]| for every input channel of every linear layer. Then:
+//   - the channels of largest range are computed in fp32 (Kernels/OutlierColumns.swift);
+//   - SmoothQuant (Xiao et al. 2023) divides the other channels by
+//       s[c] = max|X[:, c]|^alpha / max|W[:, c]|^(1 - alpha)
+//     and multiplies the weight columns by it, which leaves x W^T unchanged and moves the rest
+//     of the activations' range into the weights, quantized per output channel.
+// bench/README.md ("int8 that keeps fp32's answers") has the measured sensitivity table and why
+// this method was chosen.
 #if canImport(Glibc)
 import Glibc
 #endif
 
 /// Calibration of an int8 quantization: the load and save keys `calibration_file`,
-/// `calibration_samples` and `smoothquant_alpha`.
+/// `calibration_samples`, `smoothquant_alpha` and `outlier_channels`.
 public struct CalibrationOptions: Sendable, Equatable {
     /// Sentences: TSV, CSV or JSON Lines by extension (the `sentence` or `text` column, as data
     /// files), any other file one sentence per line.
@@ -23,13 +26,18 @@ public struct CalibrationOptions: Sendable, Equatable {
     /// SmoothQuant's migration strength: 0 leaves the activations as they are, 1 moves all of
     /// their range into the weights.
     public var alpha = CalibrationOptions.defaultAlpha
+    /// How many input channels of each linear layer (those with the largest calibrated range)
+    /// are computed in fp32 instead (Kernels/OutlierColumns.swift).
+    public var outlierChannels = CalibrationOptions.defaultOutlierChannels
 
     public init(file: String) { self.file = file }
 
     public static let defaultSamples = 512
-    public static let defaultAlpha: Float = 0.5
+    public static let defaultAlpha: Float = 0.4
+    public static let defaultOutlierChannels = 16
     public static let samplesRange = 1...100_000
     public static let alphaRange: ClosedRange<Double> = 0...1
+    public static let outlierChannelsRange = 0...OutlierColumns.maxCount
 
     /// The first `samples` texts of `file` (blank lines skipped). Errors name `calibration_file`.
     func texts() throws -> [String] {
@@ -105,10 +113,26 @@ struct ActivationRanges {
         max = m
     }
 
+    /// The `count` input channels of every linear weight with the largest range, increasing, by
+    /// canonical name (the weights sharing an input share them).
+    func outliers(count: Int) -> [String: [Int]] {
+        var out: [String: [Int]] = [:]
+        guard count > 0 else { return out }
+        for (li, ranges) in layers.enumerated() {
+            for (key, group) in ActivationRanges.inputs {
+                guard let xmax = ranges[key] else { continue }
+                let top = xmax.indices.sorted { xmax[$0] > xmax[$1] || (xmax[$0] == xmax[$1] && $0 < $1) }
+                let columns = Array(top.prefix(count)).sorted()
+                for t in group { out[TensorSlot.layer(li, t).name] = columns }
+            }
+        }
+        return out
+    }
+
     /// SmoothQuant's factors for every linear weight, by canonical name (the weights sharing an
-    /// input share them). A channel that never fired, or whose weight column is zero, keeps 1;
-    /// the rest are held to [1e-3, 1e3].
-    func smoothing(_ weights: EncoderWeights, alpha: Float) -> [String: [Float]] {
+    /// input share them). A channel that never fired, whose weight column is zero, or that is
+    /// kept in fp32 (`outliers`) keeps 1; the rest are held to [1e-3, 1e3].
+    func smoothing(_ weights: EncoderWeights, alpha: Float, outliers: [String: [Int]] = [:]) -> [String: [Float]] {
         var out: [String: [Float]] = [:]
         for (li, ranges) in layers.enumerated() {
             let l = weights.layers[li]
@@ -122,8 +146,9 @@ struct ActivationRanges {
                         for c in 0..<k { wmax[c] = Swift.max(wmax[c], abs(w.data[r * k + c])) }
                     }
                 }
+                let kept = Set(outliers[TensorSlot.layer(li, group[0]).name] ?? [])
                 let s = (0..<k).map { c -> Float in
-                    guard xmax[c] > 0, wmax[c] > 0 else { return 1 }
+                    guard xmax[c] > 0, wmax[c] > 0, !kept.contains(c) else { return 1 }
                     let v = Float(pow(Double(xmax[c]), Double(alpha)) / pow(Double(wmax[c]), Double(1 - alpha)))
                     return v.isFinite ? Swift.min(1e3, Swift.max(1e-3, v)) : 1
                 }

@@ -50,7 +50,8 @@ struct Linear {
     }
 
     /// The weight as a new [n, k] (Hugging Face [out, in]) tensor: copied, transposed back, or
-    /// dequantized (q * scale, divided by the smoothing factor of its column).
+    /// dequantized (q * scale, divided by the smoothing factor of its column; the fp32 outlier
+    /// columns as they are).
     func unpacked() throws -> Tensor {
         let t = try Tensor(shape: [n, k])
         switch weight {
@@ -64,6 +65,9 @@ struct Linear {
                 let scale = q.scales[o]
                 for i in 0..<k { t.data[o * k + i] = Float(Int8(bitPattern: bytes[o * k + i])) * scale }
                 if let s = q.smoothing { for i in 0..<k { t.data[o * k + i] /= s[i] } }
+                if let x = q.outliers {
+                    for j in 0..<x.count { t.data[o * k + Int(x.columns[j])] = x.weights[j * x.ld + o] }
+                }
             }
         case .bf16(let w):
             return try w.unpacked()

@@ -16,7 +16,8 @@ public enum Int8Scheme {
     /// `__metadata__["quantization_scheme"]`: a readable description.
     public static let description =
         "linear weights: int8 per output channel, symmetric (I8 [out, in] + F32 <name>_scale [out]; "
-        + "calibrated: the integers of W x diag(s) with F32 <name>_smoothing s [in], inputs divided by s); "
+        + "calibrated: the integers of W x diag(s) with F32 <name>_smoothing s [in], inputs divided by s, and the "
+        + "input channels I32 <name>_outlier_columns computed in fp32 with F32 <name>_outlier_weight [out, count]); "
         + "activations: dynamic per token, asymmetric u8; word embeddings: int8 per row (dequantized at load); "
         + "everything else F32"
     /// Suffix of the F32 scale tensor that goes with an I8 tensor.
@@ -24,6 +25,10 @@ public enum Int8Scheme {
     /// Suffix of the F32 [in] smoothing factors of a smoothed I8 linear weight: the stored
     /// integers are of W x diag(s), and the layer's inputs are divided by s.
     public static let smoothingSuffix = "_smoothing"
+    /// Suffixes of the input channels an I8 linear weight keeps in fp32 (I32 [count]) and of
+    /// their weights (F32 [out, count]); the I8 integers of those columns are 0.
+    public static let outlierColumnsSuffix = "_outlier_columns"
+    public static let outlierWeightSuffix = "_outlier_weight"
     /// `__metadata__` key of the quantization's settings (`Int8Config`, JSON).
     public static let configKey = "quantization_config"
 }
@@ -35,8 +40,10 @@ public enum Int8Scheme {
 public struct Int8Config: Sendable, Equatable {
     /// "dynamic" (activations quantized per token, nothing calibrated) or "smoothquant".
     public var method = "dynamic"
-    /// SmoothQuant's alpha, the calibration sentences read and the calibration file's name.
+    /// SmoothQuant's alpha, the input channels per layer kept in fp32, the calibration
+    /// sentences read and the calibration file's name.
     public var alpha: Float? = nil
+    public var outlierChannels: Int? = nil
     public var calibrationSamples: Int? = nil
     public var calibrationFile: String? = nil
 
@@ -46,6 +53,7 @@ public struct Int8Config: Sendable, Equatable {
     init(smoothQuant options: CalibrationOptions, samples: Int) {
         method = "smoothquant"
         alpha = options.alpha
+        outlierChannels = options.outlierChannels
         calibrationSamples = samples
         calibrationFile = FileSystem.baseName(options.file)
     }
@@ -53,6 +61,7 @@ public struct Int8Config: Sendable, Equatable {
     public var json: JSON {
         var m: [JSON.Member] = [JSON.Member("method", JSON(method))]
         if let alpha { m.append(JSON.Member("smoothquant_alpha", JSON(Double(alpha)))) }
+        if let outlierChannels { m.append(JSON.Member("outlier_channels", JSON(outlierChannels))) }
         if let calibrationSamples { m.append(JSON.Member("calibration_samples", JSON(calibrationSamples))) }
         if let calibrationFile { m.append(JSON.Member("calibration_file", JSON(calibrationFile))) }
         return .object(m)
@@ -65,6 +74,7 @@ public struct Int8Config: Sendable, Equatable {
         else { return nil }
         self.method = method
         alpha = j["smoothquant_alpha"]?.doubleValue.map { Float($0) }
+        outlierChannels = j["outlier_channels"]?.int64Value.map { Int($0) }
         calibrationSamples = j["calibration_samples"]?.int64Value.map { Int($0) }
         calibrationFile = j["calibration_file"]?.stringValue
     }
@@ -82,10 +92,11 @@ public final class QuantizedEncoderWeights: @unchecked Sendable {
     public let config: Int8Config
 
     /// Quantizes every linear layer of `weights`. `knownScales` (canonical name -> per-row
-    /// scales) and `smoothing` (canonical name -> per-input-channel factors) come from an int8
-    /// checkpoint, and reproduce its integers exactly, or from calibration (`smoothing` only).
+    /// scales), `smoothing` (-> per-input-channel factors) and `outliers` (-> input channels kept
+    /// in fp32) come from an int8 checkpoint, and reproduce its integers exactly, or from
+    /// calibration (the last two).
     public init(_ weights: EncoderWeights, knownScales: [String: [Float]] = [:], smoothing: [String: [Float]] = [:],
-                config: Int8Config = Int8Config()) throws {
+                outliers: [String: [Int]] = [:], config: Int8Config = Int8Config()) throws {
         hiddenSize = weights.config.hiddenSize
         self.config = config
         var out: [Layer] = []
@@ -96,13 +107,21 @@ public final class QuantizedEncoderWeights: @unchecked Sendable {
                 let w = l[t]
                 do {
                     return try Int8Matrix(weight: w.data, bias: l[bias].data, n: w.shape[0], k: w.shape[1],
-                                          knownScales: knownScales[name], smoothing: smoothing[name])
+                                          knownScales: knownScales[name], smoothing: smoothing[name],
+                                          outlierColumns: outliers[name] ?? [])
                 } catch let e as SentimentError {
                     throw SentimentError(e.status, "\(name): \(e.message)", field: name)
                 }
             }
+            let qkv = [try q(.query), try q(.key), try q(.value)]
+            guard qkv.allSatisfy({ $0.smoothing == qkv[0].smoothing && $0.outliers?.columnList == qkv[0].outliers?.columnList })
+            else {
+                throw SentimentError.format(
+                    "layer \(i)'s query, key and value weights read one input, so they need the same smoothing factors and "
+                        + "outlier columns", field: TensorSlot.layer(i, .query).name)
+            }
             out.append(Layer(
-                qkv: try Int8Matrix(stacking: [try q(.query), try q(.key), try q(.value)]),
+                qkv: try Int8Matrix(stacking: qkv),
                 attnOut: try q(.attentionOut), ffnIn: try q(.ffnIn), ffnOut: try q(.ffnOut)))
         }
         layers = out
@@ -128,7 +147,8 @@ public final class QuantizedEncoderWeights: @unchecked Sendable {
     func checkpointTensors(wordEmbeddings: Int8Tensor) -> [String: Int8Tensor] {
         var out: [String: Int8Tensor] = [TensorSlot.embedding(.word).name: wordEmbeddings]
         for (name, l) in namedLinears {
-            out[name] = Int8Tensor(bytes: l.weightBytes, scales: l.scaleValues, smoothing: l.smoothing)
+            out[name] = Int8Tensor(bytes: l.weightBytes, scales: l.scaleValues, smoothing: l.smoothing,
+                                   outlierColumns: l.outliers?.columnValues, outlierWeights: l.outliers?.weightValues(rows: l.n))
         }
         return out
     }

@@ -242,7 +242,8 @@ extension EncoderForward {
         let d = config.hiddenSize, f = config.intermediateSize
         if case .int8(let qIn) = layer.ffnIn.weight, case .int8(let qOut) = layer.ffnOut.weight, preActivation == nil {
             let scratch = try ws.int8Scratch()
-            try scratch.reserve(rows: rows, k: Swift.max(d, f), n: Swift.max(d, f))
+            try scratch.reserve(rows: rows, k: Swift.max(d, f), n: Swift.max(d, f),
+                                outliers: Swift.max(qIn.outliers?.count ?? 0, qOut.outliers?.count ?? 0))
             quantizeRows(inp, rows: rows, for: qIn, ldInp: d, scratch: scratch)
             try int8LinearQuantized(qIn, rows: rows, out: act, ldOut: f, addBias: true, epilogue: .gelu, requantizeFor: qOut,
                                     scratch: scratch)

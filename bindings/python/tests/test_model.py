@@ -269,9 +269,15 @@ def test_calibrated_int8(model, model_dir, calibration_file, tmp_path):
     assert (tmp_path / "loaded" / "model.safetensors").read_bytes() == (tmp_path / "saved" / "model.safetensors").read_bytes()
     with sentiment.Model(tmp_path / "saved", precision="int8") as reloaded:
         assert reloaded.info["quantization"]["method"] == "smoothquant"
-        again = [r["logits"] for r in reloaded.classify(SENTENCES)]
-        # The DistilBERT-layout save rounds the position table in the last bits (see above).
-        assert max(abs(a - b) for x, y in zip(again, batched) for a, b in zip(x, y)) < 1e-4
+        # The first reload of the DistilBERT-layout save sees a position table rounded in the last
+        # bits (see above), which can move an activation across a quantization step; from then on
+        # the round trip is exact.
+        first = [r["logits"] for r in reloaded.classify(SENTENCES)]
+        assert max(abs(a - b) for x, y in zip(first, batched) for a, b in zip(x, y)) < 1e-2
+        reloaded.save(tmp_path / "again", precision="int8")
+        with sentiment.Model(tmp_path / "again", precision="int8") as again:
+            assert again.info["quantization"] == reloaded.info["quantization"]
+            assert [r["logits"] for r in again.classify(SENTENCES)] == first
 
 
 def test_calibration_keys_are_checked(model_dir, calibration_file):

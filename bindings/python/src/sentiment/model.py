@@ -21,7 +21,8 @@ class Model:
     precision is "fp32", "int8" or "bf16" (bf16 needs a CPU with AVX512-BF16 or AMX; info["isa"]
     says what the library runs on). Keyword arguments beyond the named ones go into the load
     JSON unchanged (e.g. head="auto", seed=42; for int8, calibration_file="train.tsv" calibrates
-    SmoothQuant on its first calibration_samples=512 sentences). The model is immutable: its methods may be called from many
+    the quantization on its first calibration_samples=512 sentences, with smoothquant_alpha=0.4
+    and outlier_channels=16). The model is immutable: its methods may be called from many
     threads at once. close() frees it; later calls raise MisuseError.
 
     A Model pickles as its load config (the folder path and options), so a worker process
