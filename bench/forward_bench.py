@@ -17,6 +17,7 @@ RSS and the RSS at the end of the run (what a loaded model keeps).
     python3 bench/forward_bench.py --only sentiment-int8,sentiment-int8-onednn   # our VNNI kernel vs oneDNN's
     python3 bench/forward_bench.py --only sentiment,sentiment-bf16,pytorch-bf16  # bf16 (AVX512-BF16 or AMX)
     SENTIMENT_ISA=avx512_vnni python3 bench/forward_bench.py --only sentiment-int8   # a lower ISA path
+    python3 bench/forward_bench.py --calibration TRAIN.tsv --only sentiment-int8   # int8 calibrated at save
 
 int8 peers: ONNX Runtime `quantize_dynamic` (QInt8 weights, per-tensor dynamic u8 activations,
 its defaults) on the exported model; PyTorch `torch.ao.quantization.quantize_dynamic` on every
@@ -241,6 +242,7 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--only", default=",".join(RUNTIMES))
+    ap.add_argument("--calibration", help="calibrate our int8 checkpoint on this file's sentences (calibration_file)")
     ap.add_argument("--json", help="also write the results here")
     ap.add_argument("--worker", choices=RUNTIMES + EXTRA_RUNTIMES, help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -257,7 +259,8 @@ def main():
             # runs exactly the same weights.
             Ours(src, args.threads).save(tmp)
         t = time.perf_counter()
-        Ours(tmp, args.threads, precision="int8").save(os.path.join(tmp, "int8"), precision="int8")
+        calibration = {"calibration_file": args.calibration} if args.calibration else {}
+        Ours(tmp, args.threads).save(os.path.join(tmp, "int8"), precision="int8", **calibration)
         quantize_seconds = time.perf_counter() - t
         export_onnx(tmp, tmp)
         import torch

@@ -202,6 +202,19 @@ def test_quantize(tmp_path, precision):
     assert run("quantize", "-m", MODEL, "-o", tmp_path / "x", "--to", "int4").returncode == 2
 
 
+def test_quantize_calibrated(tmp_path):
+    sentences = tmp_path / "sentences.txt"
+    sentences.write_text("a charming journey\nthe worst film of the year\n")
+    r = run("quantize", "-m", MODEL, "-o", tmp_path / "int8", "--calibration-file", sentences, "--outlier-channels", 4,
+            "--smoothquant-alpha", 0.5)
+    assert r.returncode == 0, r.stderr
+    info = json.loads(run("info", "-m", tmp_path / "int8", "--precision", "int8", "--json").stdout)
+    assert info["quantization"] == {"method": "smoothquant", "smoothquant_alpha": 0.5, "outlier_channels": 4,
+                                    "calibration_samples": 2, "calibration_file": "sentences.txt"}
+    r = run("classify", "-m", MODEL, "--precision", "int8", "--calibration-file", tmp_path / "missing.txt", "fine")
+    assert r.returncode == 3 and "--calibration-file" in r.stderr, r.stderr
+
+
 def train_args(data, out, *extra):
     return ["train", "-m", MODEL, "--train-file", data / "train.tsv", "-o", out, "--batch-size", 8,
             "--threads", 1, *extra]
