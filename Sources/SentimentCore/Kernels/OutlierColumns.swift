@@ -77,12 +77,29 @@ struct OutlierView {
         for j in 0..<count { xo[j] = x[Int(columns[j])] }
     }
 
-    /// y[c] += sum_j xo[j] * W[c0 + c, columns[j]] for c in 0..<width, j in order.
-    @inline(__always)
-    func addProducts(_ xo: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, from c0: Int, width: Int) {
-        for j in 0..<count {
-            let v = xo[j], w = weights + j * ld + c0
-            for c in 0..<width { y[c] += v * w[c] }
+    /// y[r, c] += sum_j xo[r, j] * W[c, columns[j]] for r in `rows`, c in `columns`, j in order,
+    /// with fused multiply-adds (`xo` rows of `count`, `y` rows of stride `ldY`). Columns go in
+    /// blocks of 16 outside the rows, so a block's weights stay in L1 for every row; each sum is
+    /// in the same order whatever the rows, so a row's result does not depend on the batch.
+    func addProducts(_ xo: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, ldY: Int, rows: Range<Int>,
+                     columns: Range<Int>) {
+        var c = columns.lowerBound
+        while c + 16 <= columns.upperBound {
+            for r in rows {
+                let out = y + r * ldY + c, x = xo + r * count
+                var acc = load16(out)
+                for j in 0..<count { acc = acc.addingProduct(F16(repeating: x[j]), load16(weights + j * ld + c)) }
+                store16(acc, out)
+            }
+            c += 16
+        }
+        for r in rows where c < columns.upperBound {
+            let x = xo + r * count
+            for cc in c..<columns.upperBound {
+                var v = y[r * ldY + cc]
+                for j in 0..<count { v = v.addingProduct(x[j], weights[j * ld + cc]) }
+                y[r * ldY + cc] = v
+            }
         }
     }
 

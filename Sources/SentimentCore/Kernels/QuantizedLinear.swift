@@ -471,7 +471,7 @@ extension Int8Epilogue {
             outlierNext = scratch.outlierNext.pointer
         }
 
-        /// out[rows, columns] = dequantized acc (+ bias) (+ GELU).
+        /// out[rows, columns] = dequantized acc (+ bias) (+ the fp32 outlier products) (+ GELU).
         func finish(rows: Range<Int>, columns: Range<Int>) {
             let c0 = columns.lowerBound, width = columns.count
             let full = width & ~15
@@ -485,12 +485,14 @@ extension Int8Epilogue {
                 } else {
                     for c in 0..<width { y[c] = Float(a[c] &- zx &* cs[c]) * (sx * ws[c]) }
                 }
-                if let outliers { outliers.addProducts(outlierInput + r * outliers.count, into: y, from: c0, width: width) }
-                if case .gelu = epilogue {
-                    var c = 0
-                    while c < full { store16(gelu16(load16(y + c)), y + c); c += 16 }
-                    if c < width { storePartial16(gelu16(loadPartial16(y + c, width - c, fill: 0)), y + c, width - c) }
-                }
+            }
+            outliers?.addProducts(outlierInput, into: out, ldY: ldOut, rows: rows, columns: columns)
+            guard case .gelu = epilogue else { return }
+            for r in rows {
+                let y = out + r * ldOut + c0
+                var c = 0
+                while c < full { store16(gelu16(load16(y + c)), y + c); c += 16 }
+                if c < width { storePartial16(gelu16(loadPartial16(y + c, width - c, fill: 0)), y + c, width - c) }
             }
         }
 
