@@ -58,12 +58,13 @@ def evaluate_model(model_dir, args, texts, labels):
             rows[name] = compare(batched(Ours(out, args.threads, precision="int8"), texts), fp32, labels)
             rows[name]["size"] = os.path.getsize(os.path.join(out, "model.safetensors")) / size
         if not args.no_onnx:
-            export_onnx(fp32_dir, tmp)
-            ort_fp32 = batched(Onnx(tmp, args.threads), texts)
-            ort_int8 = batched(Onnx(tmp, args.threads, int8=True), texts)
+            export_onnx(fp32_dir, fp32_dir)
+            ort_fp32 = batched(Onnx(fp32_dir, args.threads), texts)
+            ort_int8 = batched(Onnx(fp32_dir, args.threads, int8=True), texts)
             rows["ONNX Runtime int8 vs its fp32"] = compare(ort_int8, ort_fp32, labels)
             rows["ONNX Runtime int8 vs its fp32"]["size"] = (
-                os.path.getsize(os.path.join(tmp, "model.int8.onnx")) / os.path.getsize(os.path.join(tmp, "model.onnx")))
+                os.path.getsize(os.path.join(fp32_dir, "model.int8.onnx"))
+                / os.path.getsize(os.path.join(fp32_dir, "model.onnx")))
             rows["ONNX Runtime fp32 vs ours"] = compare(ort_fp32, fp32, labels)
     return rows
 
