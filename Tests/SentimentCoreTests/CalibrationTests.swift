@@ -90,12 +90,7 @@ import Testing
     }
 
     static func load(_ dir: String, _ p: Precision, calibration: String? = nil) throws -> SentimentModel {
-        var o = ModelOptions(modelDirectory: dir)
-        o.precision = p
-        o.threads = 2
-        o.maxLength = 32
-        o.calibration = calibration.map { CalibrationOptions(file: $0) }
-        return try SentimentModel.load(o)
+        try QuantizationTests.load(dir, p, calibration: calibration)
     }
 
     /// A calibrated int8 model saves smoothing factors and its config; the saved checkpoint

@@ -133,11 +133,12 @@ import Glibc
 
     // MARK: Model and checkpoints
 
-    static func load(_ dir: String, _ p: Precision) throws -> SentimentModel {
+    static func load(_ dir: String, _ p: Precision, calibration: String? = nil) throws -> SentimentModel {
         var o = ModelOptions(modelDirectory: dir)
         o.precision = p
         o.threads = 2
         o.maxLength = 32
+        o.calibration = calibration.map { CalibrationOptions(file: $0) }
         return try SentimentModel.load(o)
     }
 

@@ -34,8 +34,8 @@ public final class SentimentModel: @unchecked Sendable {
     public let freshHead: Bool
     /// config.json as read (a save keeps its unknown keys).
     let rawConfig: JSON
-    /// An int8 checkpoint's per-row scales, smoothing factors and recorded config (see
-    /// `LoadedCheckpoint.int8Scales`; a save reuses them).
+    /// An int8 checkpoint's per-row scales, smoothing factors, fp32 outlier columns and recorded
+    /// config (see `LoadedCheckpoint.int8Scales`; a save reuses them).
     let int8Scales: [String: [Float]]
     let int8Smoothing: [String: [Float]]
     let int8Outliers: [String: [Int]]
@@ -112,7 +112,7 @@ public final class SentimentModel: @unchecked Sendable {
             let q = try SentimentModel.quantize(
                 checkpoint.weights, scales: checkpoint.int8Scales, smoothing: checkpoint.int8Smoothing,
                 outliers: checkpoint.int8Outliers, config: int8Config,
-                calibration: options.calibration, tokenizer: tokenizer, maxLength: options.maxLength, field: "calibration_file")
+                calibration: options.calibration, tokenizer: tokenizer, maxLength: options.maxLength)
             // The int8 model computes with the int8-stored word embeddings (see QuantizedEncoder.swift).
             self.wordEmbeddingScales = try EmbeddingRows.quantize(
                 checkpoint.weights.embeddings.word, knownScales: checkpoint.int8Scales[TensorSlot.embedding(.word).name], roundInPlace: true
@@ -255,7 +255,7 @@ public final class SentimentModel: @unchecked Sendable {
             let q = try quantized ?? SentimentModel.quantize(
                 weights, scales: int8Scales, smoothing: int8Smoothing, outliers: int8Outliers, config: int8Config,
                 calibration: calibration,
-                tokenizer: tokenizer, maxLength: options.maxLength, field: "calibration_file")
+                tokenizer: tokenizer, maxLength: options.maxLength)
             metadata[Int8Scheme.configKey] = q.config.json.serialized()
             let word = try EmbeddingRows.quantize(
                 weights.embeddings.word, knownScales: wordEmbeddingScales ?? int8Scales[TensorSlot.embedding(.word).name],
@@ -278,7 +278,7 @@ extension SentimentModel {
     /// checkpoint is `.invalidArgument`.
     static func quantize(
         _ weights: EncoderWeights, scales: [String: [Float]], smoothing: [String: [Float]], outliers: [String: [Int]],
-        config: Int8Config?, calibration: CalibrationOptions?, tokenizer: BertTokenizer, maxLength: Int, field: String
+        config: Int8Config?, calibration: CalibrationOptions?, tokenizer: BertTokenizer, maxLength: Int
     ) throws -> QuantizedEncoderWeights {
         guard let calibration else {
             return try QuantizedEncoderWeights(weights, knownScales: scales, smoothing: smoothing, outliers: outliers,
@@ -286,7 +286,7 @@ extension SentimentModel {
         }
         guard scales.isEmpty else {
             throw SentimentError.invalidArgument(
-                "the checkpoint is already int8; calibrate when quantizing its float checkpoint", field: field)
+                "the checkpoint is already int8; calibrate when quantizing its float checkpoint", field: "calibration_file")
         }
         let texts = try calibration.texts()
         let ranges = try ActivationRanges.collect(weights, sequences: texts.map { tokenizer.encode($0, maxLength: maxLength) })

@@ -60,7 +60,8 @@ public struct Int8Config: Sendable, Equatable {
 
     public var json: JSON {
         var m: [JSON.Member] = [JSON.Member("method", JSON(method))]
-        if let alpha { m.append(JSON.Member("smoothquant_alpha", JSON(Double(alpha)))) }
+        // The shortest decimal of the Float (0.6, not 0.6000000238418579), as the request wrote it.
+        if let alpha { m.append(JSON.Member("smoothquant_alpha", JSON(Double(String(alpha)) ?? Double(alpha)))) }
         if let outlierChannels { m.append(JSON.Member("outlier_channels", JSON(outlierChannels))) }
         if let calibrationSamples { m.append(JSON.Member("calibration_samples", JSON(calibrationSamples))) }
         if let calibrationFile { m.append(JSON.Member("calibration_file", JSON(calibrationFile))) }
