@@ -21,25 +21,18 @@ difference to 3 digits).
 Needs torch and transformers. bench/README.md has the table and what it showed.
 """
 import argparse
-import csv
 import json
 import os
 import subprocess
 
 import torch
+from finetune_torch import read_tsv
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 ROLES = {"query": "Q", "q_lin": "Q", "key": "K", "k_lin": "K", "value": "V", "v_lin": "V",
          "attention.output.dense": "attention out", "out_lin": "attention out",
          "intermediate.dense": "FFN in", "lin1": "FFN in", "output.dense": "FFN out", "lin2": "FFN out"}
-
-
-def read_tsv(path, start=0, count=None):
-    with open(path, encoding="utf-8", newline="") as f:
-        rows = list(csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE))
-    rows = rows[start:start + count] if count else rows[start:]
-    return [r["sentence"] for r in rows], [int(r["label"]) for r in rows]
 
 
 def quantize_weight(w):
@@ -166,8 +159,8 @@ def main():
     torch.set_num_threads(args.threads)
     data = args.data or subprocess.check_output([os.path.join(ROOT, "scripts", "find_data.sh")], text=True).strip()
     m = Model(args.model_dir)
-    probe, _ = read_tsv(os.path.join(data, "train.tsv"), 0, args.sentences)
-    calibration_texts, _ = read_tsv(os.path.join(data, "train.tsv"), 1000, 512)
+    train, _ = read_tsv(os.path.join(data, "train.tsv"))
+    probe, calibration_texts = train[:args.sentences], train[1000:1512]
     dev, labels = read_tsv(os.path.join(data, "dev.tsv"))
     amax = m.ranges(calibration_texts)
     default = {n: {"amax": amax[n], "outliers": 16, "alpha": 0.4} for n in m.linears}

@@ -142,14 +142,10 @@ struct CheckpointFiles {
         try file.withRawBytes(name) { raw in
             guard let p = raw.baseAddress else { return }
             let q = p.assumingMemoryBound(to: Int8.self)
+            let (columns, weights) = outliers ?? ([], [])
             for r in 0..<rows {
-                let s = scales[r]
-                for c in 0..<cols { t.data[r * cols + c] = Float(q[r * cols + c]) * s }
-                // The order of `Linear.unpacked`, so a float save of the int8 model writes these values.
-                if let smoothing { for c in 0..<cols { t.data[r * cols + c] /= smoothing[c] } }
-                if let (columns, weights) = outliers {
-                    for (j, c) in columns.enumerated() { t.data[r * cols + c] = weights[r * columns.count + j] }
-                }
+                dequantizeRow(q + r * cols, count: cols, scale: scales[r], smoothing: smoothing, outlierColumns: columns,
+                              outlierValue: { weights[r * columns.count + $0] }, into: t.data + r * cols)
             }
         }
         rowScales[ObjectIdentifier(t)] = scales
@@ -178,7 +174,7 @@ struct CheckpointFiles {
         let columns = try columnsFile.withRawBytes(columnsName) { raw in
             (0..<count).map { Int(Int32(littleEndian: raw.loadUnaligned(fromByteOffset: $0 * 4, as: Int32.self))) }
         }
-        guard columns.allSatisfy({ (0..<cols).contains($0) }), zip(columns, columns.dropFirst()).allSatisfy({ $0 < $1 }) else {
+        guard OutlierColumns.areValid(columns, inputs: cols) else {
             throw SentimentError.format(
                 "\(columnsName) in \(columnsFile.path) must list increasing input channels of \(name) (0..<\(cols))",
                 field: columnsName)
@@ -194,7 +190,8 @@ struct CheckpointFiles {
     }
 
     /// An int8 weight's F32 `<name>_smoothing` [cols], if the checkpoint has one: every factor
-    /// positive, finite and with a finite inverse, else `.format` naming it.
+    /// positive, finite and with 127 / s finite (`Int8Scheme.isValidSmoothing`), else `.format`
+    /// naming it.
     private mutating func loadSmoothing(_ name: String, columns cols: Int, file: SafeTensorsFile) throws -> [Float]? {
         let smoothingName = name + Int8Scheme.smoothingSuffix
         guard let (smoothingFile, se) = entry(smoothingName) else { return nil }
@@ -204,7 +201,7 @@ struct CheckpointFiles {
                 field: smoothingName)
         }
         let smoothing = try smoothingFile.floatTensor(smoothingName).array
-        guard smoothing.allSatisfy({ $0 > 0 && $0.isFinite && (1 / $0).isFinite && (127 / $0).isFinite }) else {
+        guard smoothing.allSatisfy(Int8Scheme.isValidSmoothing) else {
             throw SentimentError.format(
                 "\(smoothingName) in \(smoothingFile.path) has a factor that is not positive and finite, or too small to divide by",
                 field: smoothingName)

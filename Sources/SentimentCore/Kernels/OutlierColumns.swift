@@ -19,11 +19,16 @@ final class OutlierColumns: @unchecked Sendable {
     /// Most channels a layer may keep in fp32.
     static let maxCount = 64
 
-    /// Columns `columns` (strictly increasing, each in 0..<k) of `weight` ([N, K] row-major).
+    /// Whether `columns` can be a layer's fp32 channels: at most `maxCount`, strictly
+    /// increasing, each one of its `k` inputs.
+    static func areValid(_ columns: [Int], inputs k: Int) -> Bool {
+        columns.count <= Swift.min(k, maxCount) && columns.allSatisfy({ (0..<k).contains($0) })
+            && zip(columns, columns.dropFirst()).allSatisfy({ $0 < $1 })
+    }
+
+    /// Columns `columns` (`areValid`) of `weight` ([N, K] row-major).
     init(columns: [Int], weight: UnsafePointer<Float>, n: Int, k: Int) throws {
-        guard columns.count <= Swift.min(k, OutlierColumns.maxCount), columns.allSatisfy({ (0..<k).contains($0) }),
-              zip(columns, columns.dropFirst()).allSatisfy({ $0 < $1 })
-        else {
+        guard OutlierColumns.areValid(columns, inputs: k) else {
             throw SentimentError.invalidArgument(
                 "int8 outlier columns must be at most \(OutlierColumns.maxCount) increasing input channels of \(k)")
         }

@@ -111,7 +111,7 @@ public final class Int8Matrix: @unchecked Sendable {
         self.bias.pointer.update(from: bias, count: n)
         self.smoothing = smoothing
         if let smoothing {
-            guard smoothing.count == k, smoothing.allSatisfy({ $0 > 0 && $0.isFinite && (1 / $0).isFinite }) else {
+            guard smoothing.count == k, smoothing.allSatisfy(Int8Scheme.isValidSmoothing) else {
                 throw SentimentError.invalidArgument("int8 smoothing needs \(k) positive finite factors")
             }
         }
@@ -233,6 +233,18 @@ func quantizeSymmetric(_ x: UnsafePointer<Float>, count: Int, scale: Float, into
         sum += Int32(q[i])
     }
     return sum
+}
+
+/// Row `q` ([k] int8) of a weight as floats, as an fp32 load of an int8 checkpoint reads it and a
+/// float save of an int8 model writes it: q * scale, divided by the column's smoothing factor,
+/// then the fp32 outlier columns set to `outlierValue(j)`.
+func dequantizeRow(
+    _ q: UnsafePointer<Int8>, count k: Int, scale: Float, smoothing: [Float]?, outlierColumns: [Int],
+    outlierValue: (Int) -> Float, into out: UnsafeMutablePointer<Float>
+) {
+    for i in 0..<k { out[i] = Float(q[i]) * scale }
+    if let smoothing { for i in 0..<k { out[i] /= smoothing[i] } }
+    for (j, c) in outlierColumns.enumerated() { out[c] = outlierValue(j) }
 }
 
 /// A row range of an `Int8Matrix` (pointers into it; valid while the matrix lives).

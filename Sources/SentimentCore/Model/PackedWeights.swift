@@ -60,13 +60,12 @@ struct Linear {
         case .float(let w, .inOut, let ld):
             for o in 0..<n { for i in 0..<k { t.data[o * k + i] = w[i * ld + o] } }
         case .int8(let q):
-            let bytes = q.weightBytes
-            for o in 0..<n {
-                let scale = q.scales[o]
-                for i in 0..<k { t.data[o * k + i] = Float(Int8(bitPattern: bytes[o * k + i])) * scale }
-                if let s = q.smoothing { for i in 0..<k { t.data[o * k + i] /= s[i] } }
-                if let x = q.outliers {
-                    for j in 0..<x.count { t.data[o * k + Int(x.columns[j])] = x.weights[j * x.ld + o] }
+            let columns = q.outliers.map { x in (0..<x.count).map { Int(x.columns[$0]) } } ?? []
+            q.weightBytes.withUnsafeBytes { raw in
+                guard let bytes = raw.baseAddress?.assumingMemoryBound(to: Int8.self) else { return }
+                for o in 0..<n {
+                    dequantizeRow(bytes + o * k, count: k, scale: q.scales[o], smoothing: q.smoothing, outlierColumns: columns,
+                                  outlierValue: { j in q.outliers.map { $0.weights[j * $0.ld + o] } ?? 0 }, into: t.data + o * k)
                 }
             }
         case .bf16(let w):

@@ -31,6 +31,10 @@ public enum Int8Scheme {
     public static let outlierWeightSuffix = "_outlier_weight"
     /// `__metadata__` key of the quantization's settings (`Int8Config`, JSON).
     public static let configKey = "quantization_config"
+
+    /// A smoothing factor s a layer can multiply and divide by: positive, finite, and with
+    /// 127 / s finite (so 1 / s and every dequantized weight are too).
+    static func isValidSmoothing(_ s: Float) -> Bool { s > 0 && s.isFinite && (127 / s).isFinite }
 }
 
 /// How an int8 model was quantized: written to an int8 checkpoint's metadata
