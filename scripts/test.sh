@@ -8,7 +8,7 @@
 #   4. the Python binding's pytest suite (with the bad-input catalogue and the hardening tests),
 #   4b. the sentiment command (Tests/cli), scripts/install.sh with a pkg-config build, and the wheel
 #      of scripts/build_wheel.sh installed in a fresh venv (Tests/packaging),
-#   5. hardening: the catalogue, the concurrency, races and fork tests through C (hardening/c), the fault
+#   5. hardening: the catalogue, the concurrency, races, fork and signal-storm tests through C (hardening/c), the fault
 #      injection ladders over the catalogue and saves (hardening/c/ladder, sampled; INJECT_EVERY=1 for all),
 #      the SIGKILL durability test (hardening/durability.py),
 #   6. sanitizers: ASan/LSan/UBSan runs (scripts/sanitize.sh), ThreadSanitizer runs (scripts/tsan.sh),
@@ -61,7 +61,7 @@ stage "CLI, install prefix, wheel"
 swift build -c release --product sentiment-cli
 python3 -m pytest -q Tests/cli Tests/packaging
 
-stage "hardening: catalogue, fault injection, concurrency, races and fork through C, durability"
+stage "hardening: catalogue, fault injection, concurrency, races, fork and signals through C, durability"
 scripts/check_traps.sh
 make -s -C hardening/c LIBDIR="$root/.build/release"
 work=$(mktemp -d)
@@ -79,6 +79,7 @@ done
 hardening/c/concurrency "$work/checkpoints/base" "$work/data/train.tsv"
 hardening/c/races "$work/checkpoints/base" 2 | tail -1
 hardening/c/fork "$SENTIMENT_MODEL_DIR" | tail -1
+timeout 600 hardening/c/signals "$SENTIMENT_MODEL_DIR" "$SENTIMENT_DATA_DIR/train.tsv" 2 9 | tail -5
 SENTIMENT_LIBRARY="$root/.build/release/libsentiment.so" python3 hardening/durability.py --kills 24 | tail -1
 
 stage "sanitizers (ASan, LSan, UBSan, TSan)"

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/syscall.h>
@@ -104,6 +105,20 @@ int csystem_fork_safe_mutex_init(pthread_mutex_t *mutex) {
         fork_mutexes[fork_mutex_count++] = mutex;
     pthread_mutex_unlock(&fork_table_lock);
     return ok ? 0 : -1;
+}
+
+void csystem_hold_signals(sigset_t *old) {
+    sigset_t held;
+    sigfillset(&held);
+    // A fault raised while its signal is blocked kills the process at once: leave them open.
+    int faults[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGSYS, SIGABRT};
+    for (size_t i = 0; i < sizeof faults / sizeof faults[0]; i++)
+        sigdelset(&held, faults[i]);
+    pthread_sigmask(SIG_BLOCK, &held, old);
+}
+
+void csystem_release_signals(const sigset_t *old) {
+    pthread_sigmask(SIG_SETMASK, old, NULL);
 }
 
 // Weak: resolved only when a TSan runtime is in the process.

@@ -3,6 +3,7 @@
 #define SENTIMENT_CSYSTEM_H
 
 #include <pthread.h>
+#include <signal.h>
 #include <stddef.h>
 
 // renameat2(from, to, RENAME_EXCHANGE): swaps two existing paths in one atomic step.
@@ -33,6 +34,17 @@ int csystem_run_on_new_thread(void (*fn)(void *), void *context, size_t stack_by
 // processes release it after, so no child inherits it held by a thread it does not have.
 // At most 16 mutexes; returns 0, or -1 when the table is full (the mutex is still initialized).
 int csystem_fork_safe_mutex_init(pthread_mutex_t *mutex);
+
+// Signals: oneDNN's f32 GEMM kernels point the stack pointer at a heap workspace, so a signal
+// handler that runs there writes its frame over the heap. Every oneDNN call and parallel region
+// runs between these two: the calling thread holds back the asynchronous signals (all but
+// SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGSYS and SIGABRT) and they are delivered when the
+// call returns. libgomp's workers are created inside, so they inherit the mask and keep it.
+
+// Blocks the asynchronous signals on the calling thread; *old receives the previous mask.
+void csystem_hold_signals(sigset_t *old);
+// Restores the mask csystem_hold_signals saved (signals that came meanwhile arrive now).
+void csystem_release_signals(const sigset_t *old);
 
 // ThreadSanitizer does not see libgomp's (uninstrumented) fork and join. Under TSan (its
 // runtime in the process) these mark them: release before a parallel region and after each

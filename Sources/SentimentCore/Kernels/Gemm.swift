@@ -33,9 +33,10 @@ public func sgemm(
         return
     }
     let tN = CChar(UInt8(ascii: "N")), tT = CChar(UInt8(ascii: "T"))
-    let status = dnnl_sgemm(
-        transA ? tT : tN, transB ? tT : tN, dnnl_dim_t(m), dnnl_dim_t(n), dnnl_dim_t(k), alpha,
-        a, dnnl_dim_t(lda), b, dnnl_dim_t(ldb), beta, c, dnnl_dim_t(ldc))
+    let status = Signals.held {
+        dnnl_sgemm(transA ? tT : tN, transB ? tT : tN, dnnl_dim_t(m), dnnl_dim_t(n), dnnl_dim_t(k), alpha,
+                   a, dnnl_dim_t(lda), b, dnnl_dim_t(ldb), beta, c, dnnl_dim_t(ldc))
+    }
     guard status == dnnl_success else {
         throw SentimentError(.internal, "dnnl_sgemm(m: \(m), n: \(n), k: \(k)) failed with status \(status.rawValue)")
     }

@@ -120,8 +120,10 @@ final class Reorder {
         try Dnnl.check(dnnl_memory_set_data_handle(from, UnsafeMutableRawPointer(mutating: src)), "set handle")
         try Dnnl.check(dnnl_memory_set_data_handle(to, dst), "set handle")
         var args = [dnnl_exec_arg_t(arg: Dnnl.argSrc, memory: from), dnnl_exec_arg_t(arg: Dnnl.argDst, memory: to)]
-        try Dnnl.check(dnnl_primitive_execute(primitive, stream, 2, &args), "reorder")
-        try Dnnl.check(dnnl_stream_wait(stream), "stream wait")
+        try Signals.held {
+            try Dnnl.check(dnnl_primitive_execute(primitive, stream, 2, &args), "reorder")
+            try Dnnl.check(dnnl_stream_wait(stream), "stream wait")
+        }
     }
 }
 
@@ -259,9 +261,11 @@ final class MatmulRunner {
             try Dnnl.check(dnnl_memory_set_data_handle(bm, UnsafeMutableRawPointer(mutating: bias)), "set handle")
             args.append(dnnl_exec_arg_t(arg: Dnnl.argBias, memory: bm))
         }
-        try Dnnl.check(dnnl_primitive_execute(prim.primitive, stream, Int32(args.count), &args),
-                       "matmul \(shape.m) x \(shape.k) x \(shape.n)")
-        try Dnnl.check(dnnl_stream_wait(stream), "stream wait")
+        try Signals.held {
+            try Dnnl.check(dnnl_primitive_execute(prim.primitive, stream, Int32(args.count), &args),
+                           "matmul \(shape.m) x \(shape.k) x \(shape.n)")
+            try Dnnl.check(dnnl_stream_wait(stream), "stream wait")
+        }
     }
 
     private func primitive(_ s: MatmulShape, packed: PackedMatrix?) throws -> Compiled {

@@ -80,18 +80,20 @@ public enum Parallel {
             withExtendedLifetime(job) {
                 let token = Unmanaged.passUnretained(job).toOpaque()
                 csystem_tsan_release(token)   // the fork and join, for ThreadSanitizer
-                GOMP_parallel({ raw in
-                    guard let raw else { return }
-                    csystem_tsan_acquire(raw)
-                    defer { csystem_tsan_release(raw) }
-                    let job = Unmanaged<Job>.fromOpaque(raw).takeUnretainedValue()
-                    var i = Int(omp_get_thread_num())
-                    let stride = Int(omp_get_num_threads())
-                    while i < job.tasks {
-                        job.body(i)
-                        i += stride
-                    }
-                }, token, UInt32(team), 0)
+                Signals.held {   // workers created here inherit the held mask
+                    GOMP_parallel({ raw in
+                        guard let raw else { return }
+                        csystem_tsan_acquire(raw)
+                        defer { csystem_tsan_release(raw) }
+                        let job = Unmanaged<Job>.fromOpaque(raw).takeUnretainedValue()
+                        var i = Int(omp_get_thread_num())
+                        let stride = Int(omp_get_num_threads())
+                        while i < job.tasks {
+                            job.body(i)
+                            i += stride
+                        }
+                    }, token, UInt32(team), 0)
+                }
                 csystem_tsan_acquire(token)
             }
         }

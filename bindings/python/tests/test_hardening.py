@@ -180,3 +180,37 @@ def test_threads_are_clamped_to_the_cpus(tiny_dir, threads, omp, one_cpu):
     assert child.returncode == 0, child.stderr[-2000:]
     doc = json.loads(child.stdout)
     assert doc["results"] == 64 and 1 <= doc["threads"] <= doc["cpus"], doc
+
+
+SIGNALS = r"""
+import json, signal, sys, time
+import sentiment
+handled = 0
+def count(signum, frame):
+    global handled
+    handled += 1
+texts = ["a good movie", "it is charming, witty and far too long for its own good", "dull"] * 6
+with sentiment.Model(sys.argv[1], threads=2) as m:
+    quiet = m.classify(texts)
+    signal.signal(signal.SIGALRM, count)
+    signal.setitimer(signal.ITIMER_REAL, 1e-4, 1e-4)
+    calls, same, end = 0, True, time.monotonic() + 5
+    while time.monotonic() < end:
+        same = same and m.classify(texts) == quiet
+        calls += 1
+    signal.setitimer(signal.ITIMER_REAL, 0)
+print(json.dumps({"calls": calls, "same": same, "handled": handled}))
+"""
+
+
+def test_signal_handlers_run_during_classify(model_dir):
+    """A Python SIGALRM handler every 100 us during 5 s of classify calls (as a profiler or a
+    Ctrl-C handler would run): every answer equals the quiet one and the process survives. oneDNN's
+    f32 GEMM runs on a heap workspace as its stack, and a handler's frame there used to corrupt the
+    heap within a second (in a child with a timeout)."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+    child = subprocess.run([sys.executable, "-c", SIGNALS, str(model_dir)], capture_output=True, text=True,
+                           timeout=120, env=env)
+    assert child.returncode == 0, child.stderr[-2000:]
+    doc = json.loads(child.stdout)
+    assert doc["same"] and doc["calls"] > 10 and doc["handled"] > 1000, doc

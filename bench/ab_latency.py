@@ -1,0 +1,57 @@
+#!/usr/bin/env python3
+"""Latency of two builds of libsentiment.so, interleaved in one process.
+
+    python3 bench/ab_latency.py OLD.so NEW.so [--model DIR] [--precision fp32] [--batch 1]
+                                [--rounds 7] [--sentences 200] [--threads 2]
+
+Loads the model with each library, then classifies the first --sentences dev sentences in
+batches of --batch with each library in turn, --rounds times, so drift on a shared machine hits
+both alike. Prints each library's median time per call (end to end: JSON in, tokenizer, encoder,
+JSON out), the ratio new / old, and whether their logits agree bit for bit. Copy a build aside
+before rebuilding (cp .build/release/libsentiment.so /tmp/old.so): both load at once.
+"""
+import argparse
+import os
+import statistics
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from forward_bench import Ours, default_data_dir, default_model, read_dev  # noqa: E402
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("old")
+    ap.add_argument("new")
+    ap.add_argument("--model", help="model folder (default: scripts/fetch_model.sh)")
+    ap.add_argument("--data", help="folder with dev.tsv (default: scripts/find_data.sh)")
+    ap.add_argument("--precision", default="fp32")
+    ap.add_argument("--batch", type=int, default=1)
+    ap.add_argument("--rounds", type=int, default=7)
+    ap.add_argument("--sentences", type=int, default=200)
+    ap.add_argument("--threads", type=int, default=2)
+    args = ap.parse_args()
+    model = args.model or default_model()
+    texts, _ = read_dev(os.path.join(args.data or default_data_dir(), "dev.tsv"))
+    batches = [texts[i:i + args.batch] for i in range(0, min(args.sentences, len(texts)), args.batch)]
+    libs = {}
+    for name, path in (("old", args.old), ("new", args.new)):
+        os.environ["SENTIMENT_LIBRARY"] = os.path.abspath(path)
+        libs[name] = Ours(model, args.threads, precision=args.precision)
+    same = all(libs["old"].logits(b) == libs["new"].logits(b) for b in batches[:20])   # and warm-up
+    times = {name: [] for name in libs}
+    for _ in range(args.rounds):
+        for name, lib in libs.items():
+            for b in batches:
+                start = time.perf_counter()
+                lib.logits(b)
+                times[name].append(time.perf_counter() - start)
+    medians = {name: statistics.median(v) * 1e3 for name, v in times.items()}
+    for name, ms in medians.items():
+        print(f"{name}: {args.precision} batch {args.batch} median {ms:.3f} ms per call over {len(times[name])} calls")
+    print(f"new / old: {medians['new'] / medians['old']:.3f}; logits bit-identical on 20 calls: {same}")
+
+
+if __name__ == "__main__":
+    main()
