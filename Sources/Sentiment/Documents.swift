@@ -65,6 +65,7 @@ enum Documents {
                                 _ body: () throws -> (Status, JSON)) -> Int32 {
         out?.pointee = nil
         do {
+            try MemoryGuard.checkAddressSpace()
             let (status, document) = try body()
             return deliver(document, status: status, to: out)
         } catch {

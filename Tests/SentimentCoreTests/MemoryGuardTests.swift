@@ -16,6 +16,17 @@ struct MemoryGuardTests {
         #expect(error?.message == "a tensor of shape [1] needs 4096 MB but only 4096 MB of memory is available")
     }
 
+    @Test func refusesACallWhenTheAddressSpaceLimitLeavesLessThanTheReserve() throws {
+        let mb = 1 << 20
+        #expect(throws: Never.self) { try MemoryGuard.checkAddressSpace(limit: 1000 * mb + MemoryGuard.reserve, size: 1000 * mb) }
+        let error = #expect(throws: SentimentError.self) {
+            try MemoryGuard.checkAddressSpace(limit: 1064 * mb, size: 1000 * mb)
+        }
+        #expect(error?.status == .noMemory)
+        #expect(error?.message == "the address-space limit (RLIMIT_AS) leaves 64 MB free; a call needs at least 256 MB")
+        #expect(throws: Never.self) { try MemoryGuard.checkAddressSpace(limit: nil) }   // no limit: no check
+    }
+
     @Test func readsAvailableMemory() throws {
         let available = try #require(MemoryGuard.availableBytes())
         #expect(available > 64 << 20)

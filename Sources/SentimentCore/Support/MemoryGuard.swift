@@ -41,6 +41,26 @@ public enum MemoryGuard {
         return best
     }
 
+    /// Throws `.noMemory` when an address-space limit (RLIMIT_AS) leaves less than `reserve`
+    /// free, before a call starts: the Swift runtime traps when a small allocation fails, so
+    /// a call is refused up front instead. One getrlimit where there is no limit.
+    public static func checkAddressSpace() throws {
+        try checkAddressSpace(limit: addressSpaceLimit())
+    }
+
+    static func checkAddressSpace(limit: Int?) throws {
+        guard let limit, let size = kilobytes("VmSize:", in: Cgroup.read("/proc/self/status") ?? "") else { return }
+        try checkAddressSpace(limit: limit, size: size)
+    }
+
+    static func checkAddressSpace(limit: Int, size: Int) throws {
+        guard limit - size < reserve else { return }
+        throw SentimentError(
+            .noMemory,
+            "the address-space limit (RLIMIT_AS) leaves \(megabytes(Swift.max(0, limit - size))) MB free; a call needs at least "
+                + "\(megabytes(reserve)) MB")
+    }
+
     /// MemAvailable + SwapFree of a /proc/meminfo text, in bytes.
     static func meminfoAvailable(_ text: String) -> Int? {
         let parts = ["MemAvailable:", "SwapFree:"].compactMap { kilobytes($0, in: text) }
