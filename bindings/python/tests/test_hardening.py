@@ -213,4 +213,5 @@ def test_signal_handlers_run_during_classify(model_dir):
                            timeout=120, env=env)
     assert child.returncode == 0, child.stderr[-2000:]
     doc = json.loads(child.stdout)
-    assert doc["same"] and doc["calls"] > 10 and doc["handled"] > 1000, doc
+    # Python runs its handler between bytecodes, so the signals of one classify call count once.
+    assert doc["same"] and doc["calls"] > 10 and doc["handled"] >= 100, doc
