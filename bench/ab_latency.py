@@ -12,12 +12,10 @@ before rebuilding (cp .build/release/libsentiment.so /tmp/old.so): both load at 
 """
 import argparse
 import os
-import statistics
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from forward_bench import Ours, default_data_dir, default_model, read_dev  # noqa: E402
+from forward_bench import Ours, default_data_dir, default_model, interleaved_medians, read_dev  # noqa: E402
 
 
 def main():
@@ -40,17 +38,10 @@ def main():
         os.environ["SENTIMENT_LIBRARY"] = os.path.abspath(path)
         libs[name] = Ours(model, args.threads, precision=args.precision)
     same = all(libs["old"].logits(b) == libs["new"].logits(b) for b in batches[:20])   # and warm-up
-    times = {name: [] for name in libs}
-    for _ in range(args.rounds):
-        for name, lib in libs.items():
-            for b in batches:
-                start = time.perf_counter()
-                lib.logits(b)
-                times[name].append(time.perf_counter() - start)
-    medians = {name: statistics.median(v) * 1e3 for name, v in times.items()}
-    for name, ms in medians.items():
-        print(f"{name}: {args.precision} batch {args.batch} median {ms:.3f} ms per call over {len(times[name])} calls")
-    print(f"new / old: {medians['new'] / medians['old']:.3f}; logits bit-identical on 20 calls: {same}")
+    medians = interleaved_medians(libs, batches, args.rounds)
+    for name, (seconds, calls) in medians.items():
+        print(f"{name}: {args.precision} batch {args.batch} median {seconds * 1e3:.3f} ms per call over {calls} calls")
+    print(f"new / old: {medians['new'][0] / medians['old'][0]:.3f}; logits bit-identical on 20 calls: {same}")
 
 
 if __name__ == "__main__":

@@ -190,6 +190,19 @@ def measure(runtime, sentences, repeats):
     return statistics.median(latencies) * 1e3, statistics.median(throughputs), logits
 
 
+def interleaved_medians(models, batches, rounds):
+    """{name: (median seconds per call, calls)} of each model's logits over `batches`, the models
+    taking turns for `rounds` rounds, so drift on a shared machine hits all of them alike."""
+    times = {name: [] for name in models}
+    for _ in range(rounds):
+        for name, m in models.items():
+            for b in batches:
+                start = time.perf_counter()
+                m.logits(b)
+                times[name].append(time.perf_counter() - start)
+    return {name: (statistics.median(v), len(v)) for name, v in times.items()}
+
+
 def rss_mb(field):
     """This process's RSS from /proc/self/status: VmHWM is the peak (ru_maxrss would include the
     parent's peak, kept across exec), VmRSS the current one."""

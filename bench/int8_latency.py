@@ -11,13 +11,11 @@ tokenizer, encoder, JSON out) and the ratio. Needs a built library (swift build 
 """
 import argparse
 import os
-import statistics
 import sys
 import tempfile
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from forward_bench import Ours, default_data_dir, read_dev  # noqa: E402
+from forward_bench import Ours, default_data_dir, interleaved_medians, read_dev  # noqa: E402
 
 
 def main():
@@ -46,17 +44,10 @@ def main():
         for m in models.values():
             for t in texts[:20]:
                 m.logits([t])                                     # warm-up
-        times = {name: [] for name in models}
-        for _ in range(args.rounds):
-            for name, m in models.items():
-                for t in texts:
-                    start = time.perf_counter()
-                    m.logits([t])
-                    times[name].append(time.perf_counter() - start)
-    medians = {name: statistics.median(v) * 1e3 for name, v in times.items()}
-    for name, ms in medians.items():
-        print(f"{name:16s} batch-1 median {ms:.3f} ms over {len(times[name])} calls")
-    print(f"calibrated / plain: {medians['int8 calibrated'] / medians['int8']:.3f}")
+        medians = interleaved_medians(models, [[t] for t in texts], args.rounds)
+    for name, (seconds, calls) in medians.items():
+        print(f"{name:16s} batch-1 median {seconds * 1e3:.3f} ms over {calls} calls")
+    print(f"calibrated / plain: {medians['int8 calibrated'][0] / medians['int8'][0]:.3f}")
 
 
 if __name__ == "__main__":
