@@ -16,7 +16,7 @@
  *       staging folder is left; the error names output_dir; a run that made steps returns them
  *       as its partial "result"
  *   ladder rlimit CASES_JSON [--only TEXT] [--timeout S]
- *       RLIMIT_AS set to the child's size plus each headroom of HEADROOM_MB
+ *       RLIMIT_AS set to the child's size plus each headroom of HEADROOM_MB, around the library call
  *
  * --every K samples every Kth point (always the first and the last; in rlimit mode every Kth case); --only runs the cases whose
  * id contains TEXT; --at N runs point N (EIO or ENOMEM) of the first such case in this process,
