@@ -66,7 +66,7 @@ final class OutlierColumns: @unchecked Sendable {
         OutlierView(columns: columns.pointer, weights: weights.pointer + range.lowerBound, ld: n, count: count)
     }
 
-    var columnList: [Int] { (0..<count).map { Int(columns.pointer[$0]) } }
+    var columnList: [Int] { view(0..<n).columnList }
 }
 
 /// Rows of an `OutlierColumns` as the int8 kernels read them (valid while it lives).
@@ -132,4 +132,5 @@ struct OutlierView {
     }
 
     var columnValues: [Int32] { Array(UnsafeBufferPointer(start: columns, count: count)) }
+    var columnList: [Int] { columnValues.map { Int($0) } }
 }

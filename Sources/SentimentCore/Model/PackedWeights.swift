@@ -60,7 +60,7 @@ struct Linear {
         case .float(let w, .inOut, let ld):
             for o in 0..<n { for i in 0..<k { t.data[o * k + i] = w[i * ld + o] } }
         case .int8(let q):
-            let columns = q.outliers.map { x in (0..<x.count).map { Int(x.columns[$0]) } } ?? []
+            let columns = q.outliers?.columnList ?? []
             q.weightBytes.withUnsafeBytes { raw in
                 guard let bytes = raw.baseAddress?.assumingMemoryBound(to: Int8.self) else { return }
                 for o in 0..<n {

@@ -30,6 +30,14 @@ def tiny(tiny_dir):
         yield m
 
 
+def run_script(script, *args, timeout=120, env=None):
+    """`script` in a fresh interpreter with `args` (so a crash or a hang fails one test only);
+    `env` replaces the environment (default: this one), PYTHONPATH set to find sentiment."""
+    env = {**(os.environ if env is None else env), "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+    return subprocess.run([sys.executable, "-c", script, *map(str, args)], capture_output=True, text=True,
+                          timeout=timeout, env=env)
+
+
 def rss_kb():
     with open("/proc/self/status") as f:
         return next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
@@ -147,9 +155,7 @@ print(json.dumps({"reused": reused, "distinct": len(set(stale))}))
 def test_stale_handles_are_never_reused(tiny_dir):
     """200 load/free cycles: no handle value comes back, and every freed one is MISUSE (in a
     child with a timeout, so a crash or hang fails this test only)."""
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
-    child = subprocess.run([sys.executable, "-c", STALE_HANDLES, str(tiny_dir)], capture_output=True, text=True,
-                           timeout=120, env=env)
+    child = run_script(STALE_HANDLES, tiny_dir)
     assert child.returncode == 0, child.stderr[-2000:]
     assert json.loads(child.stdout) == {"reused": 0, "distinct": 200}
 
@@ -171,12 +177,11 @@ with sentiment.Model(sys.argv[1], max_length=64, threads=int(os.environ.get("THR
 def test_threads_are_clamped_to_the_cpus(tiny_dir, threads, omp, one_cpu):
     """threads 1024 (or OMP_NUM_THREADS=1024) runs on at most the CPUs of the affinity mask (and
     cgroup quota) instead of asking libgomp for 1024 threads (in a child with a timeout)."""
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p), "THREADS": threads}
+    env = {**os.environ, "THREADS": threads}
     env.pop("OMP_NUM_THREADS", None)
     if omp:
         env["OMP_NUM_THREADS"] = omp
-    child = subprocess.run([sys.executable, "-c", THREADS, str(tiny_dir)] + (["one"] if one_cpu else []),
-                           capture_output=True, text=True, timeout=120, env=env)
+    child = run_script(THREADS, tiny_dir, *(["one"] if one_cpu else []), env=env)
     assert child.returncode == 0, child.stderr[-2000:]
     doc = json.loads(child.stdout)
     assert doc["results"] == 64 and 1 <= doc["threads"] <= doc["cpus"], doc
@@ -208,9 +213,7 @@ def test_signal_handlers_run_during_classify(model_dir):
     Ctrl-C handler would run): every answer equals the quiet one and the process survives. oneDNN's
     f32 GEMM runs on a heap workspace as its stack, and a handler's frame there used to corrupt the
     heap within a second (in a child with a timeout)."""
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
-    child = subprocess.run([sys.executable, "-c", SIGNALS, str(model_dir)], capture_output=True, text=True,
-                           timeout=120, env=env)
+    child = run_script(SIGNALS, model_dir)
     assert child.returncode == 0, child.stderr[-2000:]
     doc = json.loads(child.stdout)
     # Python runs its handler between bytecodes, so the signals of one classify call count once.
@@ -250,11 +253,9 @@ def test_a_container_memory_limit_gives_nomem_not_an_oom_kill(model_dir, tmp_pat
     except OSError as e:
         pytest.skip(f"cannot make a memory cgroup under {MEMORY_CGROUP}: {e}")
     try:
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
         train = tmp_path / "long.tsv"
         train.write_text("sentence\tlabel\n" + "".join(f"{' '.join(['word'] * 600)} {i}\t{i % 2}\n" for i in range(512)))
-        child = subprocess.run([sys.executable, "-c", CONTAINER, str(model_dir), str(group), str(train)],
-                               capture_output=True, text=True, timeout=300, env=env)
+        child = run_script(CONTAINER, model_dir, group, train, timeout=300)
     finally:
         group.rmdir()
     assert child.returncode == 0, (child.returncode, child.stderr[-2000:])
