@@ -5,6 +5,7 @@
 // MR * NR vpdpbusd (each 16 columns x 4 products, u8 * s8 summed into s32 without saturation).
 // Compiled for VNNI through function attributes, so the rest of the library keeps its -march.
 #include "vnni_gemm.h"
+#include "int8_dequant_internal.h"
 
 #include <immintrin.h>
 #include <string.h>
@@ -77,7 +78,7 @@ static VNNI_TARGET void tileDispatch(
 }
 
 VNNI_TARGET void int8_vnni_gemm_u8s8s32(const uint8_t *a, long lda, long m, const int8_t *packed, long k,
-                                        long n0, long n1, int32_t *c, long ldc) {
+                                        long n0, long n1, int32_t *c, long ldc, const int8_dequant *d) {
     if (m <= 0 || k <= 0 || n1 <= n0) return;
     const long groups = k / 4;
     // Many rows: blocks of 256 inputs, so a 64-column weight panel (16 KB) stays in L1 across the
@@ -94,6 +95,8 @@ VNNI_TARGET void int8_vnni_gemm_u8s8s32(const uint8_t *a, long lda, long m, cons
             for (long t = 0, i = 0; t < tiles; t++) {
                 const int mr = (int)(base + (t < taller ? 1 : 0));
                 tileDispatch(a + i * lda, lda, w, k, g0, g1, c + i * ldc + n, ldc, mr, nr);
+                // The tile's products are final and in L1: turn them into floats now.
+                if (d && g1 == groups) int8_dequantize_avx512(c, ldc, i, i + mr, n, n + nr * BLOCK, d);
                 i += mr;
             }
         }

@@ -3,6 +3,7 @@ import Testing
 #if canImport(Glibc)
 import Glibc
 #endif
+import CKernels
 @testable import SentimentCore
 
 @Suite struct QuantizationTests {
@@ -68,9 +69,11 @@ import Glibc
         #expect(wrong == 0, "\(wrong) of \(m * n) outputs differ from the exact integer product")
     }
 
-    /// Our VNNI kernel gives exactly oneDNN's results: shapes with partial row tiles and column
-    /// panels, several K blocks (K > 256, rows >= 24), and both thread splits (columns; rows when
-    /// there are few columns). The packed weights unpack to the row-major ones.
+    /// Our VNNI kernel, which dequantizes each register tile as it finishes, gives exactly the
+    /// results of oneDNN's products dequantized afterwards: shapes with partial row tiles and
+    /// column panels, several K blocks (K > 256, rows >= 24), and both thread splits (columns;
+    /// rows when there are few columns); with GELU, and with fp32 outlier channels, smoothing and
+    /// no bias. The packed weights unpack to the row-major ones.
     @Test(.enabled(if: Int8Kernel.vnniPacked), arguments: [
         (1, 4, 16), (5, 12, 48), (7, 384, 80), (25, 600, 400), (100, 1536, 384), (40, 600, 32), (13, 384, 1152),
     ])
@@ -78,15 +81,70 @@ import Glibc
         let (m, k, n) = shape
         var rng = SeededRandom(seed: UInt64(m * 31 + n))
         let x = try Buf(rng.uniform(m * k, -2, 3)), w = try Buf(rng.uniform(n * k, -0.3, 0.3)), b = try Buf(rng.uniform(n))
-        let vnni = try Int8Matrix(weight: w.p, bias: b.p, n: n, k: k, vnni: true)
-        let onednn = try Int8Matrix(weight: w.p, bias: b.p, n: n, k: k, vnni: false)
-        #expect(vnni.packed && !onednn.packed)
-        #expect(vnni.linear.weightBytes == onednn.linear.weightBytes)
-        let outV = try Buf(count: m * n), outD = try Buf(count: m * n)
-        try int8Linear(vnni.linear, inp: x.p, rows: m, out: outV.p, epilogue: .gelu, scratch: try Int8Scratch())
-        try int8Linear(onednn.linear, inp: x.p, rows: m, out: outD.p, epilogue: .gelu, scratch: try Int8Scratch())
-        let differ = (0..<(m * n)).filter { outV.p[$0] != outD.p[$0] }.count
-        #expect(differ == 0, "\(differ) of \(m * n) outputs differ between the VNNI kernel and oneDNN")
+        let smoothing = (0..<k).map { _ in 0.5 + rng.nextUnitFloat() }
+        for calibrated in [false, true] {
+            func matrix(vnni: Bool) throws -> Int8Matrix {
+                try Int8Matrix(weight: w.p, bias: b.p, n: n, k: k, smoothing: calibrated ? smoothing : nil,
+                               outlierColumns: calibrated ? [0, k / 2, k - 1] : [], vnni: vnni)
+            }
+            let vnni = try matrix(vnni: true), onednn = try matrix(vnni: false)
+            #expect(vnni.packed && !onednn.packed)
+            #expect(vnni.linear.weightBytes == onednn.linear.weightBytes)
+            let outV = try Buf(count: m * n), outD = try Buf(count: m * n)
+            for (q, out) in [(vnni, outV), (onednn, outD)] {
+                try int8Linear(q.linear, inp: x.p, rows: m, out: out.p, addBias: !calibrated,
+                               epilogue: calibrated ? .none : .gelu, scratch: try Int8Scratch())
+            }
+            let differ = (0..<(m * n)).filter { outV.p[$0] != outD.p[$0] }.count
+            #expect(differ == 0, "\(differ) of \(m * n) outputs differ between the VNNI kernel and oneDNN (calibrated: \(calibrated))")
+        }
+    }
+
+    /// The C epilogue computes the formula its header states, bit for bit, in its 16-column
+    /// blocks and in its one-column tails alike (37 columns: two blocks and a tail of 5; 7 rows:
+    /// a group of 4 and one of 3); with and without bias and outlier products.
+    @Test(arguments: [false, true]) func dequantizeIsTheStatedFormula(_ calibrated: Bool) throws {
+        let m = 7, n = 37, count = calibrated ? 3 : 0
+        var rng = SeededRandom(seed: 11)
+        let acc = (0..<(m * n)).map { _ in Int32(rng.nextUnitFloat() * 2_000_000) - 1_000_000 }
+        let zero = (0..<m).map { _ in Int32(rng.nextUnitFloat() * 255) }
+        let sums = (0..<n).map { _ in Int32(rng.nextUnitFloat() * 20_000) - 10_000 }
+        let rowScale = rng.uniform(m, 1e-3, 1e-1), colScale = rng.uniform(n, 1e-4, 1e-2), bias = rng.uniform(n)
+        let xo = rng.uniform(m * count, -30, 30), wo = rng.uniform(count * n, -0.5, 0.5)
+        // Copies that stay put while C reads them.
+        var copies: [UnsafeMutableRawPointer] = []
+        defer { copies.forEach { $0.deallocate() } }
+        func pinned<T>(_ a: [T]) -> UnsafeMutablePointer<T> {
+            let p = UnsafeMutablePointer<T>.allocate(capacity: Swift.max(a.count, 1))
+            p.initialize(from: a, count: a.count)
+            copies.append(UnsafeMutableRawPointer(p))
+            return p
+        }
+        let accP = pinned(acc)
+        func run(_ blocks: [(Range<Int>, Range<Int>)]) -> [Float] {
+            let out = pinned([Float](repeating: .nan, count: m * n))
+            var d = int8_dequant(
+                row_scale: pinned(rowScale), row_zero: pinned(zero), col_scale: pinned(colScale), col_sum: pinned(sums),
+                bias: calibrated ? nil : pinned(bias), outlier_x: pinned(xo), outlier_w: pinned(wo),
+                outlier_count: count, outlier_ld: n, out: out, ldo: n)
+            for (rows, cols) in blocks {
+                int8_dequantize(accP, n, rows.lowerBound, rows.upperBound, cols.lowerBound, cols.upperBound, &d)
+            }
+            return Array(UnsafeBufferPointer(start: out, count: m * n))
+        }
+        var expected = [Float](repeating: 0, count: m * n)
+        for r in 0..<m {
+            for c in 0..<n {
+                var v = Float(acc[r * n + c] &- zero[r] &* sums[c]) * (rowScale[r] * colScale[c])
+                if !calibrated { v = v + bias[c] }
+                for j in 0..<count { v = v.addingProduct(xo[r * count + j], wo[j * n + c]) }
+                expected[r * n + c] = v
+            }
+        }
+        let whole = run([(0..<m, 0..<n)])
+        let elements = run((0..<m).flatMap { r in (0..<n).map { c in (r..<(r + 1), c..<(c + 1)) } })
+        #expect(whole.map(\.bitPattern) == expected.map(\.bitPattern))
+        #expect(elements.map(\.bitPattern) == expected.map(\.bitPattern))
     }
 
     /// Q, K and V stacked in the packed layout: each row range views its own part, and unpacks to it.

@@ -12,6 +12,8 @@
 
 #include <stdint.h>
 
+#include "int8_dequant.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -28,10 +30,11 @@ void int8_vnni_unpack(const int8_t *packed, long n, long k, int8_t *w);
 /// c[i, j] = sum_k a[i, k] * W[j, k] (exact, no saturation) for i < m and n0 <= j < n1, where
 /// a is u8 [m, k] with row stride lda, W is `packed` (all of its rows), c is s32 with row stride
 /// ldc. n0 and n1 are multiples of 16; k % 4 == 0 and k * 255 * 127 < 2^31; empty ranges do
-/// nothing. Single-threaded: callers split [0, n) or [0, m) over threads. Only call when
-/// int8_vnni_available() is 1.
+/// nothing. With `d`, each tile of c is dequantized (int8_dequantize) into d->out as soon as it
+/// is final, while it is in cache; c is then scratch. Single-threaded: callers split [0, n) or
+/// [0, m) over threads. Only call when int8_vnni_available() is 1.
 void int8_vnni_gemm_u8s8s32(const uint8_t *a, long lda, long m, const int8_t *packed, long k,
-                            long n0, long n1, int32_t *c, long ldc);
+                            long n0, long n1, int32_t *c, long ldc, const int8_dequant *d);
 
 #ifdef __cplusplus
 }

@@ -10,7 +10,7 @@
 
 /// The fp32 part of an int8 layer: input channels `columns` and their weight columns, stored
 /// transposed ([count, N]: row j holds W[:, columns[j]]) so that each output row adds `count`
-/// contiguous scaled rows. Immutable after init.
+/// contiguous scaled rows (`int8_dequant` in CKernels, with the dequantization). Immutable after init.
 final class OutlierColumns: @unchecked Sendable {
     let count: Int, n: Int
     let columns: AlignedBuffer<Int32>
@@ -80,48 +80,6 @@ struct OutlierView {
     @inline(__always)
     func gather(_ x: UnsafePointer<Float>, into xo: UnsafeMutablePointer<Float>) {
         for j in 0..<count { xo[j] = x[Int(columns[j])] }
-    }
-
-    /// y[r, c] += sum_j xo[r, j] * W[c, columns[j]] for r in `rows`, c in `columns`, j in order,
-    /// with fused multiply-adds (`xo` rows of `count`, `y` rows of stride `ldY`). Columns go in
-    /// blocks of 16 outside the rows, so a block's weights stay in L1 for every row, and rows go
-    /// four at a time, so four independent sums hide the multiply-add latency. Each sum is in the
-    /// same order whatever the rows, so a row's result does not depend on the batch.
-    func addProducts(_ xo: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, ldY: Int, rows: Range<Int>,
-                     columns: Range<Int>) {
-        var c = columns.lowerBound
-        while c + 16 <= columns.upperBound {
-            var r = rows.lowerBound
-            while r + 4 <= rows.upperBound {
-                let o0 = y + r * ldY + c, o1 = o0 + ldY, o2 = o1 + ldY, o3 = o2 + ldY
-                let x0 = xo + r * count, x1 = x0 + count, x2 = x1 + count, x3 = x2 + count
-                var a0 = load16(o0), a1 = load16(o1), a2 = load16(o2), a3 = load16(o3)
-                for j in 0..<count {
-                    let w = load16(weights + j * ld + c)
-                    a0 = a0.addingProduct(F16(repeating: x0[j]), w)
-                    a1 = a1.addingProduct(F16(repeating: x1[j]), w)
-                    a2 = a2.addingProduct(F16(repeating: x2[j]), w)
-                    a3 = a3.addingProduct(F16(repeating: x3[j]), w)
-                }
-                store16(a0, o0); store16(a1, o1); store16(a2, o2); store16(a3, o3)
-                r += 4
-            }
-            for r in r..<rows.upperBound {
-                let out = y + r * ldY + c, x = xo + r * count
-                var acc = load16(out)
-                for j in 0..<count { acc = acc.addingProduct(F16(repeating: x[j]), load16(weights + j * ld + c)) }
-                store16(acc, out)
-            }
-            c += 16
-        }
-        for r in rows where c < columns.upperBound {
-            let x = xo + r * count
-            for cc in c..<columns.upperBound {
-                var v = y[r * ldY + cc]
-                for j in 0..<count { v = v.addingProduct(x[j], weights[j * ld + cc]) }
-                y[r * ldY + cc] = v
-            }
-        }
     }
 
     /// The weights as [rows, count] (Hugging Face [out, in] order), for a checkpoint.

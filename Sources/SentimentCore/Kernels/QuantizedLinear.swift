@@ -16,8 +16,10 @@
 // and every other step works on one row, so a row's output does not depend on the other rows of
 // the batch: batch-1 and batch-32 logits are bit-identical.
 //
-// Both compute the same exact s32 products, and the rest is ours, so the two give bit-identical
-// logits (tested). Our kernel (Sources/CKernels/vnni_gemm.c) runs 2-4x faster than oneDNN's
+// Both compute the same exact s32 products, and the rest is ours: one C epilogue
+// (CKernels/int8_dequant.c: dequantize, bias, the fp32 outlier products), which the VNNI kernel
+// applies to each register tile while it is in L1 and the oneDNN path to the finished products,
+// then GELU here. So the two give bit-identical logits (tested). Our kernel (Sources/CKernels/vnni_gemm.c) runs 2-4x faster than oneDNN's
 // dnnl_gemm_u8s8s32 for the small-M, K = 384/768 shapes of batch-1 inference and needs the
 // weights in its VNNI layout (N % 16 == 0, K % 4 == 0). With AMX, other shapes and CPUs without
 // VNNI, the weights are packed for the oneDNN primitive instead.
@@ -409,26 +411,32 @@ func int8LinearQuantized(
     defer { if next?.outliers != nil { scratch.swapOutlierBuffers() } }
     let a = UnsafePointer(scratch.input.pointer), acc = scratch.acc.pointer
     let requantGrain = Swift.max(1, 32768 / n)
+    // The VNNI kernel dequantizes each register tile as it finishes (`step.dequant`); what is
+    // left is the GELU and requantizing.
     if w.packed && m * n * k < 1 << 20 {
         // A few microseconds of work: not worth waking the other threads.
-        int8_vnni_gemm_u8s8s32(a, k, m, w.weights, k, 0, n, acc, n)
-        step.finish(rows: 0..<m, columns: 0..<n)
+        step.withDequant(rows: 0) { int8_vnni_gemm_u8s8s32(a, k, m, w.weights, k, 0, n, acc, n, $0) }
+        step.activate(rows: 0..<m, columns: 0..<n)
         if requantize { step.requantize(rows: 0..<m) }
         return
     } else if w.packed && n / 16 >= 4 * Parallel.threads {
-        // Columns split over the threads (16-column blocks); each thread finishes its own columns
-        // while they are in cache. Requantizing needs whole rows, so it is a second pass.
+        // Columns split over the threads (16-column blocks); each thread applies the GELU to its
+        // own columns while they are in cache. Requantizing needs whole rows, so it is a second pass.
         Parallel.forRanges(n / 16, grain: 4) { blocks in
             let cols = (blocks.lowerBound * 16)..<(blocks.upperBound * 16)
-            int8_vnni_gemm_u8s8s32(a, k, m, w.weights, k, cols.lowerBound, cols.upperBound, acc, n)
-            step.finish(rows: 0..<m, columns: cols)
+            step.withDequant(rows: 0) {
+                int8_vnni_gemm_u8s8s32(a, k, m, w.weights, k, cols.lowerBound, cols.upperBound, acc, n, $0)
+            }
+            step.activate(rows: 0..<m, columns: cols)
         }
     } else if w.packed {
         // Few columns: rows split over the threads, in whole register tiles.
         // (Requantizing here would overwrite input rows another thread may still be reading.)
         Parallel.forRanges(m, grain: 6) { rows in
-            int8_vnni_gemm_u8s8s32(a + rows.lowerBound * k, k, rows.count, w.weights, k, 0, n, acc + rows.lowerBound * n, n)
-            step.finish(rows: rows, columns: 0..<n)
+            step.withDequant(rows: rows.lowerBound) {
+                int8_vnni_gemm_u8s8s32(a + rows.lowerBound * k, k, rows.count, w.weights, k, 0, n, acc + rows.lowerBound * n, n, $0)
+            }
+            step.activate(rows: rows, columns: 0..<n)
         }
     } else {
         guard let matrix = w.onednn else { throw SentimentError(.internal, "int8 rows not packed for oneDNN") }
@@ -437,7 +445,8 @@ func int8LinearQuantized(
             a: a, packed: matrix, c: acc)
         // The GEMM is complete, so each thread can requantize its own finished rows.
         Parallel.forRanges(m, grain: requantGrain) { rows in
-            step.finish(rows: rows, columns: 0..<n)
+            step.withDequant(rows: 0) { int8_dequantize(acc, n, rows.lowerBound, rows.upperBound, 0, n, $0) }
+            step.activate(rows: rows, columns: 0..<n)
             if requantize { step.requantize(rows: rows) }
         }
         return
@@ -447,15 +456,16 @@ func int8LinearQuantized(
 }
 
 extension Int8Epilogue {
-    /// What follows the s32 GEMM, on any rectangle of it: dequantize, add the bias, GELU; and
-    /// requantizing finished rows as the next layer's input.
+    /// What follows the s32 GEMM, on any rectangle of it: dequantize, add the bias and the fp32
+    /// outlier products (`int8_dequant`, in C), GELU; and requantizing finished rows as the next
+    /// layer's input.
     struct Step {
-        let acc: UnsafeMutablePointer<Int32>, n: Int
+        let n: Int
         let rowScale: UnsafeMutablePointer<Float>, rowZero: UnsafeMutablePointer<Int32>
         let input: UnsafeMutablePointer<UInt8>
-        let scales: UnsafePointer<Float>, columnSums: UnsafePointer<Int32>, bias: UnsafePointer<Float>
+        let scales: UnsafePointer<Float>, columnSums: UnsafePointer<Int32>, bias: UnsafePointer<Float>?
         let out: UnsafeMutablePointer<Float>, ldOut: Int
-        let addBias: Bool, epilogue: Int8Epilogue
+        let epilogue: Int8Epilogue
         /// This layer's fp32 columns and the outlier inputs of its rows.
         let outliers: OutlierView?, outlierInput: UnsafePointer<Float>
         /// The next layer's input multiplier and fp32 columns, which `requantize` applies and gathers.
@@ -464,17 +474,15 @@ extension Int8Epilogue {
 
         init(_ w: Int8Linear, out: UnsafeMutablePointer<Float>, ldOut: Int, addBias: Bool, epilogue: Int8Epilogue,
              next: Int8Linear? = nil, scratch: Int8Scratch) {
-            acc = scratch.acc.pointer
             n = w.n
             rowScale = scratch.rowScale.pointer
             rowZero = scratch.rowZero.pointer
             input = scratch.input.pointer
             scales = w.scales
             columnSums = w.columnSums
-            bias = w.bias
+            bias = addBias ? w.bias : nil
             self.out = out
             self.ldOut = ldOut
-            self.addBias = addBias
             self.epilogue = epilogue
             outliers = w.outliers
             outlierInput = UnsafePointer(scratch.outlierInput.pointer)
@@ -483,23 +491,20 @@ extension Int8Epilogue {
             outlierNext = scratch.outlierNext.pointer
         }
 
-        /// out[rows, columns] = dequantized acc (+ bias) (+ the fp32 outlier products) (+ GELU).
-        func finish(rows: Range<Int>, columns: Range<Int>) {
-            let c0 = columns.lowerBound, width = columns.count
-            let full = width & ~15
-            let ws = scales + c0, cs = columnSums + c0, b = bias + c0
-            for r in rows {
-                let a = acc + r * n + c0, y = out + r * ldOut + c0
-                let sx = rowScale[r], zx = rowZero[r]
-                // Plain loops: they vectorize (int->float included), SIMD16 conversions would not.
-                if addBias {
-                    for c in 0..<width { y[c] = Float(a[c] &- zx &* cs[c]) * (sx * ws[c]) + b[c] }
-                } else {
-                    for c in 0..<width { y[c] = Float(a[c] &- zx &* cs[c]) * (sx * ws[c]) }
-                }
-            }
-            outliers?.addProducts(outlierInput, into: out, ldY: ldOut, rows: rows, columns: columns)
+        /// Calls `body` with the C epilogue of rows `r0...` (its row 0 is row r0 of the layer).
+        func withDequant(rows r0: Int, _ body: (UnsafePointer<int8_dequant>) -> Void) {
+            let count = outliers?.count ?? 0
+            var d = int8_dequant(
+                row_scale: rowScale + r0, row_zero: rowZero + r0, col_scale: scales, col_sum: columnSums, bias: bias,
+                outlier_x: outlierInput + r0 * count, outlier_w: outliers?.weights, outlier_count: count,
+                outlier_ld: outliers?.ld ?? 0, out: out + r0 * ldOut, ldo: ldOut)
+            withUnsafePointer(to: &d) { body($0) }
+        }
+
+        /// The activation on out[rows, columns], once they are dequantized.
+        func activate(rows: Range<Int>, columns: Range<Int>) {
             guard case .gelu = epilogue else { return }
+            let c0 = columns.lowerBound, width = columns.count, full = width & ~15
             for r in rows {
                 let y = out + r * ldOut + c0
                 var c = 0
