@@ -82,7 +82,7 @@ class Ours:
         doc = self._call(lib.sentiment_model_load, json.dumps(
             {"model_dir": model_dir, "threads": threads, "precision": precision}).encode(), ctypes.byref(self.handle))
         self.load_seconds = doc["load_seconds"]
-        self.isa = doc.get("isa")   # what the library's kernels run on (SENTIMENT_ISA caps it)
+        self.isa = doc.get("isa")   # what the library's kernels run on (SENTIMENT_ISA caps it; None before it reported one)
 
     def _call(self, fn, *args):
         out = ctypes.c_void_p()

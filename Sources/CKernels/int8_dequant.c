@@ -13,12 +13,14 @@ typedef float f32x16 __attribute__((vector_size(64)));
 typedef int32_t i32x16 __attribute__((vector_size(64)));
 typedef uint32_t u32x16 __attribute__((vector_size(64)));
 
-enum { ROWS = 4 };
+enum { ROWS = 6 };   // the VNNI kernel's tile height: one group per tile, one chain per row
 
 #define AI static inline __attribute__((always_inline))
 
-// An unaligned load of 16 lanes (a macro: vector arguments and results would change the ABI).
+// An unaligned load of 16 lanes, and x in every lane (macros: vector arguments and results
+// would change the ABI).
 #define LOAD(type, p) ({ type v_; memcpy(&v_, (p), sizeof v_); v_; })
+#define SPLAT(x) ((f32x16){x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x})
 
 // nr (<= ROWS) rows times 16 columns from column c, kept in registers from the dequantization
 // through every outlier product (nr independent chains) to one store.
@@ -36,7 +38,7 @@ AI void block16(const int32_t *acc, long ldacc, long r, const int nr, long c, co
         const f32x16 w = LOAD(f32x16, d->outlier_w + j * d->outlier_ld + c);
         for (int i = 0; i < nr; i++) {
             const float x = d->outlier_x[(r + i) * d->outlier_count + j];
-            v[i] = __builtin_elementwise_fma((f32x16){} + x, w, v[i]);
+            v[i] = __builtin_elementwise_fma(SPLAT(x), w, v[i]);
         }
     }
     for (int i = 0; i < nr; i++) memcpy(d->out + (r + i) * d->ldo + c, &v[i], sizeof v[i]);
@@ -58,6 +60,8 @@ AI void body(const int32_t *acc, long ldacc, long r0, long r1, long c0, long c1,
         long c = c0;
         for (; c + 16 <= c1; c += 16) {
             switch (nr) {
+            case 6: block16(acc, ldacc, r, 6, c, d); break;
+            case 5: block16(acc, ldacc, r, 5, c, d); break;
             case 4: block16(acc, ldacc, r, 4, c, d); break;
             case 3: block16(acc, ldacc, r, 3, c, d); break;
             case 2: block16(acc, ldacc, r, 2, c, d); break;
@@ -83,16 +87,25 @@ static void dequantize_plain(const int32_t *acc, long ldacc, long r0, long r1, l
     body(acc, ldacc, r0, r1, c0, c1, d);
 }
 
-void int8_dequantize(const int32_t *acc, long ldacc, long r0, long r1, long c0, long c1, const int8_dequant *d) {
-    static int cached = -1;   // 2: AVX-512, 1: AVX2 + FMA, 0: neither (every thread computes the same)
-    int level = __atomic_load_n(&cached, __ATOMIC_RELAXED);
-    if (level < 0) {
+int int8_dequantize_best_variant(void) {
+    static int cached = -1;   // every thread computes the same
+    int best = __atomic_load_n(&cached, __ATOMIC_RELAXED);
+    if (best < 0) {
         __builtin_cpu_init();
-        level = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl")
+        best = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl")
             ? 2 : __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") ? 1 : 0;
-        __atomic_store_n(&cached, level, __ATOMIC_RELAXED);
+        __atomic_store_n(&cached, best, __ATOMIC_RELAXED);
     }
-    if (level == 2) int8_dequantize_avx512(acc, ldacc, r0, r1, c0, c1, d);
-    else if (level == 1) dequantize_avx2(acc, ldacc, r0, r1, c0, c1, d);
+    return best;
+}
+
+void int8_dequantize_variant(int variant, const int32_t *acc, long ldacc, long r0, long r1, long c0, long c1,
+                             const int8_dequant *d) {
+    if (variant >= 2) int8_dequantize_avx512(acc, ldacc, r0, r1, c0, c1, d);
+    else if (variant == 1) dequantize_avx2(acc, ldacc, r0, r1, c0, c1, d);
     else dequantize_plain(acc, ldacc, r0, r1, c0, c1, d);
+}
+
+void int8_dequantize(const int32_t *acc, long ldacc, long r0, long r1, long c0, long c1, const int8_dequant *d) {
+    int8_dequantize_variant(int8_dequantize_best_variant(), acc, ldacc, r0, r1, c0, c1, d);
 }

@@ -90,6 +90,12 @@ VNNI_TARGET void int8_vnni_gemm_u8s8s32(const uint8_t *a, long lda, long m, cons
             const long left = (n1 - n) / BLOCK;
             const int nr = left < NR ? (int)left : NR;
             const int8_t *w = packed + n * k;
+            // The next panel's fp32 outlier weights (a few rows of a wide matrix, which the
+            // hardware prefetchers do not follow) start to load while this panel computes.
+            if (d && g1 == groups && n + NR * BLOCK < n1)
+                for (long j = 0; j < d->outlier_count; j++)
+                    for (long l = 0; l < NR * BLOCK; l += 16)
+                        _mm_prefetch((const char *)(d->outlier_w + j * d->outlier_ld + n + NR * BLOCK + l), _MM_HINT_T0);
             // ceil(m / MR) row tiles of balanced heights (25 rows: 5 x 5, not 4 x 6 + 1).
             const long tiles = (m + MR - 1) / MR, base = m / tiles, taller = m % tiles;
             for (long t = 0, i = 0; t < tiles; t++) {

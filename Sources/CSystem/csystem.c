@@ -107,7 +107,12 @@ int csystem_fork_safe_mutex_init(pthread_mutex_t *mutex) {
     return ok ? 0 : -1;
 }
 
+// How deep the calling thread is in csystem_hold_signals: only the outermost pair changes the mask.
+static __thread unsigned hold_depth;
+
 void csystem_hold_signals(sigset_t *old) {
+    if (hold_depth++ > 0)
+        return;
     sigset_t held;
     sigfillset(&held);
     // A fault raised while its signal is blocked kills the process at once: leave them open.
@@ -118,6 +123,8 @@ void csystem_hold_signals(sigset_t *old) {
 }
 
 void csystem_release_signals(const sigset_t *old) {
+    if (--hold_depth > 0)
+        return;
     pthread_sigmask(SIG_SETMASK, old, NULL);
 }
 

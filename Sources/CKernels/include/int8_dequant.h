@@ -30,8 +30,15 @@ typedef struct int8_dequant {
     long ldo;
 } int8_dequant;
 
-/// Applies `d` to rows r0..<r1 and columns c0..<c1 of `acc` (row stride ldacc).
+/// Applies `d` to rows r0..<r1 and columns c0..<c1 of `acc` (row stride ldacc), on the best
+/// variant this CPU runs.
 void int8_dequantize(const int32_t *acc, long ldacc, long r0, long r1, long c0, long c1, const int8_dequant *d);
+
+/// The variants, which give the same bits: 2 AVX-512, 1 AVX2 + FMA, 0 plain x86-64. The best
+/// one this CPU runs, and int8_dequantize on a given one (for tests: the CPU must run it).
+int int8_dequantize_best_variant(void);
+void int8_dequantize_variant(int variant, const int32_t *acc, long ldacc, long r0, long r1, long c0, long c1,
+                             const int8_dequant *d);
 
 #ifdef __cplusplus
 }

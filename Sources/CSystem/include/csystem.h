@@ -42,8 +42,10 @@ int csystem_fork_safe_mutex_init(pthread_mutex_t *mutex);
 // call returns. libgomp's workers are created inside, so they inherit the mask and keep it.
 
 // Blocks the asynchronous signals on the calling thread; *old receives the previous mask.
+// Nested calls on a thread that already holds them do nothing (and leave *old unset).
 void csystem_hold_signals(sigset_t *old);
-// Restores the mask csystem_hold_signals saved (signals that came meanwhile arrive now).
+// Restores the mask the outermost csystem_hold_signals saved (signals that came meanwhile arrive
+// now); nested calls do nothing.
 void csystem_release_signals(const sigset_t *old);
 
 // ThreadSanitizer does not see libgomp's (uninstrumented) fork and join. Under TSan (its

@@ -156,6 +156,16 @@ public final class EncoderForward: @unchecked Sendable {
     /// The forward pass into `ws` (logits, [CLS] states, and in training mode every activation).
     /// Throws `.invalidArgument` for bad ids/lengths and `.misuse` for a workspace of another shape.
     public func forward(_ batch: PackedBatch, workspace ws: ForwardWorkspace) throws {
+        // Inference holds the signals once for all its oneDNN calls and parallel regions (two
+        // system calls each otherwise); training per call, so that a long step does not delay them.
+        if ws.mode == .training {
+            try pass(batch, workspace: ws)
+        } else {
+            try Signals.held { try pass(batch, workspace: ws) }
+        }
+    }
+
+    private func pass(_ batch: PackedBatch, workspace ws: ForwardWorkspace) throws {
         guard ws.fits(config) else {
             throw SentimentError(.misuse, "the workspace was made for a model of a different shape")
         }
