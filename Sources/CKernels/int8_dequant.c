@@ -70,6 +70,7 @@ AI void body(const int32_t *acc, long ldacc, long r0, long r1, long c0, long c1,
         }
         for (long i = r; i < r + nr; i++)
             for (long cc = c; cc < c1; cc++) one(acc, ldacc, i, cc, d);
+        if (d->activate) d->activate(d->out + r * d->ldo + c0, d->ldo, nr, c1 - c0);
     }
 }
 

@@ -127,7 +127,7 @@ import CKernels
             var d = int8_dequant(
                 row_scale: pinned(rowScale), row_zero: pinned(zero), col_scale: pinned(colScale), col_sum: pinned(sums),
                 bias: calibrated ? nil : pinned(bias), outlier_x: pinned(xo), outlier_w: pinned(wo),
-                outlier_count: count, outlier_ld: n, out: out, ldo: n)
+                outlier_count: count, outlier_ld: n, out: out, ldo: n, activate: nil)
             for (rows, cols) in blocks {
                 int8_dequantize_variant(variant, accP, n, rows.lowerBound, rows.upperBound, cols.lowerBound, cols.upperBound, &d)
             }

@@ -15,8 +15,10 @@ extern "C" {
 /// (no bias term when `bias` is NULL; the integer part wraps in 32 bits, no multiply-add is
 /// fused), then, for j = 0, 1, ..., outlier_count - 1 in order,
 ///   out[r, c] = fmaf(outlier_x[r * outlier_count + j], outlier_w[j * outlier_ld + c], out[r, c])
-/// (the fp32 input channels of a calibrated layer). Row pointers start at row 0 of the call's
-/// rows, column pointers at column 0 of the layer.
+/// (the fp32 input channels of a calibrated layer), then `activate` (if not NULL) on each block
+/// of out just written, while it is in cache: `rows` rows of `cols` floats from `out`, row
+/// stride `ldo`. Row pointers start at row 0 of the call's rows, column pointers at column 0 of
+/// the layer.
 typedef struct int8_dequant {
     const float *row_scale;
     const int32_t *row_zero;
@@ -28,6 +30,7 @@ typedef struct int8_dequant {
     long outlier_count, outlier_ld;
     float *out;
     long ldo;
+    void (*activate)(float *out, long ldo, long rows, long cols);
 } int8_dequant;
 
 /// Applies `d` to rows r0..<r1 and columns c0..<c1 of `acc` (row stride ldacc), on the best

@@ -379,6 +379,26 @@ enum Int8Epilogue {
     case none
     /// Exact-erf GELU.
     case gelu
+
+    /// The C epilogue's `activate`: applied to each block of output as it is written.
+    var block: (@convention(c) (UnsafeMutablePointer<Float>?, Int, Int, Int) -> Void)? {
+        switch self {
+        case .none: nil
+        case .gelu: geluBlock
+        }
+    }
+}
+
+/// GELU in place on `rows` x `cols` floats (row stride `ld`): a block of int8 output.
+private let geluBlock: @convention(c) (UnsafeMutablePointer<Float>?, Int, Int, Int) -> Void = { out, ld, rows, cols in
+    guard let out else { return }
+    let full = cols & ~15
+    for r in 0..<rows {
+        let y = out + r * ld
+        var c = 0
+        while c < full { store16(gelu16(load16(y + c)), y + c); c += 16 }
+        if c < cols { storePartial16(gelu16(loadPartial16(y + c, cols - c, fill: 0)), y + c, cols - c) }
+    }
 }
 
 /// Quantizes inp[M, K] (row stride `ldInp`) into `scratch.input` with per-row scales, as the
@@ -411,23 +431,21 @@ func int8LinearQuantized(
     defer { if next?.outliers != nil { scratch.swapOutlierBuffers() } }
     let a = UnsafePointer(scratch.input.pointer), acc = scratch.acc.pointer
     let requantGrain = Swift.max(1, 32768 / n)
-    // The VNNI kernel dequantizes each register tile as it finishes (`step.dequant`); what is
-    // left is the GELU and requantizing.
+    // The VNNI kernel dequantizes (and applies the GELU to) each register tile as it finishes;
+    // what is left is requantizing.
     if w.packed && m * n * k < 1 << 20 {
         // A few microseconds of work: not worth waking the other threads.
         step.withDequant(rows: 0) { int8_vnni_gemm_u8s8s32(a, k, m, w.weights, k, 0, n, acc, n, $0) }
-        step.activate(rows: 0..<m, columns: 0..<n)
         if requantize { step.requantize(rows: 0..<m) }
         return
     } else if w.packed && n / 16 >= 4 * Parallel.threads {
-        // Columns split over the threads (16-column blocks); each thread applies the GELU to its
-        // own columns while they are in cache. Requantizing needs whole rows, so it is a second pass.
+        // Columns split over the threads (16-column blocks). Requantizing needs whole rows, so it
+        // is a second pass.
         Parallel.forRanges(n / 16, grain: 4) { blocks in
             let cols = (blocks.lowerBound * 16)..<(blocks.upperBound * 16)
             step.withDequant(rows: 0) {
                 int8_vnni_gemm_u8s8s32(a, k, m, w.weights, k, cols.lowerBound, cols.upperBound, acc, n, $0)
             }
-            step.activate(rows: 0..<m, columns: cols)
         }
     } else if w.packed {
         // Few columns: rows split over the threads, in whole register tiles.
@@ -436,7 +454,6 @@ func int8LinearQuantized(
             step.withDequant(rows: rows.lowerBound) {
                 int8_vnni_gemm_u8s8s32(a + rows.lowerBound * k, k, rows.count, w.weights, k, 0, n, acc + rows.lowerBound * n, n, $0)
             }
-            step.activate(rows: rows, columns: 0..<n)
         }
     } else {
         guard let matrix = w.onednn else { throw SentimentError(.internal, "int8 rows not packed for oneDNN") }
@@ -446,7 +463,6 @@ func int8LinearQuantized(
         // The GEMM is complete, so each thread can requantize its own finished rows.
         Parallel.forRanges(m, grain: requantGrain) { rows in
             step.withDequant(rows: 0) { int8_dequantize(acc, n, rows.lowerBound, rows.upperBound, 0, n, $0) }
-            step.activate(rows: rows, columns: 0..<n)
             if requantize { step.requantize(rows: rows) }
         }
         return
@@ -457,8 +473,8 @@ func int8LinearQuantized(
 
 extension Int8Epilogue {
     /// What follows the s32 GEMM, on any rectangle of it: dequantize, add the bias and the fp32
-    /// outlier products (`int8_dequant`, in C), GELU; and requantizing finished rows as the next
-    /// layer's input.
+    /// outlier products, GELU (`int8_dequant`, in C, which calls back for the GELU); and
+    /// requantizing finished rows as the next layer's input.
     struct Step {
         let n: Int
         let rowScale: UnsafeMutablePointer<Float>, rowZero: UnsafeMutablePointer<Int32>
@@ -497,20 +513,8 @@ extension Int8Epilogue {
             var d = int8_dequant(
                 row_scale: rowScale + r0, row_zero: rowZero + r0, col_scale: scales, col_sum: columnSums, bias: bias,
                 outlier_x: outlierInput + r0 * count, outlier_w: outliers?.weights, outlier_count: count,
-                outlier_ld: outliers?.ld ?? 0, out: out + r0 * ldOut, ldo: ldOut)
+                outlier_ld: outliers?.ld ?? 0, out: out + r0 * ldOut, ldo: ldOut, activate: epilogue.block)
             withUnsafePointer(to: &d) { body($0) }
-        }
-
-        /// The activation on out[rows, columns], once they are dequantized.
-        func activate(rows: Range<Int>, columns: Range<Int>) {
-            guard case .gelu = epilogue else { return }
-            let c0 = columns.lowerBound, width = columns.count, full = width & ~15
-            for r in rows {
-                let y = out + r * ldOut + c0
-                var c = 0
-                while c < full { store16(gelu16(load16(y + c)), y + c); c += 16 }
-                if c < width { storePartial16(gelu16(loadPartial16(y + c, width - c, fill: 0)), y + c, width - c) }
-            }
         }
 
         /// Quantizes finished rows of out into the input buffer (N becomes the next layer's K),
