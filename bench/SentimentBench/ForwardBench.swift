@@ -44,7 +44,10 @@ enum ForwardBench {
         let t0 = TokenizerBench.now()
         let ckpt = try Checkpoint.load(directory: model)
         let enc = switch precision {
-        case .int8: try EncoderForward(weights: ckpt.weights, packing: .int8(try QuantizedEncoderWeights(ckpt.weights)))
+        case .int8:
+            // An int8 checkpoint runs with its own scheme (scales, smoothing, fp32 channels).
+            try EncoderForward(weights: ckpt.weights, packing: .int8(try QuantizedEncoderWeights(
+                ckpt.weights, knownScales: ckpt.int8Scales, smoothing: ckpt.int8Smoothing, outliers: ckpt.int8Outliers)))
         case .bf16: try EncoderForward(weights: ckpt.weights, packing: .bf16(training: false))
         case .fp32: try EncoderForward(weights: ckpt.weights)
         }
@@ -58,6 +61,7 @@ enum ForwardBench {
             return tok.encode(String(decoding: line[line.startIndex..<cut], as: UTF8.self), maxLength: maxLength)
         }
         let n = ids.count
+        guard n > 0 else { throw SentimentError.invalidArgument("\(data) has no sentences after its header line", field: "--data") }
         let tokens = ids.reduce(0) { $0 + $1.count }
         let kernel = precision != .int8 ? "" : Int8Kernel.vnniPacked ? ", VNNI kernel" : ", oneDNN GEMM"
         print("forward (\(precision.rawValue)\(kernel), isa \(try ISA.active().name)): \(n) sentences, \(tokens) tokens (mean \(TokenizerBench.fmt(Double(tokens) / Double(max(n, 1))))), "

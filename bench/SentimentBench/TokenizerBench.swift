@@ -27,6 +27,7 @@ enum TokenizerBench {
             out.append(contentsOf: chunk[0..<got])
             if got < chunk.count { break }
         }
+        if ferror(f) != 0 { throw SentimentError.io("cannot read \(path) (a folder?)", field: path) }
         return out
     }
 
