@@ -17,11 +17,12 @@
 // the batch: batch-1 and batch-32 logits are bit-identical.
 //
 // Both compute the same exact s32 products, and the rest is ours: one C epilogue
-// (CKernels/int8_dequant.c: dequantize, bias, the fp32 outlier products), which the VNNI kernel
-// applies to each register tile while it is in L1 and the oneDNN path to the finished products,
-// then GELU here. So the two give bit-identical logits (tested). Our kernel (Sources/CKernels/vnni_gemm.c) runs 2-4x faster than oneDNN's
-// dnnl_gemm_u8s8s32 for the small-M, K = 384/768 shapes of batch-1 inference and needs the
-// weights in its VNNI layout (N % 16 == 0, K % 4 == 0). With AMX, other shapes and CPUs without
+// (CKernels/int8_dequant.c: dequantize, bias, the fp32 outlier products, then the GELU here
+// through a callback), which the VNNI kernel applies to each register tile while it is in L1
+// and the oneDNN path to the finished products. So the two give bit-identical logits (tested).
+// Our kernel (Sources/CKernels/vnni_gemm.c) runs 2-4x faster than oneDNN's dnnl_gemm_u8s8s32
+// for the small-M, K = 384/768 shapes of batch-1 inference and needs the weights in its VNNI
+// layout (N % 16 == 0, K % 4 == 0). With AMX, other shapes and CPUs without
 // VNNI, the weights are packed for the oneDNN primitive instead.
 import CDnnl
 import CKernels
@@ -472,9 +473,9 @@ func int8LinearQuantized(
 }
 
 extension Int8Epilogue {
-    /// What follows the s32 GEMM, on any rectangle of it: dequantize, add the bias and the fp32
-    /// outlier products, GELU (`int8_dequant`, in C, which calls back for the GELU); and
-    /// requantizing finished rows as the next layer's input.
+    /// What follows the s32 GEMM, on any rectangle of it: the C epilogue (dequantize, add the
+    /// bias and the fp32 outlier products, then the GELU through a callback); and requantizing
+    /// finished rows as the next layer's input.
     struct Step {
         let n: Int
         let rowScale: UnsafeMutablePointer<Float>, rowZero: UnsafeMutablePointer<Int32>
