@@ -393,13 +393,7 @@ enum Int8Epilogue {
 /// GELU in place on `rows` x `cols` floats (row stride `ld`): a block of int8 output.
 private let geluBlock: @convention(c) (UnsafeMutablePointer<Float>?, Int, Int, Int) -> Void = { out, ld, rows, cols in
     guard let out else { return }
-    let full = cols & ~15
-    for r in 0..<rows {
-        let y = out + r * ld
-        var c = 0
-        while c < full { store16(gelu16(load16(y + c)), y + c); c += 16 }
-        if c < cols { storePartial16(gelu16(loadPartial16(y + c, cols - c, fill: 0)), y + c, cols - c) }
-    }
+    for r in 0..<rows { geluForward(out: out + r * ld, inp: out + r * ld, count: cols) }
 }
 
 /// Quantizes inp[M, K] (row stride `ldInp`) into `scratch.input` with per-row scales, as the
